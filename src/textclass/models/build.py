@@ -26,4 +26,11 @@ def build_model(cfg: DictConfig, datamodule: TextClassificationDataModule) -> Te
         encoder = encoder_factory(embedding=embedding)
     else:
         encoder = encoder_factory()
-    return instantiate(cfg.model, encoder=encoder, num_classes=datamodule.num_classes, class_names=list(datamodule.class_names))
+    # _convert_: plain containers in hparams, so checkpoints load with torch's weights_only
+    return instantiate(
+        cfg.model,
+        encoder=encoder,
+        num_classes=datamodule.num_classes,
+        class_names=list(datamodule.class_names),
+        _convert_="all",
+    )

@@ -1,0 +1,248 @@
+"""Tokenization, vocabulary, aligned embeddings, the on-disk cache, collate and bucketing."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import REAL_DATA, SST2_ROWS, real_data, write_tsv
+from textclass.data.batching import BucketBatchSampler, collate, padding_fraction
+from textclass.data.news import NewsAggregator
+from textclass.data.pipeline import prepare_data
+from textclass.data.sst2 import SST2
+from textclass.embeddings import EmbeddingSpec, align_vectors, keyed_vectors, load_vectors
+from textclass.tokenizers.word import PAD, UNK, VocabSpec, Vocabulary, WordTokenizer
+
+GLOVE_WORDS = ["the", "movie", "film", "good", "fed", "rates", "new", "apple", "utterly", "charming"]
+
+
+@pytest.fixture
+def glove_file(tmp_path: Path) -> Path:
+    """A 4-d GloVe-format text file (no header line)."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "tiny_glove.txt"
+    path.write_text("".join(f"{w} " + " ".join(f"{v:.4f}" for v in rng.normal(size=4)) + "\n" for w in GLOVE_WORDS))
+    return path
+
+
+def test_word_tokenizer_modes():
+    headline = "Fed's Yellen: Rates (Likely) to Rise, U.S. Says"
+    assert WordTokenizer("punct").tokenize(headline) == ["fed", "s", "yellen", "rates", "likely", "to", "rise", "u", "s", "says"]
+    sst = "it 's not a bad film , is n't it ? "
+    assert WordTokenizer("whitespace").tokenize(sst) == ["it", "'s", "not", "a", "bad", "film", ",", "is", "n't", "it", "?"]
+    assert WordTokenizer("whitespace", lowercase=False).tokenize("The Film") == ["The", "Film"]
+    assert WordTokenizer("auto").resolved(pretokenized=True).split == "whitespace"
+    assert WordTokenizer("auto").resolved(pretokenized=False).split == "punct"
+
+
+def test_vocabulary_min_freq_orders_by_frequency():
+    counts = Counter("a b b c c c d d d d e".split())
+    vocab = Vocabulary.from_counts(counts, min_freq=2, with_unk=True)
+    assert vocab.itos == [PAD, UNK, "d", "c", "b"]
+    assert vocab.encode(["d", "a", "zzz", "b"]) == [2, 1, 1, 4]
+    no_unk = Vocabulary.from_counts(counts, min_freq=2, with_unk=False)
+    assert no_unk.itos == [PAD, "d", "c", "b"] and no_unk.encode(["d", "a", "b"]) == [1, 3]
+
+
+def test_vocabulary_json_round_trip(tmp_path):
+    vocab = Vocabulary([PAD, UNK, "naïve", "café"])
+    vocab.save(tmp_path / "vocab.json")
+    assert Vocabulary.load(tmp_path / "vocab.json").stoi == vocab.stoi
+    assert "naïve" in (tmp_path / "vocab.json").read_text(encoding="utf-8")
+
+
+def test_aligned_matrix_pad_row_zero_and_coverage():
+    kv = keyed_vectors(["good", "film", "Apple"], np.arange(12, dtype=np.float32).reshape(3, 4) + 1)
+    vocab = Vocabulary([PAD, UNK, "film", "unseenword", "good", "apple"])
+    aligned = align_vectors(vocab, kv, init_std=0.5, seed=0)
+    m = aligned.matrix
+    assert m.shape == (6, 4) and m.dtype == np.float32
+    assert not m[0].any()  # PAD
+    assert np.array_equal(m[2], kv["film"]) and np.array_equal(m[4], kv["good"])
+    assert (aligned.found, aligned.total) == (2, 4)  # "apple" is not "Apple": only lowercase fallback
+    assert m[3].std() > 0  # random init for missing words
+
+
+def _prepare(data_dir, cache, **overrides):
+    args = dict(
+        dataset=NewsAggregator(str(data_dir / "news"), download=False),
+        tokenizer=WordTokenizer(),
+        embeddings=None,
+        vocab=VocabSpec("data", min_freq=2),
+        cache_dir=cache,
+        seed=0,
+    )
+    args.update(overrides)
+    return prepare_data(**args)
+
+
+def _entries(cache: Path) -> list[Path]:
+    return sorted(p for p in cache.iterdir() if not p.name.startswith("."))
+
+
+def test_news_word_pipeline_with_file_embeddings(data_dir, glove_file, tmp_path):
+    spec = EmbeddingSpec(name="file", path=str(glove_file), dim=4)
+    data = _prepare(data_dir, tmp_path / "cache", embeddings=spec)
+    # every fixture headline occurs 3 times in train: min_freq=2 keeps them all
+    assert data.vocab.itos[:2] == [PAD, UNK]
+    assert data.embedding_matrix.shape == (len(data.vocab), 4)
+    assert not data.embedding_matrix[0].any()
+    found = [w for w in data.vocab.itos[2:] if w in GLOVE_WORDS]
+    assert data.stats["coverage"] == {"found": len(found), "total": len(data.vocab) - 2}
+    assert {s: len(e) for s, e in data.splits.items()} == {"train": 30, "valid": 10, "test": 5}
+    first = data.splits["train"]
+    ids = first.ids[first.offsets[0] : first.offsets[1]]
+    assert [data.vocab.itos[i] for i in ids] == "fed raises interest rates as inflation climbs".split()
+
+
+def test_cache_hit_returns_identical_data_without_rebuilding(data_dir, glove_file, tmp_path):
+    cache = tmp_path / "cache"
+    spec = EmbeddingSpec(name="file", path=str(glove_file), dim=4)
+    first = _prepare(data_dir, cache, embeddings=spec)
+    (entry,) = _entries(cache)
+    built_at = (entry / "train.npz").stat().st_mtime_ns
+    second = _prepare(data_dir, cache, embeddings=spec)
+    assert _entries(cache) == [entry] and (entry / "train.npz").stat().st_mtime_ns == built_at
+    assert second.vocab.itos == first.vocab.itos
+    assert np.array_equal(second.embedding_matrix, first.embedding_matrix)
+    assert all(np.array_equal(second.splits[s].ids, first.splits[s].ids) for s in first.splits)
+    # freeze does not change the data: same entry
+    _prepare(data_dir, cache, embeddings=EmbeddingSpec(name="file", path=str(glove_file), dim=4, freeze=True))
+    assert _entries(cache) == [entry]
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["min_freq", "lowercase", "split", "init_std", "seed", "max_examples", "data_file", "embedding_file", "drop_unknown"],
+)
+def test_any_changed_option_misses_the_cache(data_dir, glove_file, tmp_path, change):
+    cache = tmp_path / "cache"
+    spec = EmbeddingSpec(name="file", path=str(glove_file), dim=4)
+    before = _prepare(data_dir, cache, embeddings=spec)
+    overrides: dict = {"embeddings": spec}
+    if change == "min_freq":
+        overrides["vocab"] = VocabSpec("data", min_freq=4)
+    elif change == "lowercase":
+        overrides["tokenizer"] = WordTokenizer(lowercase=False)
+    elif change == "split":
+        overrides["tokenizer"] = WordTokenizer("whitespace")
+    elif change == "init_std":
+        overrides["embeddings"] = EmbeddingSpec(name="file", path=str(glove_file), dim=4, init_std=0.3)
+    elif change == "seed":
+        overrides["seed"] = 1
+    elif change == "max_examples":
+        overrides["max_examples"] = 5
+    elif change == "drop_unknown":
+        overrides["vocab"] = VocabSpec("data", min_freq=2, drop_unknown=True)
+    elif change == "data_file":
+        write_tsv(data_dir / "news" / "train.tsv", "category\ttitle", [("b", "Fed cuts rates"), ("b", "Fed cuts rates")])
+    elif change == "embedding_file":
+        glove_file.write_text(glove_file.read_text().replace("the ", "thee ", 1))
+        os.utime(glove_file, ns=(1, 1))
+    after = _prepare(data_dir, cache, **overrides)
+    assert len(_entries(cache)) == 2
+    if change == "min_freq":
+        assert len(after.vocab) < len(before.vocab)
+    if change == "data_file":
+        assert after.vocab.itos == [PAD, UNK, "fed", "cuts", "rates"]
+
+
+def test_sst2_drops_unknown_tokens_and_emptied_examples(data_dir, glove_file, tmp_path):
+    data = prepare_data(
+        SST2(str(data_dir / "sst2"), download=False),
+        WordTokenizer(),
+        EmbeddingSpec(name="file", path=str(glove_file), dim=4),
+        VocabSpec("embeddings", min_freq=1, drop_unknown=True),
+        tmp_path / "cache",
+        seed=0,
+    )
+    vocab_words = set(data.vocab.itos[1:])
+    assert UNK not in data.vocab.stoi
+    assert vocab_words <= set(GLOVE_WORDS)
+    # rows whose every token is missing from the tiny GloVe are removed, and counted
+    empty = sum(not any(t in GLOVE_WORDS for t in s.split()) for s, _ in SST2_ROWS)
+    assert data.stats["emptied_examples"] == {"train": 3 * empty, "valid": empty}
+    assert len(data.splits["valid"]) == len(SST2_ROWS) - empty
+    dropped, total = data.stats["dropped_unknown_tokens"]["valid"]
+    assert total == sum(len(s.split()) for s, _ in SST2_ROWS)
+    assert dropped == sum(t not in GLOVE_WORDS for s, _ in SST2_ROWS for t in s.split())
+
+
+def test_offline_glove_package_loads_contiguous_vectors():
+    kv = load_vectors(EmbeddingSpec())
+    assert (len(kv), kv.vector_size) == (400_000, 50)
+    assert kv.vectors.flags["C_CONTIGUOUS"]
+    assert kv.index_to_key[:3] == ["the", ",", "."]
+    assert kv.most_similar("king", topn=1)[0][0] == "prince"
+
+
+@real_data
+@pytest.mark.slow
+def test_real_sst2_pipeline_coverage_and_cache(tmp_path):
+    args = (
+        SST2(str(REAL_DATA / "sst2"), download=False),
+        WordTokenizer(),
+        EmbeddingSpec(),
+        VocabSpec("embeddings", min_freq=1, drop_unknown=True),
+        tmp_path / "cache",
+        42,
+    )
+    cold = prepare_data(*args)
+    warm = prepare_data(*args)
+    assert cold.stats["coverage"]["found"] == cold.stats["coverage"]["total"] == len(cold.vocab) - 1
+    emptied = cold.stats["emptied_examples"]["train"]
+    assert len(cold.splits["train"]) == 67_349 - emptied and 0 < emptied < 1000
+    assert len(cold.splits["valid"]) == 872 - cold.stats.get("emptied_examples", {}).get("valid", 0)
+    assert np.array_equal(warm.splits["train"].ids, cold.splits["train"].ids)
+    assert not cold.embedding_matrix[0].any()
+
+
+# --- collate and batching -----------------------------------------------------------------------
+
+def test_collate_nlp100_exercise_example():
+    """NLP100-2025 ex.76: four SST-2 examples padded with 0 and sorted by length, longest first."""
+    examples = [
+        (np.array([5785, 66, 113845, 18, 12, 15095, 1594]), 0),
+        (np.array([3475, 87, 15888, 90, 27695, 42637]), 0),
+        (np.array([4, 5053, 45, 3305, 31647, 348, 904, 2815, 47, 1276, 1964]), 1),
+        (np.array([987, 14528, 4941, 873, 12, 208, 898]), 0),
+    ]
+    batch = collate(examples, pad_id=0, sort_by_length=True)
+    expected = torch.tensor(
+        [
+            [4, 5053, 45, 3305, 31647, 348, 904, 2815, 47, 1276, 1964],
+            [5785, 66, 113845, 18, 12, 15095, 1594, 0, 0, 0, 0],
+            [987, 14528, 4941, 873, 12, 208, 898, 0, 0, 0, 0],
+            [3475, 87, 15888, 90, 27695, 42637, 0, 0, 0, 0, 0],
+        ]
+    )
+    assert torch.equal(batch.input_ids, expected)
+    assert batch.labels.tolist() == [1, 0, 0, 0]
+    assert batch.lengths.tolist() == [11, 7, 7, 6]
+    assert torch.equal(batch.attention_mask, expected != 0)
+
+
+def test_collate_keeps_order_without_sorting_and_uses_pad_id():
+    batch = collate([(np.array([7]), 1), (np.array([8, 9, 10]), 0)], pad_id=3)
+    assert batch.input_ids.tolist() == [[7, 3, 3], [8, 9, 10]]
+    assert batch.attention_mask.tolist() == [[True, False, False], [True, True, True]]
+
+
+def test_bucket_sampler_covers_every_example_once_and_cuts_padding():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 60, size=5000)
+    sampler = BucketBatchSampler(lengths, batch_size=32, shuffle=True, seed=1)
+    epoch1, epoch2 = list(sampler), list(sampler)
+    assert len(epoch1) == len(sampler) == 157
+    assert sorted(i for b in epoch1 for i in b) == list(range(5000))
+    assert epoch1 != epoch2  # reshuffled per epoch
+    shuffled = rng.permutation(5000)
+    plain = [shuffled[i : i + 32] for i in range(0, 5000, 32)]
+    assert padding_fraction(lengths, epoch1) < 0.1 < 0.4 < padding_fraction(lengths, plain)
+    ordered = list(BucketBatchSampler(lengths, batch_size=32, shuffle=False))
+    assert [lengths[b].max() for b in ordered] == sorted((lengths[b].max() for b in ordered), reverse=True)
