@@ -95,3 +95,22 @@ def test_default_main_job_learns_news(tmp_path):
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["val/acc"] > 0.85
     assert "test/acc" not in metrics  # the shared news copy has no test split
+
+
+def test_predict_dataloader_reads_sst2_unlabeled_test_file(data_dir, tmp_path):
+    (data_dir / "sst2" / "test.tsv").write_text("index\tsentence\n0\ta good film \n1\tplugh xyzzyq \n")
+    dm = TextClassificationDataModule(
+        SST2(str(data_dir / "sst2"), download=False),
+        WordTokenizer(),
+        embeddings=EmbeddingSpec(),
+        vocab={"source": "embeddings", "min_freq": 1, "drop_unknown": True},
+        cache_dir=str(tmp_path / "cache"),
+    )
+    (batch,) = list(dm.predict_dataloader())
+    vocab = dm.vocab
+    assert batch.input_ids[0, : batch.lengths[0]].tolist() == [vocab.stoi[w] for w in ("a", "good", "film")]
+    # no known word: still one row, predicted from a lone PAD token
+    assert batch.lengths[1] == 1 and batch.input_ids[1, 0] == 0
+    dm.predict_texts = ["the film"]
+    (batch,) = list(dm.predict_dataloader())
+    assert batch.input_ids.tolist() == [[vocab.stoi["the"], vocab.stoi["film"]]]

@@ -237,8 +237,11 @@ def test_bucket_sampler_covers_every_example_once_and_cuts_padding():
     rng = np.random.default_rng(0)
     lengths = rng.integers(1, 60, size=5000)
     sampler = BucketBatchSampler(lengths, batch_size=32, shuffle=True, seed=1)
-    epoch1, epoch2 = list(sampler), list(sampler)
-    assert len(epoch1) == len(sampler) == 157
+    epoch1 = list(sampler)
+    assert list(sampler) == epoch1  # same epoch, same batches (exact resume)
+    sampler.set_epoch(1)
+    epoch2 = list(sampler)
+    assert len(epoch1) == len(epoch2) == len(sampler) == 157
     assert sorted(i for b in epoch1 for i in b) == list(range(5000))
     assert epoch1 != epoch2  # reshuffled per epoch
     shuffled = rng.permutation(5000)
