@@ -249,3 +249,20 @@ def test_bucket_sampler_covers_every_example_once_and_cuts_padding():
     assert padding_fraction(lengths, epoch1) < 0.1 < 0.4 < padding_fraction(lengths, plain)
     ordered = list(BucketBatchSampler(lengths, batch_size=32, shuffle=False))
     assert [lengths[b].max() for b in ordered] == sorted((lengths[b].max() for b in ordered), reverse=True)
+
+
+def test_cache_key_covers_the_producing_code(tmp_path, monkeypatch):
+    from textclass.data import cache
+
+    key = cache.cache_key({"a": 1})
+    assert cache.cache_key({"a": 1}) == key != cache.cache_key({"a": 2})
+    fake_package = tmp_path / "pkg"
+    (fake_package / "data").mkdir(parents=True)
+    (fake_package / "data" / "pipeline.py").write_text("x = 1\n")
+    monkeypatch.setattr(cache, "PACKAGE_DIR", fake_package)
+    cache.code_fingerprint.cache_clear()
+    before = cache.cache_key({"a": 1})
+    (fake_package / "data" / "pipeline.py").write_text("x = 2\n")
+    cache.code_fingerprint.cache_clear()
+    assert cache.cache_key({"a": 1}) != before
+    cache.code_fingerprint.cache_clear()
