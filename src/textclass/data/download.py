@@ -1,0 +1,33 @@
+"""Fetching dataset archives, for users who are online."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from textclass.errors import DownloadError
+
+log = logging.getLogger(__name__)
+
+TIMEOUT_S = 30
+
+
+def download(url: str, dest: Path, manual_hint: str) -> Path:
+    """Download `url` to `dest` atomically; offline or failing, say how to get the file by hand."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(dest.suffix + ".part")
+    log.info("downloading %s -> %s", url, dest)
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, tmp.open("wb") as f:
+            shutil.copyfileobj(response, f)
+    except (urllib.error.URLError, OSError, TimeoutError) as err:
+        tmp.unlink(missing_ok=True)
+        raise DownloadError(
+            f"could not download {url} ({getattr(err, 'reason', err)}); are you offline? "
+            f"{manual_hint}"
+        ) from None
+    tmp.replace(dest)
+    return dest

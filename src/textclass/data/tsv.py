@@ -1,0 +1,158 @@
+"""Strict reading of tab-separated text files: exact field counts, UTF-8, no quoting.
+
+Rows that are malformed raise a `DataError` naming file:line, or are skipped and counted when the
+caller asks for ``on_bad_row="skip"``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from textclass.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+BAD_ROW_POLICIES = ("error", "skip")
+
+
+@dataclass
+class LabeledTexts:
+    """One split: texts and their integer labels, aligned."""
+
+    texts: list[str]
+    labels: np.ndarray  # int64, one per text
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+@dataclass
+class SkippedRows:
+    """What `on_bad_row=skip` left out of one file, by reason."""
+
+    path: Path
+    by_reason: Counter = field(default_factory=Counter)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_reason.values())
+
+    def summary(self) -> str:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.by_reason.items()))
+        return f"skipped {self.total} bad rows in {self.path} ({reasons})"
+
+
+def check_bad_row_policy(on_bad_row: str) -> None:
+    if on_bad_row not in BAD_ROW_POLICIES:
+        raise ConfigError(f"data.dataset.on_bad_row={on_bad_row!r} is not one of {BAD_ROW_POLICIES}")
+
+
+def read_utf8(path: Path) -> str:
+    """The whole file as text; non-UTF-8 bytes are an error naming the line."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        bad = data[err.start : err.start + 4]
+        raise DataError(
+            f"{path}:{line}: not valid UTF-8 (byte {bad[:1]!r} at offset {err.start}); "
+            "re-save the file as UTF-8"
+        ) from None
+
+
+def read_body(path: Path, header: tuple[str, ...]) -> str:
+    """The file's text after its header line, which must be exactly `header`."""
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}")
+    first, _, body = read_utf8(path).partition("\n")
+    found_header = tuple(first.rstrip("\r").split("\t"))
+    if found_header != header:
+        raise DataError(f"{path}:1: header is {'<TAB>'.join(found_header)!r}, expected {'<TAB>'.join(header)!r}")
+    return body
+
+
+def iter_rows(text: str, n_fields: int, first_line: int = 1) -> Iterator[tuple[int, list[str] | str]]:
+    """(line number, fields) per non-empty line; a wrong field count yields a reason string instead."""
+    for lineno, line in enumerate(text.split("\n"), start=first_line):
+        line = line.rstrip("\r")
+        if not line:
+            continue
+        fields = line.split("\t")
+        if len(fields) != n_fields:
+            yield lineno, f"{len(fields)} fields instead of {n_fields} in {line[:80]!r}"
+        else:
+            yield lineno, fields
+
+
+def read_labeled_tsv(
+    path: Path,
+    header: tuple[str, str],
+    text_column: str,
+    label_column: str,
+    label_ids: Mapping[str, int],
+    on_bad_row: str = "error",
+) -> tuple[LabeledTexts, SkippedRows]:
+    """Read a two-column TSV with a header into texts and label ids.
+
+    Texts keep their characters exactly (SST-2's trailing space is stripped only at the ends).
+    """
+    check_bad_row_policy(on_bad_row)
+    body = read_body(path, header)
+    text_idx, label_idx = header.index(text_column), header.index(label_column)
+    texts: list[str] = []
+    labels: list[int] = []
+    skipped = SkippedRows(path)
+    for lineno, fields in iter_rows(body, len(header), first_line=2):
+        reason = detail = None
+        if isinstance(fields, str):
+            reason, detail = "wrong field count", fields
+        else:
+            label = label_ids.get(fields[label_idx].strip())
+            sentence = fields[text_idx].strip()
+            if label is None:
+                reason = "unknown label"
+                detail = f"unknown label {fields[label_idx]!r} (expected one of {sorted(label_ids)})"
+            elif not sentence:
+                reason = detail = "empty text"
+        if reason is not None:
+            if on_bad_row == "error":
+                raise DataError(
+                    f"{path}:{lineno}: {detail}; fix the row, or set data.dataset.on_bad_row=skip "
+                    "to skip bad rows and report them"
+                )
+            skipped.by_reason[reason] += 1
+            continue
+        texts.append(sentence)
+        labels.append(label)
+    if skipped.total:
+        log.warning(skipped.summary())
+    if not texts:
+        raise DataError(f"{path}: no usable rows" + (f" ({skipped.summary()})" if skipped.total else ""))
+    return LabeledTexts(texts, np.asarray(labels, dtype=np.int64)), skipped
+
+
+def read_texts_tsv(path: Path, header: tuple[str, ...], text_column: str) -> list[str]:
+    """The text column of a TSV with a header (e.g. GLUE's unlabeled test.tsv); bad rows are errors."""
+    texts = []
+    for lineno, fields in iter_rows(read_body(path, header), len(header), first_line=2):
+        if isinstance(fields, str):
+            raise DataError(f"{path}:{lineno}: {fields}")
+        texts.append(fields[header.index(text_column)].strip())
+    return texts
+
+
+def write_labeled_tsv(path: Path, header: tuple[str, str], rows: list[tuple[str, str]]) -> None:
+    """Write rows atomically, so a crash never leaves a half-written split behind."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", encoding="utf-8", newline="\n") as f:
+        f.write("\t".join(header) + "\n")
+        for row in rows:
+            f.write("\t".join(row) + "\n")
+    tmp.replace(path)
