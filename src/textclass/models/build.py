@@ -1,11 +1,16 @@
-"""From the composed config and a prepared datamodule to a TextClassifier."""
+"""From the composed config and a prepared datamodule to a TextClassifier, checked before training."""
 
 from __future__ import annotations
 
-from hydra.utils import instantiate
+import inspect
+
+import numpy as np
+import torch
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
 from textclass.data.datamodule import TextClassificationDataModule
+from textclass.errors import ConfigError
 from textclass.models.classifier import TextClassifier
 from textclass.models.embedding import build_embedding
 from textclass.tokenizers.word import WordTokenizer
@@ -13,8 +18,24 @@ from textclass.tokenizers.word import WordTokenizer
 
 def build_model(cfg: DictConfig, datamodule: TextClassificationDataModule) -> TextClassifier:
     """Word encoders get an embedding layer sized and initialised from the datamodule's vocabulary."""
+    encoder_class = get_class(cfg.model.encoder._target_)
+    check_known_options(cfg.model.encoder, encoder_class, "model.encoder")
+    check_known_options(cfg.model, TextClassifier, "model")
+    needs_words = "embedding" in inspect.signature(encoder_class).parameters
+    has_words = isinstance(datamodule.tokenizer, WordTokenizer)
+    if needs_words and not has_words:
+        raise ConfigError(f"{encoder_class.__name__} reads word ids: use tokenizer=word (got BERT tokenization)")
+    if has_words and not needs_words:
+        raise ConfigError(
+            f"{encoder_class.__name__} needs its own subword tokenization: drop tokenizer=word "
+            "(model=bert selects tokenizer=bert itself)"
+        )
+    sparse = has_words and datamodule.embeddings.sparse
+    optimizer = instantiate(cfg.model.optimizer)
+    check_optimizer(optimizer, sparse)
+
     encoder_factory = instantiate(cfg.model.encoder)
-    if isinstance(datamodule.tokenizer, WordTokenizer):
+    if has_words:
         spec = datamodule.embeddings
         embedding = build_embedding(
             vocab_size=len(datamodule.vocab),
@@ -22,10 +43,14 @@ def build_model(cfg: DictConfig, datamodule: TextClassificationDataModule) -> Te
             pretrained=datamodule.embedding_matrix,
             freeze=spec.freeze,
             padding_idx=datamodule.pad_id,
+            sparse=sparse,
         )
         encoder = encoder_factory(embedding=embedding)
     else:
         encoder = encoder_factory()
+    overrides = {}
+    if cfg.model.get("class_weights") == "balanced":
+        overrides["class_weights"] = balanced_class_weights(datamodule.train_labels(), datamodule.num_classes)
     # _convert_: plain containers in hparams, so checkpoints load with torch's weights_only
     return instantiate(
         cfg.model,
@@ -33,4 +58,35 @@ def build_model(cfg: DictConfig, datamodule: TextClassificationDataModule) -> Te
         num_classes=datamodule.num_classes,
         class_names=list(datamodule.class_names),
         _convert_="all",
+        **overrides,
     )
+
+
+def check_known_options(node: DictConfig, target: type, prefix: str) -> None:
+    """Every key of `node` is a parameter of `target` (e.g. no `bidirectional` for a CNN)."""
+    params = inspect.signature(target).parameters
+    unknown = [k for k in node if not str(k).startswith("_") and k not in params]
+    if unknown:
+        allowed = [p for p in params if p not in ("self", "embedding")]
+        raise ConfigError(f"{prefix}.{unknown[0]} is not an option of {target.__name__}; options: {allowed}")
+
+
+def check_optimizer(optimizer_factory, sparse: bool) -> None:
+    """Build the optimizer and take one step on a dummy parameter: bad values fail now, not mid-run."""
+    weight = torch.nn.Embedding(3, 2, sparse=sparse).weight
+    try:
+        optimizer = optimizer_factory(params=[{"params": [weight], "weight_decay": 0.0}])
+        weight[0].sum().backward()
+        optimizer.step()
+    except (ValueError, RuntimeError, TypeError) as err:
+        name = getattr(optimizer_factory, "func", optimizer_factory)
+        hint = " (embeddings.sparse=true needs an optimizer that supports sparse gradients: sgd or adagrad)" if sparse else ""
+        raise ConfigError(f"optimizer {getattr(name, '__name__', name)}: {err}{hint}") from None
+
+
+def balanced_class_weights(labels: np.ndarray, num_classes: int) -> list[float]:
+    """n / (k * count_c): every class weighs the same in total (sklearn's 'balanced')."""
+    counts = np.bincount(labels, minlength=num_classes).astype(float)
+    if (counts == 0).any():
+        raise ConfigError(f"class_weights=balanced: class(es) {np.flatnonzero(counts == 0).tolist()} have no training example")
+    return (len(labels) / (num_classes * counts)).tolist()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -9,10 +10,19 @@ import lightning as L
 import torch
 from torch import nn
 from torchmetrics import MaxMetric, MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+)
 
 from textclass.data.batching import Batch
 from textclass.errors import ConfigError
+
+LOSSES = ("cross_entropy", "bce")
+HEAD_INITS = ("default", "normal")
 
 
 class TextClassifier(L.LightningModule):
@@ -20,7 +30,9 @@ class TextClassifier(L.LightningModule):
 
     optimizer: a partial taking the parameters (Hydra ``_partial_: true``).
     scheduler: a Lightning lr-scheduler config whose ``scheduler`` is a partial taking the
-    optimizer, or None.
+    optimizer (and ``num_training_steps`` when it asks for it), or None.
+    loss: ``cross_entropy``, or ``bce`` for two classes: one logit, sigmoid + binary cross-entropy
+    (logistic regression). Either way `forward` returns one logit per class.
     """
 
     def __init__(
@@ -31,57 +43,139 @@ class TextClassifier(L.LightningModule):
         scheduler: dict[str, Any] | None = None,
         class_names: Sequence[str] | None = None,
         dropout: float = 0.0,
+        loss: str = "cross_entropy",
         label_smoothing: float = 0.0,
+        class_weights: Sequence[float] | None = None,
+        head_bias: bool = True,
+        head_init: str = "default",
     ):
         super().__init__()
-        if not 0.0 <= dropout < 1.0:
-            raise ConfigError(f"model.dropout={dropout} must be in [0, 1)")
+        _check_options(num_classes, dropout, loss, label_smoothing, class_weights, head_init)
         self.save_hyperparameters(ignore=["encoder", "optimizer", "scheduler"])
+        self.class_names = list(class_names or range(num_classes))
         self.encoder = encoder
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(encoder.output_dim, num_classes)
+        self.binary = loss == "bce"
+        self.head = nn.Linear(encoder.output_dim, 1 if self.binary else num_classes, bias=head_bias)
+        if head_init == "normal":  # NLP100-2020 ex.71: weights drawn from N(0, 1)
+            nn.init.normal_(self.head.weight)
+        weights = torch.tensor(class_weights, dtype=torch.float) if class_weights is not None else None
+        if self.binary:
+            # pos_weight: how much a positive example counts relative to a negative one
+            pos_weight = None if weights is None else weights[1:] / weights[0]
+            self.loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+        else:
+            self.loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=label_smoothing)
         self.optimizer_factory = optimizer
         self.scheduler_config = scheduler
-        self.loss = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-        metrics = MetricCollection(
+        summary = MetricCollection(
             {"acc": MulticlassAccuracy(num_classes, average="micro"), "f1": MulticlassF1Score(num_classes, average="macro")}
         )
-        self.train_metrics = metrics.clone(prefix="train/")
-        self.val_metrics = metrics.clone(prefix="val/")
-        self.test_metrics = metrics.clone(prefix="test/")
+        per_class = MetricCollection(
+            {
+                "precision": MulticlassPrecision(num_classes, average=None),
+                "recall": MulticlassRecall(num_classes, average=None),
+                "confusion": MulticlassConfusionMatrix(num_classes),
+            }
+        )
+        # attributes, not a ModuleDict: a "train" key would clash with Module.train()
+        self.train_metrics = summary.clone(prefix="train/")
+        self.val_metrics = summary.clone(prefix="val/")
+        self.test_metrics = summary.clone(prefix="test/")
+        self.val_per_class = per_class.clone()
+        self.test_per_class = per_class.clone()
         self.val_acc_best = MaxMetric()
+        # stage -> the last confusion matrix (rows: true class, columns: predicted), for reports
+        self.confusion_matrices: dict[str, torch.Tensor] = {}
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        return self.head(self.dropout(self.encoder(batch)))
+        """Class logits [B, num_classes]."""
+        logits = self.head(self.dropout(self.encoder(batch)))
+        # one logit z for P(class 1): as two-class logits [0, z], softmax gives [1 - sigmoid(z), sigmoid(z)]
+        return torch.cat([torch.zeros_like(logits), logits], dim=-1) if self.binary else logits
 
-    def _step(self, batch: Batch, stage: str, metrics: MetricCollection) -> torch.Tensor:
+    def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.binary:
+            return self.loss_fn(logits[:, 1], labels.float())
+        return self.loss_fn(logits, labels)
+
+    def _step(self, batch: Batch, stage: str) -> torch.Tensor:
         logits = self(batch)
-        loss = self.loss(logits, batch.labels)
+        loss = self.compute_loss(logits, batch.labels)
+        metrics: MetricCollection = getattr(self, f"{stage}_metrics")
         metrics.update(logits, batch.labels)
-        on_step = stage == "train"
-        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=len(batch))
-        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train", batch_size=len(batch))
+        if stage != "train":
+            getattr(self, f"{stage}_per_class").update(logits, batch.labels)
+        is_train = stage == "train"
+        self.log(f"{stage}/loss", loss, on_step=is_train, on_epoch=True, prog_bar=True, batch_size=len(batch))
+        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=not is_train, batch_size=len(batch))
         return loss
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train", self.train_metrics)
+        return self._step(batch, "train")
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self._step(batch, "val", self.val_metrics)
+        self._step(batch, "val")
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self._step(batch, "test")
 
     def on_validation_epoch_end(self) -> None:
         # compute() before Lightning resets the collection at epoch end
         self.val_acc_best.update(self.val_metrics["acc"].compute())
         self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+        self._log_per_class("val")
 
-    def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self._step(batch, "test", self.test_metrics)
+    def on_test_epoch_end(self) -> None:
+        self._log_per_class("test")
+
+    def _log_per_class(self, stage: str) -> None:
+        per_class: MetricCollection = getattr(self, f"{stage}_per_class")
+        results = per_class.compute()
+        per_class.reset()
+        self.confusion_matrices[stage] = results["confusion"].cpu()
+        for i, name in enumerate(self.class_names):
+            key = str(name).replace("/", "-")
+            self.log(f"{stage}/precision/{key}", results["precision"][i])
+            self.log(f"{stage}/recall/{key}", results["recall"][i])
 
     def configure_optimizers(self) -> Any:
-        params = [p for p in self.parameters() if p.requires_grad]
-        optimizer = self.optimizer_factory(params=params)
+        optimizer = self.optimizer_factory(params=parameter_groups(self))
         if not self.scheduler_config or self.scheduler_config.get("scheduler") is None:
             return optimizer
         scheduler = dict(self.scheduler_config)
-        scheduler["scheduler"] = scheduler["scheduler"](optimizer=optimizer)
+        factory = scheduler["scheduler"]
+        extra = {}
+        if "num_training_steps" in inspect.signature(factory).parameters:
+            extra["num_training_steps"] = int(self.trainer.estimated_stepping_batches)
+        scheduler["scheduler"] = factory(optimizer=optimizer, **extra)
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+
+def parameter_groups(module: nn.Module) -> list[dict[str, Any]]:
+    """Trainable parameters, with weight decay off for biases, norm weights and sparse embeddings.
+
+    Decaying a bias or a norm scale only pulls it toward zero for no regularising benefit; sparse
+    gradients do not support weight decay at all.
+    """
+    sparse_weights = {id(m.weight) for m in module.modules() if isinstance(m, nn.Embedding) and m.sparse}
+    decay, no_decay = [], []
+    for p in module.parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 or id(p) in sparse_weights else decay).append(p)
+    return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _check_options(num_classes, dropout, loss, label_smoothing, class_weights, head_init) -> None:
+    if not 0.0 <= dropout < 1.0:
+        raise ConfigError(f"model.dropout={dropout} must be in [0, 1)")
+    if loss not in LOSSES:
+        raise ConfigError(f"model.loss={loss!r} is not one of {LOSSES}")
+    if loss == "bce" and num_classes != 2:
+        raise ConfigError(f"model.loss=bce is binary logistic regression, but the dataset has {num_classes} classes; use cross_entropy")
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ConfigError(f"model.label_smoothing={label_smoothing} must be in [0, 1)")
+    if class_weights is not None and (len(class_weights) != num_classes or min(class_weights) <= 0):
+        raise ConfigError(f"model.class_weights={list(class_weights)} needs {num_classes} positive weights (or 'balanced')")
+    if head_init not in HEAD_INITS:
+        raise ConfigError(f"model.head_init={head_init!r} is not one of {HEAD_INITS}")
