@@ -1,0 +1,163 @@
+"""Benchmark of the model zoo on news: parameters, training throughput, and 5-epoch valid accuracy.
+
+Run from the repository root:
+    python benchmarks/models.py [--data-dir DIR] [--models bow,lstm] [--accuracy lstm,textcnn] [--quick] [--out PATH]
+
+Every model is built exactly as `textclass-train model=<name>` builds it (same config and code path);
+throughput is examples/s of training steps with batch size 64 on the CPU, timed after warm-up
+batches; accuracy runs the full training (fine-tuned GloVe, 5 epochs, no early stopping).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra import compose, initialize_config_dir
+
+from textclass.models.build import build_model
+from textclass.train import train
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = ("bow", "mlp", "rnn", "lstm", "gru", "cnn", "textcnn", "attention", "bert")
+BATCH_SIZE = 64
+WARMUP_BATCHES = 5
+
+
+class StepTimer(L.Callback):
+    """Wall time of the training batches after the first `warmup` ones."""
+
+    def __init__(self, warmup: int):
+        self.warmup = warmup
+        self.examples = 0
+        self.seconds = 0.0
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if batch_idx >= self.warmup:
+            self.seconds += time.perf_counter() - self._start
+            self.examples += len(batch)
+
+
+def compose_config(overrides: list[str], output_dir: Path):
+    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+        return compose("train", overrides=[*overrides, f"paths.output_dir={output_dir}", "paths.log_dir=" + str(output_dir)])
+
+
+def throughput(model_name: str, batches: int, output_dir: Path) -> tuple[int, float]:
+    """(trainable parameters, training examples/s) for `model=<model_name>` on news."""
+    cfg = compose_config([f"model={model_name}", "data=news", f"data.batch_size={BATCH_SIZE}"], output_dir)
+    L.seed_everything(0, verbose=False)
+    from hydra.utils import instantiate
+
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    model = build_model(cfg, datamodule)
+    params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    timer = StepTimer(WARMUP_BATCHES)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        limit_train_batches=batches + WARMUP_BATCHES,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+    )
+    trainer.fit(model, datamodule=datamodule)
+    return params, timer.examples / timer.seconds
+
+
+def accuracy(model_name: str, epochs: int, output_dir: Path, max_examples: int | None) -> tuple[float, float]:
+    """(valid accuracy, wall seconds) after `epochs` epochs of `model=<model_name>` on news, fine-tuned GloVe."""
+    overrides = [
+        f"model={model_name}",
+        "data=news",
+        "embeddings.freeze=false",
+        f"trainer.max_epochs={epochs}",
+        "callbacks.early_stopping=null",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+        "logger=[]",
+    ]
+    if max_examples:
+        overrides.append(f"data.max_examples={max_examples}")
+    cfg = compose_config(overrides, output_dir)
+    start = time.perf_counter()
+    metrics = train(cfg)
+    return metrics["val/acc"], time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("TEXTCLASS_DATA_DIR") or REPO.parent / "shared" / "data"))
+    parser.add_argument("--models", default=",".join(MODELS), help="models to time")
+    parser.add_argument("--accuracy", default="lstm,textcnn", help="models to train for the accuracy figure ('' for none)")
+    parser.add_argument("--batches", type=int, default=60, help="timed training batches per model")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="5 timed batches, 1 epoch on 500 examples (smoke check)")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "models.json")
+    args = parser.parse_args(argv)
+    if not (args.data_dir / "news" / "train.tsv").is_file():
+        print(f"news data not found under {args.data_dir}; pass --data-dir or set TEXTCLASS_DATA_DIR", file=sys.stderr)
+        return 2
+    os.environ["TEXTCLASS_DATA_DIR"] = str(args.data_dir.resolve())
+    logging.basicConfig(level=logging.WARNING)
+    for name in ("lightning", "lightning.pytorch", "textclass"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore")
+    torch.set_num_threads(os.cpu_count() or 1)
+    batches = 5 if args.quick else args.batches
+    epochs = 1 if args.quick else args.epochs
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="textclass-bench-") as tmp:
+        for name in [m for m in args.models.split(",") if m]:
+            params, examples_per_s = throughput(name, batches, Path(tmp) / f"speed_{name}")
+            rows += [
+                {"name": f"{name} trainable parameters", "value": params, "unit": "count"},
+                {"name": f"{name} training throughput bs{BATCH_SIZE}", "value": examples_per_s, "unit": "examples/s"},
+            ]
+            print(f"{name:<10} {params:>12,d} params  {examples_per_s:>10.0f} examples/s", flush=True)
+        for name in [m for m in args.accuracy.split(",") if m]:
+            acc, seconds = accuracy(name, epochs, Path(tmp) / f"acc_{name}", 500 if args.quick else None)
+            rows += [
+                {"name": f"{name} news valid acc after {epochs} epochs", "value": acc, "unit": "accuracy"},
+                {"name": f"{name} news {epochs}-epoch wall time", "value": seconds, "unit": "s"},
+            ]
+            print(f"{name:<10} valid acc {acc:.4f} after {epochs} epochs ({seconds:.0f} s)", flush=True)
+
+    meta = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "quick": args.quick,
+        "batch_size": BATCH_SIZE,
+        "timed_batches": batches,
+        "epochs": epochs,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"metadata": meta, "rows": rows}, indent=1))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
