@@ -73,6 +73,12 @@ def test_train_cli_on_tiny_news_writes_run_dir(data_dir, tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     assert {"val/loss", "val/acc", "val/f1", "test/acc", "test/f1"} <= metrics.keys()
     assert 0.0 <= metrics["test/acc"] <= 1.0
+    assert {"val/precision/business", "test/recall/science-technology"} <= metrics.keys()
+    confusion = json.loads((run / "confusion_matrix.json").read_text())
+    assert confusion["class_names"] == ["business", "science/technology", "entertainment", "health"]
+    assert sum(map(sum, confusion["val"])) == len(NEWS_ROWS) and sum(map(sum, confusion["test"])) == len(NEWS_ROWS[::2])
+    # the diagonal of the test matrix is what test/acc counted
+    assert sum(confusion["test"][i][i] for i in range(4)) / len(NEWS_ROWS[::2]) == pytest.approx(metrics["test/acc"])
     checkpoints = sorted(p.name for p in (run / "checkpoints").iterdir())
     # the best epoch by val/loss, plus last
     assert len(checkpoints) == 2 and checkpoints[-1] == "last.ckpt" and checkpoints[0] in ("epoch_000.ckpt", "epoch_001.ckpt")

@@ -45,7 +45,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
         log.info("no test split for %s: skipping the test stage", datamodule.dataset.name)
     if trainer.is_global_zero:
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True))
+        write_confusion_matrices(model, output_dir / "confusion_matrix.json")
     return metrics
+
+
+def write_confusion_matrices(model, path: Path) -> None:
+    """The last validation (and test) confusion matrices: rows are true classes, columns predictions."""
+    matrices = {stage: m.tolist() for stage, m in model.confusion_matrices.items()}
+    path.write_text(json.dumps({"class_names": model.class_names, **matrices}, indent=1))
 
 
 def optimized_value(metrics: dict[str, float], name: str | None) -> float | None:
