@@ -73,10 +73,11 @@ def check_known_options(node: DictConfig, target: type, prefix: str) -> None:
 
 def check_optimizer(optimizer_factory, sparse: bool) -> None:
     """Build the optimizer and take one step on a dummy parameter: bad values fail now, not mid-run."""
-    weight = torch.nn.Embedding(3, 2, sparse=sparse).weight
+    embedding = torch.nn.Embedding(3, 2, sparse=sparse)
     try:
-        optimizer = optimizer_factory(params=[{"params": [weight], "weight_decay": 0.0}])
-        weight[0].sum().backward()
+        optimizer = optimizer_factory(params=[{"params": [embedding.weight], "weight_decay": 0.0}])
+        # through forward, so a sparse embedding really produces a sparse gradient
+        embedding(torch.tensor([0])).sum().backward()
         optimizer.step()
     except (ValueError, RuntimeError, TypeError) as err:
         name = getattr(optimizer_factory, "func", optimizer_factory)

@@ -23,7 +23,8 @@ def build_embedding(
     if pretrained is not None:
         if dim is not None and pretrained.shape[1] != dim:
             raise ConfigError(f"embeddings.dim={dim} but the pretrained matrix has {pretrained.shape[1]} columns")
-        return nn.Embedding.from_pretrained(pretrained.float(), freeze=freeze, padding_idx=padding_idx, sparse=sparse)
+        # clone: fine-tuning must not write into the caller's (datamodule's) matrix
+        return nn.Embedding.from_pretrained(pretrained.float().clone(), freeze=freeze, padding_idx=padding_idx, sparse=sparse)
     if dim is None or dim < 1:
         raise ConfigError(f"random embeddings need a positive embeddings.dim, got {dim}")
     if freeze:

@@ -25,6 +25,9 @@ class BertEncoder(nn.Module):
         super().__init__()
         check_choice("pooling", pooling, POOLINGS)
         self.model = load_pretrained(AutoModel.from_pretrained, pretrained)
+        # from_pretrained returns eval mode, and Lightning keeps each module's mode at fit start:
+        # without this the encoder's own dropout would never be active during fine-tuning
+        self.model.train()
         layers = _transformer_layers(self.model)
         if not 0 <= freeze_layers <= len(layers):
             raise ConfigError(f"model.encoder.freeze_layers={freeze_layers} must be in [0, {len(layers)}] for {pretrained}")
