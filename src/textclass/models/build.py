@@ -81,8 +81,11 @@ def check_optimizer(optimizer_factory, sparse: bool) -> None:
         optimizer.step()
     except (ValueError, RuntimeError, TypeError) as err:
         name = getattr(optimizer_factory, "func", optimizer_factory)
-        hint = " (embeddings.sparse=true needs an optimizer that supports sparse gradients: sgd or adagrad)" if sparse else ""
-        raise ConfigError(f"optimizer {getattr(name, '__name__', name)}: {err}{hint}") from None
+        if sparse and "sparse" in str(err):
+            hint = "embeddings.sparse=true needs an optimizer that supports sparse gradients: optimizer=sgd or adagrad"
+        else:
+            hint = "fix the optimizer.* values (e.g. optimizer.lr must be > 0)"
+        raise ConfigError(f"optimizer {getattr(name, '__name__', name)}: {err}; {hint}") from None
 
 
 def balanced_class_weights(labels: np.ndarray, num_classes: int) -> list[float]:
