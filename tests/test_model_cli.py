@@ -202,3 +202,20 @@ def test_models_overfit_32_real_headlines(overfit_data, tmp_path, group):
         # valid == train: accuracy of the eval-mode forward on the training examples, last epoch
         assert metrics["val/acc"] == 1.0, (model, lr, epochs, metrics["val/acc"], metrics["val/loss"])
         assert metrics["val/loss"] < 0.2, (model, metrics["val/loss"])
+
+
+EXPERIMENTS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
+
+
+def test_every_experiment_composes_and_runs(data_dir, tmp_path):
+    result = run_cli(
+        ["textclass-train", "-m", f"experiment={','.join(EXPERIMENTS)}", "trainer.fast_dev_run=true", "logger=[]", "hydra.sweep.dir=sweep"],
+        cwd=tmp_path,
+        env=_env(data_dir, tmp_path),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = sorted((tmp_path / "sweep").glob("[0-9]*"))
+    assert [_overrides(job)["experiment"] for job in jobs] == EXPERIMENTS
+    for job in jobs:
+        assert math.isfinite(json.loads((job / "metrics.json").read_text())["val/loss"])
+    shutil.rmtree(tmp_path / "sweep")
