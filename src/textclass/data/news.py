@@ -11,7 +11,7 @@ from typing import ClassVar
 import numpy as np
 
 from textclass.data.base import TsvDataset
-from textclass.data.tsv import SkippedRows, iter_rows, write_labeled_tsv
+from textclass.data.tsv import SkippedRows, decode_utf8, iter_rows, write_labeled_tsv
 from textclass.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -83,11 +83,7 @@ def read_raw_news(source: Path, publishers: set[str], on_bad_row: str) -> tuple[
             data = source.read_bytes()
     except (zipfile.BadZipFile, KeyError) as err:
         raise DataError(f"{source}: not a UCI News Aggregator zip with member {RAW_MEMBER} ({err}); delete it and download again") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise DataError(f"{label}:{line}: not valid UTF-8; re-save the file as UTF-8") from None
+    text = decode_utf8(data, label)
     titles: list[str] = []
     categories: list[str] = []
     skipped = SkippedRows(Path(label))
@@ -106,9 +102,7 @@ def read_raw_news(source: Path, publishers: set[str], on_bad_row: str) -> tuple[
             titles.append(fields[title_col].strip())
             categories.append(fields[category_col])
             continue
-        if on_bad_row == "error":
-            raise DataError(f"{label}:{lineno}: {detail}; fix the row, or set data.dataset.on_bad_row=skip to skip bad rows and report them")
-        skipped.by_reason[reason] += 1
+        skipped.record(lineno, reason, detail, on_bad_row)
     return titles, categories, skipped
 
 

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from gensim.models import KeyedVectors
 
 from textclass.data.base import TsvDataset
 from textclass.data.cache import cached_dir
@@ -94,7 +95,7 @@ def prepare_data(
         time.perf_counter() - start,
         {s: len(e) for s, e in prepared.splits.items()},
     )
-    _report(prepared.stats)
+    _report(prepared.stats, from_cache=hit)
     return prepared
 
 
@@ -117,7 +118,9 @@ def encode_new_texts(tokenizer: Tokenizer, vocab: Vocabulary | None, texts: list
     return [ids or [pad_id] for ids in encoded]
 
 
-def _cache_key_parts(dataset, tokenizer, embeddings, vocab, seed, max_examples) -> dict:
+def _cache_key_parts(
+    dataset: TsvDataset, tokenizer: Tokenizer, embeddings: EmbeddingSpec | None, vocab: VocabSpec, seed: int, max_examples: int | None
+) -> dict:
     parts = {"data": dataset.fingerprint(), "max_examples": max_examples, "tokenizer": {"kind": tokenizer.kind}}
     if isinstance(tokenizer, WordTokenizer):
         parts["tokenizer"].update(asdict(tokenizer))
@@ -145,7 +148,9 @@ def read_splits(dataset: TsvDataset, max_examples: int | None) -> tuple[dict[str
     return splits, skipped
 
 
-def _build(dataset, tokenizer, embeddings, vocab_spec, seed, max_examples) -> PreparedData:
+def _build(
+    dataset: TsvDataset, tokenizer: Tokenizer, embeddings: EmbeddingSpec | None, vocab_spec: VocabSpec, seed: int, max_examples: int | None
+) -> PreparedData:
     raw, skipped = read_splits(dataset, max_examples)
     stats: dict = {"skipped_rows": skipped} if skipped else {}
     if isinstance(tokenizer, PretrainedTokenizer):
@@ -175,7 +180,7 @@ def _build(dataset, tokenizer, embeddings, vocab_spec, seed, max_examples) -> Pr
     return PreparedData(splits, pad_id=0, vocab=vocab, embedding_matrix=matrix, stats=stats)
 
 
-def build_vocabulary(spec: VocabSpec, tokens: dict[str, list[list[str]]], kv) -> Vocabulary:
+def build_vocabulary(spec: VocabSpec, tokens: dict[str, list[list[str]]], kv: KeyedVectors | None) -> Vocabulary:
     with_unk = not spec.drop_unknown
     if spec.source == "data":
         counts = Counter(t for sentence in tokens["train"] for t in sentence)
@@ -188,8 +193,9 @@ def build_vocabulary(spec: VocabSpec, tokens: dict[str, list[list[str]]], kv) ->
     return Vocabulary.from_words(sorted((w for w in seen if w in index), key=index.__getitem__), with_unk)
 
 
-def _report(stats: dict) -> None:
-    for split, reasons in stats.get("skipped_rows", {}).items():
+def _report(stats: dict, from_cache: bool) -> None:
+    # on a fresh build the reader has already reported the rows it skipped, as it read them
+    for split, reasons in stats.get("skipped_rows", {}).items() if from_cache else ():
         log.warning("%s: skipped %d bad rows (%s)", split, sum(reasons.values()), reasons)
     if "coverage" in stats:
         c = stats["coverage"]

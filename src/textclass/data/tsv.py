@@ -43,6 +43,15 @@ class SkippedRows:
     def total(self) -> int:
         return sum(self.by_reason.values())
 
+    def record(self, lineno: int, reason: str, detail: str, on_bad_row: str) -> None:
+        """Count a bad row under `reason`, or stop with file:line when `on_bad_row` is "error"."""
+        if on_bad_row == "error":
+            raise DataError(
+                f"{self.path}:{lineno}: {detail}; fix the row, or set data.dataset.on_bad_row=skip "
+                "to skip bad rows and report them"
+            )
+        self.by_reason[reason] += 1
+
     def summary(self) -> str:
         reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.by_reason.items()))
         return f"skipped {self.total} bad rows in {self.path} ({reasons})"
@@ -53,17 +62,15 @@ def check_bad_row_policy(on_bad_row: str) -> None:
         raise ConfigError(f"data.dataset.on_bad_row={on_bad_row!r} is not one of {BAD_ROW_POLICIES}")
 
 
-def read_utf8(path: Path) -> str:
-    """The whole file as text; non-UTF-8 bytes are an error naming the line."""
-    data = path.read_bytes()
+def decode_utf8(data: bytes, source: Path | str) -> str:
+    """`data` as text; non-UTF-8 bytes are an error naming `source` and the line."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
-        bad = data[err.start : err.start + 4]
+        bad = data[err.start : err.start + 1]
         raise DataError(
-            f"{path}:{line}: not valid UTF-8 (byte {bad[:1]!r} at offset {err.start}); "
-            "re-save the file as UTF-8"
+            f"{source}:{line}: not valid UTF-8 (byte {bad!r} at offset {err.start}); re-save the file as UTF-8"
         ) from None
 
 
@@ -71,7 +78,7 @@ def read_body(path: Path, header: tuple[str, ...]) -> str:
     """The file's text after its header line, which must be exactly `header`."""
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
-    first, _, body = read_utf8(path).partition("\n")
+    first, _, body = decode_utf8(path.read_bytes(), path).partition("\n")
     found_header = tuple(first.rstrip("\r").split("\t"))
     if found_header != header:
         raise DataError(f"{path}:1: header is {'<TAB>'.join(found_header)!r}, expected {'<TAB>'.join(header)!r}")
@@ -122,12 +129,7 @@ def read_labeled_tsv(
             elif not sentence:
                 reason = detail = "empty text"
         if reason is not None:
-            if on_bad_row == "error":
-                raise DataError(
-                    f"{path}:{lineno}: {detail}; fix the row, or set data.dataset.on_bad_row=skip "
-                    "to skip bad rows and report them"
-                )
-            skipped.by_reason[reason] += 1
+            skipped.record(lineno, reason, detail, on_bad_row)
             continue
         texts.append(sentence)
         labels.append(label)
