@@ -1,7 +1,7 @@
 """Benchmark of the model zoo on news: parameters, training throughput, and 5-epoch valid accuracy.
 
 Run from the repository root:
-    python benchmarks/models.py [--data-dir DIR] [--models bow,lstm] [--accuracy lstm,textcnn] [--quick] [--out PATH]
+    python benchmarks/models.py [--data-dir DIR] [--models bow,lstm] [--accuracy lstm,textcnn] [--set KEY=VALUE] [--quick] [--out PATH]
 
 Every model is built exactly as `textclass-train model=<name>` builds it (same config and code path);
 throughput is examples/s of training steps with batch size 64 on the CPU, timed after warm-up
@@ -57,9 +57,10 @@ def compose_config(overrides: list[str], output_dir: Path):
         return compose("train", overrides=[*overrides, f"paths.output_dir={output_dir}", "paths.log_dir=" + str(output_dir)])
 
 
-def throughput(model_name: str, batches: int, output_dir: Path) -> tuple[int, float]:
-    """(trainable parameters, training examples/s) for `model=<model_name>` on news."""
-    cfg = compose_config([f"model={model_name}", "data=news", f"data.batch_size={BATCH_SIZE}"], output_dir)
+def throughput(model_name: str, batches: int, output_dir: Path, extra: list[str]) -> tuple[int, float]:
+    """(trainable parameters, training examples/s) for `model=<model_name>` (news unless `extra` says otherwise)."""
+    dataset = [] if any(o.startswith("data=") for o in extra) else ["data=news"]
+    cfg = compose_config([f"model={model_name}", *dataset, f"data.batch_size={BATCH_SIZE}", *extra], output_dir)
     L.seed_everything(0, verbose=False)
     from hydra.utils import instantiate
 
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=60, help="timed training batches per model")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="5 timed batches, 1 epoch on 500 examples (smoke check)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for the timed runs (repeatable)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "models.json")
     args = parser.parse_args(argv)
     if not (args.data_dir / "news" / "train.tsv").is_file():
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="textclass-bench-") as tmp:
         for name in [m for m in args.models.split(",") if m]:
-            params, examples_per_s = throughput(name, batches, Path(tmp) / f"speed_{name}")
+            params, examples_per_s = throughput(name, batches, Path(tmp) / f"speed_{name}", args.set)
             rows += [
                 {"name": f"{name} trainable parameters", "value": params, "unit": "count"},
                 {"name": f"{name} training throughput bs{BATCH_SIZE}", "value": examples_per_s, "unit": "examples/s"},
@@ -152,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         "batch_size": BATCH_SIZE,
         "timed_batches": batches,
         "epochs": epochs,
+        "overrides": args.set,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"metadata": meta, "rows": rows}, indent=1))

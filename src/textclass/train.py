@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from textclass.cli import CONFIG_DIR, exit_on_user_error
 from textclass.errors import ConfigError
 from textclass.models.build import build_model
+from textclass.models.classifier import TextClassifier
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-def write_confusion_matrices(model, path: Path) -> None:
+def write_confusion_matrices(model: TextClassifier, path: Path) -> None:
     """The last validation (and test) confusion matrices: rows are true classes, columns predictions."""
     matrices = {stage: m.tolist() for stage, m in model.confusion_matrices.items()}
     path.write_text(json.dumps({"class_names": model.class_names, **matrices}, indent=1))
