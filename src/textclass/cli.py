@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from omegaconf import OmegaConf
+
 from textclass.errors import find_user_error
 
 log = logging.getLogger("textclass")
@@ -17,6 +19,10 @@ log = logging.getLogger("textclass")
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 T = TypeVar("T")
+
+# ${tc.cwd:} in paths: the start directory, so a run's saved config holds absolute paths that work
+# from anywhere (eval/predict), and multirun can resolve it before Hydra's own runtime values exist.
+OmegaConf.register_new_resolver("tc.cwd", lambda: str(Path.cwd()), replace=True)
 
 
 def exit_on_user_error(fn: Callable[..., T]) -> Callable[..., T]:

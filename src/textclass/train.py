@@ -20,6 +20,8 @@ from textclass.models.classifier import TextClassifier
 
 log = logging.getLogger(__name__)
 
+RUN_CONFIG = "config.yaml"
+
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit (and test) the configured model; returns the final metrics by name."""
@@ -27,6 +29,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    # resolved: eval and predict rebuild the model and data from this file, from any directory
+    (output_dir / RUN_CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")
