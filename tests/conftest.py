@@ -61,8 +61,13 @@ def data_dir(tmp_path: Path) -> Path:
     return root
 
 
-def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+def run_cli(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 600, stdin: str | None = None
+) -> subprocess.CompletedProcess:
     """Run a textclass console entry point (e.g. ["textclass-train", ...]) as a user would."""
     script = Path(sys.executable).parent / args[0]
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([str(script), *args[1:]], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [str(script), *args[1:]], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
+        input=stdin if stdin is not None else "",
+    )

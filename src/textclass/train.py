@@ -9,18 +9,18 @@ from pathlib import Path
 
 import hydra
 import lightning as L
+from lightning.pytorch.callbacks import LearningRateMonitor
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from textclass.checkpoint import RUN_CONFIG
 from textclass.cli import CONFIG_DIR, exit_on_user_error
 from textclass.errors import ConfigError
 from textclass.models.build import build_model
 from textclass.models.classifier import TextClassifier
 
 log = logging.getLogger(__name__)
-
-RUN_CONFIG = "config.yaml"
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -39,6 +39,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     model = build_model(cfg, datamodule)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
+    if not loggers:  # logger=[]: LearningRateMonitor refuses to run without a logger
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}

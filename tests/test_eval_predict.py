@@ -1,0 +1,175 @@
+"""`textclass-eval` and `textclass-predict` on checkpoints of real training runs (tiny data)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import NEWS_ROWS, run_cli, write_tsv
+from textclass.checkpoint import load_run
+from textclass.errors import ConfigError
+
+
+def _env(data_dir: Path, tmp_path: Path) -> dict[str, str]:
+    return {"TEXTCLASS_DATA_DIR": str(data_dir), "TEXTCLASS_CACHE_DIR": str(tmp_path / "cache")}
+
+
+def _train(data_dir: Path, tmp_path: Path, name: str, *overrides: str) -> Path:
+    result = run_cli(
+        ["textclass-train", "trainer.max_epochs=2", "data.batch_size=4", "logger=[]", f"hydra.run.dir={name}", *overrides],
+        cwd=tmp_path,
+        env=_env(data_dir, tmp_path),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return tmp_path / name
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """(work dir, data dir, run dir) of a 2-epoch bow run on tiny news with a test split."""
+    work = tmp_path_factory.mktemp("work")
+    data = work / "data"
+    write_tsv(data / "news" / "train.tsv", "category\ttitle", NEWS_ROWS * 3)
+    write_tsv(data / "news" / "valid.tsv", "category\ttitle", NEWS_ROWS)
+    write_tsv(data / "news" / "test.tsv", "category\ttitle", NEWS_ROWS[::2])
+    return work, data, _train(data, work, "run")
+
+
+def _eval(work: Path, data: Path, *args: str):
+    return run_cli(["textclass-eval", *args, "hydra.run.dir=eval_out"], cwd=work, env=_env(data, work))
+
+
+def _predict(work: Path, data: Path, *args: str, stdin: str | None = None):
+    return run_cli(["textclass-predict", *args], cwd=work, env=_env(data, work), stdin=stdin)
+
+
+def test_eval_equals_the_metrics_logged_at_the_end_of_training(trained):
+    work, data, run = trained
+    result = _eval(work, data, f"ckpt_path={run}/checkpoints/last.ckpt")
+    assert result.returncode == 0, result.stderr[-3000:]
+    logged = json.loads((run / "metrics.json").read_text())
+    report = json.loads((work / "eval_out" / "eval.json").read_text())["results"]
+    assert set(report) == {"train", "valid", "test"}
+    assert report["valid"]["acc"] == pytest.approx(logged["val/acc"], abs=1e-6)
+    assert report["valid"]["f1"] == pytest.approx(logged["val/f1"], abs=1e-6)
+    assert report["valid"]["examples"] == len(NEWS_ROWS) and report["train"]["examples"] == 3 * len(NEWS_ROWS)
+    assert sum(map(sum, report["test"]["confusion"])) == len(NEWS_ROWS[::2])
+    assert "| valid | 10 |" in result.stdout
+    # test/acc was logged with the best checkpoint: eval of that checkpoint agrees
+    best = next(p for p in (run / "checkpoints").glob("epoch_*.ckpt"))
+    _eval(work, data, f"ckpt_path={best}", "splits=[test]")
+    report = json.loads((work / "eval_out" / "eval.json").read_text())["results"]
+    assert report["test"]["acc"] == pytest.approx(logged["test/acc"], abs=1e-6)
+
+
+def test_eval_on_a_labeled_file_uses_the_runs_vocabulary(trained, tmp_path):
+    work, data, run = trained
+    file = write_tsv(tmp_path / "extra.tsv", "category\ttitle", [("b", "Fed raises rates"), ("e", "Star Wars movie")])
+    result = _eval(work, data, f"ckpt_path={run}/checkpoints/last.ckpt", f"file={file}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((work / "eval_out" / "eval.json").read_text())["results"]
+    assert list(report) == [str(file)] and report[str(file)]["examples"] == 2
+    # a file of another dataset (SST-2 header) is refused with the expected header named
+    other = write_tsv(tmp_path / "sst.tsv", "sentence\tlabel", [("a fine film", "1")])
+    result = _eval(work, data, f"ckpt_path={run}/checkpoints/last.ckpt", f"file={other}")
+    assert result.returncode == 2 and "expected 'category<TAB>title'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_predict_text_stdin_and_file_formats(trained, tmp_path):
+    work, data, run = trained
+    ckpt = f"ckpt_path={run}/checkpoints/last.ckpt"
+    one = _predict(work, data, ckpt, "text=Fed raises interest rates")
+    assert one.returncode == 0, one.stderr[-3000:]
+    (record,) = [json.loads(line) for line in one.stdout.splitlines()]
+    assert record["text"] == "Fed raises interest rates"
+    assert set(record["probs"]) == {"business", "science/technology", "entertainment", "health"}
+    assert math.isclose(sum(record["probs"].values()), 1.0, abs_tol=1e-5)
+    assert record["label"] == max(record["probs"], key=record["probs"].get)
+
+    piped = _predict(work, data, ckpt, stdin="Apple unveils new iPhone\n\nEbola outbreak spreads\n")
+    assert [json.loads(line)["text"] for line in piped.stdout.splitlines()] == ["Apple unveils new iPhone", "Ebola outbreak spreads"]
+
+    sentences = tmp_path / "in.txt"
+    sentences.write_text("Stocks rally\nJustin Bieber cancels tour\nNew study links sugar to disease\n")
+    out = tmp_path / "preds.tsv"
+    result = _predict(work, data, ckpt, f"input={sentences}", f"output={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line.split("\t") for line in out.read_text().splitlines()]
+    assert rows[0] == ["text", "label", "p_business", "p_science/technology", "p_entertainment", "p_health"]
+    assert len(rows) == 4 and all(math.isclose(sum(map(float, r[2:])), 1.0, abs_tol=1e-4) for r in rows[1:])
+    assert "predicted 3 sentences" in result.stderr
+
+
+def test_predict_explain_gradient_x_input_on_words(trained):
+    work, data, run = trained
+    result = _predict(work, data, f"ckpt_path={run}/checkpoints/last.ckpt", "text=Fed raises zzzunseen rates", "explain=true")
+    record = json.loads(result.stdout)
+    assert record["method"] == "grad_x_input"
+    assert record["tokens"] == ["fed", "raises", "<unk>", "rates"]
+    assert len(record["importance"]) == 4 and any(v != 0 for v in record["importance"])
+
+
+def test_predict_explain_attention_weights(data_dir, tmp_path):
+    run = _train(data_dir, tmp_path, "attn", "model=attention", "trainer.max_epochs=1")
+    result = _predict(data_dir, tmp_path, f"ckpt_path={run}/checkpoints/last.ckpt", 'text=["Fed raises rates","Oscars"]', "explain=true")
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["method"] for r in records] == ["attention", "attention"]
+    assert [len(r["tokens"]) for r in records] == [3, 1]
+    for r in records:
+        assert math.isclose(sum(r["importance"]), 1.0, abs_tol=1e-5)
+
+
+def _broken_copy(run: Path, tmp_path: Path, problem: str) -> Path:
+    """A copy of `run` whose last.ckpt is unusable in the way `problem` names; returns the ckpt path."""
+    shutil.copytree(run, tmp_path / "run")
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    if problem == "missing":
+        ckpt.unlink()
+    elif problem == "corrupt":
+        ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    elif problem == "no_run_config":
+        (tmp_path / "run" / "config.yaml").unlink()
+    else:
+        vocab = json.loads((tmp_path / "run" / "vocab.json").read_text())
+        vocab["itos"].append("extra-word")
+        (tmp_path / "run" / "vocab.json").write_text(json.dumps(vocab))
+    return ckpt
+
+
+BROKEN = {
+    "missing": "checkpoint not found",
+    "corrupt": "truncated or corrupt",
+    "no_run_config": "no config.yaml",
+    "other_vocabulary": "another vocabulary",
+}
+
+
+@pytest.mark.parametrize("problem", sorted(BROKEN))
+def test_bad_checkpoints_raise_a_clear_error(trained, tmp_path, problem):
+    ckpt = _broken_copy(trained[2], tmp_path, problem)
+    with pytest.raises(ConfigError) as err:
+        load_run(ckpt)
+    assert BROKEN[problem] in str(err.value) and str(ckpt) in str(err.value)
+
+
+def test_corrupt_checkpoint_through_both_clis(trained, tmp_path):
+    work, data, run = trained
+    ckpt = _broken_copy(run, tmp_path, "corrupt")
+    for result in (_eval(work, data, f"ckpt_path={ckpt}"), _predict(work, data, f"ckpt_path={ckpt}", "text=hello")):
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert "truncated or corrupt" in result.stderr and str(ckpt) in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_predict_with_empty_input_says_so(trained, tmp_path):
+    work, data, run = trained
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n  \n")
+    result = _predict(work, data, f"ckpt_path={run}/checkpoints/last.ckpt", f"input={empty}")
+    assert result.returncode == 2 and "nothing to predict" in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout == ""
