@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 from pathlib import Path
 
 import hydra
@@ -14,9 +15,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from textclass.checkpoint import RUN_CONFIG
+from textclass.checkpoint import RUN_CONFIG, read_checkpoint
 from textclass.cli import CONFIG_DIR, exit_on_user_error
-from textclass.errors import ConfigError
+from textclass.errors import ConfigError, TextclassError
 from textclass.models.build import build_model
 from textclass.models.classifier import TextClassifier
 
@@ -42,6 +43,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if not loggers:  # logger=[]: LearningRateMonitor refuses to run without a logger
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    if cfg.get("ckpt_path"):
+        read_checkpoint(Path(cfg.ckpt_path))  # a missing or truncated file: one clear error, before fitting
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if cfg.get("test") and "test" in datamodule.dataset.available_splits():
@@ -76,10 +79,48 @@ def optimized_value(metrics: dict[str, float], name: str | None) -> float | None
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 @exit_on_user_error
-def main(cfg: DictConfig) -> float | None:
+def hydra_main(cfg: DictConfig) -> float | None:
     log.info("output dir: %s", HydraConfig.get().runtime.output_dir)
     log.debug("config:\n%s", OmegaConf.to_yaml(cfg))
     return optimized_value(train(cfg), cfg.get("optimized_metric"))
+
+
+def main() -> None:
+    """Console entry: `resume=<run dir>|last` becomes that run's own overrides plus its last checkpoint."""
+    try:
+        sys.argv = [sys.argv[0], *resume_arguments(sys.argv[1:], Path("outputs") / "train" / "runs")]
+    except TextclassError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    hydra_main()
+
+
+def resume_arguments(args: list[str], runs_dir: Path) -> list[str]:
+    """Rewrite `resume=...` into the resumed run's overrides, its run dir and its last checkpoint.
+
+    Overrides given now come after the original ones, so they win (e.g. a larger trainer.max_epochs).
+    """
+    resume = [a for a in args if a.startswith("resume=")]
+    if not resume:
+        return args
+    target = resume[-1].split("=", 1)[1]
+    run_dir = latest_run(runs_dir) if target == "last" else Path(target).expanduser()
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    overrides_file = run_dir / ".hydra" / "overrides.yaml"
+    if not ckpt.is_file() or not overrides_file.is_file():
+        raise ConfigError(f"resume={target}: {run_dir} is not a textclass-train run with checkpoints/last.ckpt and .hydra/overrides.yaml")
+    original = [o for o in OmegaConf.load(overrides_file) if not o.startswith("ckpt_path=")]
+    now = [a for a in args if not a.startswith("resume=")]
+    log.info("resuming %s from %s", run_dir, ckpt)
+    return [*original, *now, f"ckpt_path={ckpt.resolve()}", f"hydra.run.dir={run_dir.resolve()}"]
+
+
+def latest_run(runs_dir: Path) -> Path:
+    """The most recently started run under `runs_dir` that has a last checkpoint."""
+    runs = sorted(p.parent.parent for p in runs_dir.glob("*/checkpoints/last.ckpt"))
+    if not runs:
+        raise ConfigError(f"resume=last: no run with checkpoints/last.ckpt under {runs_dir.resolve()}; pass resume=<run dir>")
+    return runs[-1]
 
 
 if __name__ == "__main__":

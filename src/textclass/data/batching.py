@@ -60,6 +60,27 @@ def collate(examples: Sequence[Example], pad_id: int = 0, sort_by_length: bool =
     return Batch(input_ids, lengths_t, mask, labels)
 
 
+class EpochShuffleSampler(Sampler[int]):
+    """A shuffle seeded by (seed, epoch), not the global RNG: a resumed run sees the same order.
+
+    Lightning calls `set_epoch` each epoch, as for DistributedSampler.
+    """
+
+    def __init__(self, size: int, seed: int = 0, epoch: int = 0):
+        self.size = size
+        self.seed = seed
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(np.random.default_rng((self.seed, self.epoch)).permutation(self.size).tolist())
+
+
 class BucketBatchSampler(Sampler[list[int]]):
     """Batches of similar length, to cut padding.
 
@@ -68,13 +89,15 @@ class BucketBatchSampler(Sampler[list[int]]):
     (for evaluation, where order does not matter).
     """
 
-    def __init__(self, lengths: np.ndarray, batch_size: int, shuffle: bool = True, pool_batches: int = 50, seed: int = 0):
+    def __init__(
+        self, lengths: np.ndarray, batch_size: int, shuffle: bool = True, pool_batches: int = 50, seed: int = 0, epoch: int = 0
+    ):
         self.lengths = np.asarray(lengths)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.pool_size = batch_size * pool_batches
         self.seed = seed
-        self.epoch = 0
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return -(-len(self.lengths) // self.batch_size)

@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from textclass.data.base import TsvDataset
-from textclass.data.batching import BucketBatchSampler, EncodedDataset, collate
+from textclass.data.batching import BucketBatchSampler, EncodedDataset, EpochShuffleSampler, collate
 from textclass.data.encoded import EncodedTexts
 from textclass.data.pipeline import PreparedData, Tokenizer, encode_new_texts, prepare_data, resolve_tokenizer
 from textclass.embeddings import EmbeddingSpec
@@ -141,11 +141,18 @@ class TextClassificationDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
+            # its own generator: creating an iterator then draws no seed from the global RNG, which
+            # stays for dropout alone (a resumed run restores it and continues the same stream)
+            generator=torch.Generator().manual_seed(self.seed),
         )
+        # A resumed run creates its loader (and draws its first batch) at the restored epoch, before
+        # Lightning's set_epoch: start the samplers at that epoch.
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0
         if self.bucket_by_length:
-            sampler = BucketBatchSampler(encoded.lengths, batch_size, shuffle, self.bucket_pool_batches, self.seed)
+            sampler = BucketBatchSampler(encoded.lengths, batch_size, shuffle, self.bucket_pool_batches, self.seed, epoch)
             return DataLoader(EncodedDataset(encoded), batch_sampler=sampler, **common)
-        return DataLoader(EncodedDataset(encoded), batch_size=batch_size, shuffle=shuffle, **common)
+        sampler = EpochShuffleSampler(len(encoded), self.seed, epoch) if shuffle else None
+        return DataLoader(EncodedDataset(encoded), batch_size=batch_size, sampler=sampler, **common)
 
     def lengths(self, split: str) -> np.ndarray:
         return self._split(split).lengths

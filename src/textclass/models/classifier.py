@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -85,6 +86,8 @@ class TextClassifier(L.LightningModule):
         self.val_per_class = per_class.clone()
         self.test_per_class = per_class.clone()
         self.val_acc_best = MaxMetric()
+        # metric states stay out of checkpoints by default; the best so far must survive a resume
+        self.val_acc_best.persistent(True)
         # stage -> the last confusion matrix (rows: true class, columns: predicted), for reports
         self.confusion_matrices: dict[str, torch.Tensor] = {}
 
@@ -138,6 +141,23 @@ class TextClassifier(L.LightningModule):
             key = str(name).replace("/", "-")
             self.log(f"{stage}/precision/{key}", results["precision"][i])
             self.log(f"{stage}/recall/{key}", results["recall"][i])
+
+    # --- exact resume: the random state travels with the checkpoint ---------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["rng_state"] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._rng_state_to_restore = checkpoint.get("rng_state")
+
+    def on_train_epoch_start(self) -> None:
+        # Restored here, not on load: every DataLoader iterator (the resumed run's sanity-check
+        # validation too) draws a seed from the global RNG, and the uninterrupted run's next draw
+        # is this epoch's training iterator, created right after this hook.
+        state = getattr(self, "_rng_state_to_restore", None)
+        if state is not None:
+            torch.set_rng_state(state["torch"])
+            random.setstate(state["python"])
+            self._rng_state_to_restore = None
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(params=parameter_groups(self))

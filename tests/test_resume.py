@@ -1,0 +1,98 @@
+"""Exact resume: a run killed with SIGKILL after epoch 2 and resumed ends where an uninterrupted run does."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import NEWS_ROWS, run_cli, write_tsv
+
+EPOCHS = 5
+TRAIN_ARGS = [
+    "model=lstm",
+    "model.dropout=0.3",  # draws random numbers every step: resume must restore the RNG state
+    f"trainer.max_epochs={EPOCHS}",
+    "trainer.deterministic=true",
+    "trainer.enable_progress_bar=false",
+    "callbacks.early_stopping=null",
+    "callbacks.model_checkpoint.save_top_k=-1",
+    "data.batch_size=16",
+    "logger=[]",
+]
+
+
+@pytest.fixture
+def slow_enough_data(data_dir: Path) -> Path:
+    """2,000 training headlines: an epoch lasts long enough to kill the run inside the next one."""
+    write_tsv(data_dir / "news" / "train.tsv", "category\ttitle", NEWS_ROWS * 200)
+    return data_dir
+
+
+def _env(data_dir: Path, tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "TEXTCLASS_DATA_DIR": str(data_dir), "TEXTCLASS_CACHE_DIR": str(tmp_path / "cache")}
+
+
+def _weights(ckpt: Path) -> dict[str, torch.Tensor]:
+    return torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+
+
+def test_sigkill_after_epoch_2_then_resume_matches_uninterrupted_run(slow_enough_data, tmp_path):
+    env = _env(slow_enough_data, tmp_path)
+    reference = run_cli(["textclass-train", *TRAIN_ARGS, "hydra.run.dir=reference"], cwd=tmp_path, env=env)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    script = Path(sys.executable).parent / "textclass-train"
+    process = subprocess.Popen([str(script), *TRAIN_ARGS, "hydra.run.dir=killed"], cwd=tmp_path, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    second_epoch = tmp_path / "killed" / "checkpoints" / "epoch_001.ckpt"
+    deadline = time.monotonic() + 300
+    while not second_epoch.exists():
+        assert process.poll() is None, "the run ended before its second checkpoint"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(0.5)  # let last.ckpt of epoch 2 be written; the run is now inside epoch 3
+    assert process.poll() is None, "the run finished before it could be killed: make epochs longer"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (tmp_path / "killed" / "metrics.json").exists()
+    assert torch.load(tmp_path / "killed" / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
+
+    resumed = run_cli(["textclass-train", "resume=killed"], cwd=tmp_path, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert not any(p.name != "reference" and p.name != "killed" and p.is_dir() and (p / "metrics.json").exists()
+                   for p in tmp_path.iterdir()), "resume wrote a new run dir"
+    expected = json.loads((tmp_path / "reference" / "metrics.json").read_text())
+    actual = json.loads((tmp_path / "killed" / "metrics.json").read_text())
+    for key in ("val/loss", "val/acc", "val/acc_best", "val/f1", "train/loss_epoch"):
+        assert actual[key] == pytest.approx(expected[key], abs=1e-6), key
+    reference_weights = _weights(tmp_path / "reference" / "checkpoints" / "last.ckpt")
+    resumed_weights = _weights(tmp_path / "killed" / "checkpoints" / "last.ckpt")
+    assert reference_weights.keys() == resumed_weights.keys()
+    for name, tensor in reference_weights.items():
+        assert torch.allclose(tensor, resumed_weights[name], atol=1e-6), name
+    assert sorted(p.name for p in (tmp_path / "killed" / "checkpoints").glob("epoch_*.ckpt")) == [f"epoch_{e:03d}.ckpt" for e in range(EPOCHS)]
+
+
+def test_resume_last_and_bad_targets(data_dir, tmp_path):
+    env = _env(data_dir, tmp_path)
+    missing = run_cli(["textclass-train", "resume=last"], cwd=tmp_path, env=env)
+    assert missing.returncode == 2 and "no run with checkpoints/last.ckpt" in missing.stderr
+    first = run_cli(["textclass-train", "trainer.max_epochs=1", "logger=[]", "trainer.enable_progress_bar=false"], cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    (run_dir,) = list((tmp_path / "outputs" / "train" / "runs").iterdir())
+    more = run_cli(["textclass-train", "resume=last", "trainer.max_epochs=2"], cwd=tmp_path, env=env)
+    assert more.returncode == 0, more.stderr[-3000:]
+    assert list((tmp_path / "outputs" / "train" / "runs").iterdir()) == [run_dir]  # continued in place
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
+    corrupt = run_dir / "checkpoints" / "last.ckpt"
+    corrupt.write_bytes(corrupt.read_bytes()[:500])
+    broken = run_cli(["textclass-train", f"resume={run_dir}", "trainer.max_epochs=3"], cwd=tmp_path, env=env)
+    assert broken.returncode == 2 and str(corrupt) in broken.stderr and "Traceback" not in broken.stderr
