@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import hydra
 import lightning as L
-from lightning.pytorch.callbacks import LearningRateMonitor
+import torch
+from lightning.pytorch.utilities import rank_zero_only
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -23,6 +27,8 @@ from textclass.models.classifier import TextClassifier
 
 log = logging.getLogger(__name__)
 
+DDP_JOB_ENV = "TEXTCLASS_DDP_JOB_ARGS"
+
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit (and test) the configured model; returns the final metrics by name."""
@@ -30,18 +36,19 @@ def train(cfg: DictConfig) -> dict[str, float]:
         L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    # resolved: eval and predict rebuild the model and data from this file, from any directory
-    (output_dir / RUN_CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    is_rank_zero = rank_zero_only.rank == 0  # DDP: the other ranks run this function too
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")
-    if datamodule.vocab is not None:
+    if datamodule.vocab is not None and is_rank_zero:
         datamodule.vocab.save(output_dir / "vocab.json")
     model = build_model(cfg, datamodule)
+    if is_rank_zero:
+        # resolved (after build_model has rejected inconsistent choices): eval and predict rebuild
+        # the model and data from this file, from any directory
+        (output_dir / RUN_CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
-    if not loggers:  # logger=[]: LearningRateMonitor refuses to run without a logger
-        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     if cfg.get("ckpt_path"):
         read_checkpoint(Path(cfg.ckpt_path))  # a missing or truncated file: one clear error, before fitting
@@ -80,19 +87,47 @@ def optimized_value(metrics: dict[str, float], name: str | None) -> float | None
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 @exit_on_user_error
 def hydra_main(cfg: DictConfig) -> float | None:
-    log.info("output dir: %s", HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    log.info("output dir: %s", hydra_cfg.runtime.output_dir)
     log.debug("config:\n%s", OmegaConf.to_yaml(cfg))
-    return optimized_value(train(cfg), cfg.get("optimized_metric"))
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return optimized_value(train(cfg), cfg.get("optimized_metric"))
+    env_before = dict(os.environ)
+    # Lightning's DDP re-launches this script with its argv for the other ranks: under -m that
+    # would be the whole sweep. Tell them exactly this job (read back in `main`).
+    os.environ[DDP_JOB_ENV] = json.dumps([*hydra_cfg.overrides.task, f"hydra.run.dir={hydra_cfg.runtime.output_dir}"])
+    try:
+        return optimized_value(train(cfg), cfg.get("optimized_metric"))
+    finally:
+        # Lightning leaves LOCAL_RANK & co. set after a DDP job; the next job would then take its
+        # ranks for externally launched ones and never start them.
+        os.environ.clear()
+        os.environ.update(env_before)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
 
 def main() -> None:
     """Console entry: `resume=<run dir>|last` becomes that run's own overrides plus its last checkpoint."""
     try:
-        sys.argv = [sys.argv[0], *resume_arguments(sys.argv[1:], Path("outputs") / "train" / "runs")]
+        args = ddp_rank_arguments(sys.argv[1:], os.environ)
+        sys.argv = [sys.argv[0], *resume_arguments(args, Path("outputs") / "train" / "runs")]
     except TextclassError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
     hydra_main()
+
+
+def ddp_rank_arguments(args: list[str], env: Mapping[str, str]) -> list[str]:
+    """For a DDP rank that Lightning launched from inside a multirun job: that job's overrides only.
+
+    Lightning's own additions (hydra.job.name, hydra.output_subdir=null) are kept; its
+    hydra.run.dir (the sweep's run-mode dir) is replaced by the job's directory.
+    """
+    if DDP_JOB_ENV not in env or "LOCAL_RANK" not in env or not ({"-m", "--multirun"} & set(args)):
+        return args
+    lightning_added = [a for a in args if a.startswith(("hydra.job.name=", "hydra.output_subdir="))]
+    return [*json.loads(env[DDP_JOB_ENV]), *lightning_added]
 
 
 def resume_arguments(args: list[str], runs_dir: Path) -> list[str]:

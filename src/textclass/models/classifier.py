@@ -110,8 +110,12 @@ class TextClassifier(L.LightningModule):
         if stage != "train":
             getattr(self, f"{stage}_per_class").update(logits, batch.labels)
         is_train = stage == "train"
-        self.log(f"{stage}/loss", loss, on_step=is_train, on_epoch=True, prog_bar=True, batch_size=len(batch))
+        # evaluation losses are averaged over DDP ranks (torchmetrics sync themselves); the training
+        # loss stays per rank, so that no step waits on an all-reduce for a number on a progress bar
+        self.log(f"{stage}/loss", loss, on_step=is_train, on_epoch=True, prog_bar=True, batch_size=len(batch), sync_dist=not is_train)
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=not is_train, batch_size=len(batch))
+        if is_train:  # examples seen per epoch, all ranks together
+            self.log("train/examples", float(len(batch)), on_step=False, on_epoch=True, reduce_fx="sum", sync_dist=True, batch_size=1)
         return loss
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:

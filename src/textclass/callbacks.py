@@ -1,0 +1,210 @@
+"""Lightning callbacks that leave inspectable traces of a run in its run directory and TensorBoard.
+
+- `EpochTimer`: `time/epoch_s`, the wall-clock seconds of each training epoch.
+- `RunPlots`: `history.csv`, `curves.png`, `confusion_matrix.png` (and `confusion_matrix_test.png`).
+- `HparamsWithMetrics`: the run's configuration with its final metrics in TensorBoard's HPARAMS tab.
+- `LearningRateMonitor`: Lightning's, but a no-op instead of an error when the run has no logger.
+
+All three are configured in conf/callbacks/default.yaml; list `epoch_timer` before `run_plots` there
+(see `RunPlots`).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import LearningRateMonitor as _LearningRateMonitor
+from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import OmegaConf
+
+from textclass.plots import EpochRecord, plot_confusion, plot_curves
+
+log = logging.getLogger(__name__)
+
+HISTORY_FILE = "history.csv"
+CURVES_FILE = "curves.png"
+CONFUSION_FILE = "confusion_matrix.png"
+CONFUSION_TEST_FILE = "confusion_matrix_test.png"
+
+
+class EpochTimer(Callback):
+    """Logs `time/epoch_s`: wall-clock seconds from the start to the end of each training epoch.
+
+    Lightning runs the end-of-epoch validation inside the training epoch (before
+    `on_train_epoch_end`), so the figure includes validation time.
+    """
+
+    def __init__(self) -> None:
+        self._start: float | None = None
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._start is not None:
+            # through pl_module.log: TensorBoard (per epoch) and trainer.callback_metrics alike
+            pl_module.log("time/epoch_s", time.perf_counter() - self._start, on_step=False, on_epoch=True)
+
+
+class RunPlots(Callback):
+    """Records per-epoch train/valid loss and accuracy; at the end of fit, writes them and the figures.
+
+    The row for an epoch is taken in `on_train_epoch_end`, not at the end of validation: Lightning
+    validates before the training epoch ends, so at `on_validation_epoch_end` the epoch-level train
+    metrics are still those of the previous epoch. At `on_train_epoch_end` both are current, and so is
+    `time/epoch_s` when `EpochTimer` comes earlier in the callback list (callbacks run in list order).
+    Epochs without a validation run (`check_val_every_n_epoch` > 1) get empty valid columns instead of
+    the previous epoch's values.
+    """
+
+    def __init__(self) -> None:
+        self.history: list[EpochRecord] = []
+        self._validated = False
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._validated = False
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._validated = True
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        metrics = trainer.callback_metrics
+        val = self._validated
+        self.history.append(
+            EpochRecord(
+                epoch=trainer.current_epoch,
+                # logged both per step and per epoch: Lightning suffixes the epoch mean with _epoch
+                train_loss=_metric(metrics, "train/loss_epoch", "train/loss"),
+                train_acc=_metric(metrics, "train/acc"),
+                val_loss=_metric(metrics, "val/loss") if val else None,
+                val_acc=_metric(metrics, "val/acc") if val else None,
+                epoch_s=_metric(metrics, "time/epoch_s"),
+            )
+        )
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        run_dir = Path(trainer.default_root_dir)
+        write_history(self.history, run_dir / HISTORY_FILE)
+        if self.history:
+            plot_curves(self.history, run_dir / CURVES_FILE)
+        validated = [r.epoch for r in self.history if r.val_loss is not None]
+        title = f"valid confusion matrix, epoch {validated[-1]}" if validated else "valid confusion matrix"
+        self._plot_confusion(pl_module, "val", run_dir / CONFUSION_FILE, title)
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero:
+            self._plot_confusion(pl_module, "test", Path(trainer.default_root_dir) / CONFUSION_TEST_FILE, "test confusion matrix")
+
+    @staticmethod
+    def _plot_confusion(pl_module: L.LightningModule, stage: str, path: Path, title: str) -> None:
+        # TextClassifier keeps the last matrix per stage; other modules simply get no figure
+        matrix = getattr(pl_module, "confusion_matrices", {}).get(stage)
+        if matrix is None:
+            return
+        names = getattr(pl_module, "class_names", None) or list(range(len(matrix)))
+        plot_confusion(matrix.numpy(), names, path, title=title)
+
+    # saved in checkpoints, so a resumed run (ckpt_path=...) plots its earlier epochs too
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": [asdict(r) for r in self.history]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = [EpochRecord(**r) for r in state_dict.get("history", [])]
+
+
+class HparamsWithMetrics(Callback):
+    """At the end of fit, logs the run's configuration with its final metrics to every TensorBoardLogger.
+
+    Lightning logs the LightningModule's hparams at fit start, but with `default_hp_metric: false`
+    and no metrics the TensorBoardLogger writes only hparams.yaml, nothing for the HPARAMS tab. This
+    logs the hparams plugin data once the metrics are known. The parameters are the run's resolved
+    config (`config_file` in the run directory, written by textclass-train; the module's hparams
+    when it is absent), flattened to `model/encoder/hidden_size`-style keys, plus the Hydra group
+    choices as `choice/<group>` (model=bow, optimizer=adam, ...).
+
+    `TensorBoardLogger.log_hyperparams(params, metrics)` also writes each metric as a scalar. It is
+    written at the step where Lightning logged the last epoch's metrics (global_step - 1), so it
+    coincides with the last point of the same tag instead of adding a new one.
+    """
+
+    def __init__(self, metrics: Sequence[str] = ("val/acc_best", "val/loss"), config_file: str = "config.yaml") -> None:
+        self.metrics = list(metrics)
+        self.config_file = config_file
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        loggers = [lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
+        if not loggers:
+            return
+        final = {name: _metric(trainer.callback_metrics, name) for name in self.metrics}
+        final = {name: value for name, value in final.items() if value is not None}
+        if not final:
+            log.warning("none of %s was logged: no hparams with metrics for TensorBoard", self.metrics)
+            return
+        params = self.run_params(trainer, pl_module)
+        # Lightning logs epoch-end metrics at the number of optimizer steps taken, minus one
+        step = max(trainer.global_step - 1, 0)
+        for logger in loggers:
+            logger.log_hyperparams(params, metrics=final, step=step)
+
+    def run_params(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        """Nested parameters; the logger flattens them and turns lists and None into strings."""
+        config_path = Path(trainer.default_root_dir) / self.config_file
+        if config_path.is_file():
+            params = OmegaConf.to_container(OmegaConf.load(config_path), resolve=True)
+        else:
+            params = dict(pl_module.hparams)
+        if HydraConfig.initialized():
+            choices = HydraConfig.get().runtime.choices
+            params["choice"] = {g: str(c) for g, c in choices.items() if not str(g).startswith("hydra/")}
+        return params
+
+
+class LearningRateMonitor(_LearningRateMonitor):
+    """Lightning's LearningRateMonitor (`lr-<Optimizer>`, `/pg1`, `/pg2`... per parameter group).
+
+    Lightning's raises at train start when the trainer has no logger; here it does nothing instead,
+    so `logger=[]` (quick trials, tests, benchmarks) still works with the default callbacks.
+    """
+
+    def on_train_start(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
+        if trainer.loggers:
+            super().on_train_start(trainer, *args, **kwargs)
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
+        if trainer.loggers:
+            super().on_train_batch_start(trainer, *args, **kwargs)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
+        if trainer.loggers:
+            super().on_train_epoch_start(trainer, *args, **kwargs)
+
+
+def write_history(history: Sequence[EpochRecord], path: Path) -> Path:
+    """One row per epoch; empty cells where a value was not logged."""
+    columns = [f.name for f in fields(EpochRecord)]
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        for record in history:
+            writer.writerow({k: ("" if v is None else v) for k, v in asdict(record).items()})
+    return path
+
+
+def _metric(metrics: Mapping[str, Any], *names: str) -> float | None:
+    """The first of `names` present in `metrics`, as a float."""
+    for name in names:
+        if name in metrics:
+            return float(metrics[name])
+    return None

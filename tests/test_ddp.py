@@ -1,0 +1,56 @@
+"""DDP with 2 CPU processes (trainer=ddp_cpu): alone and inside a Hydra multirun."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import NEWS_ROWS, run_cli
+from textclass.train import DDP_JOB_ENV, ddp_rank_arguments
+
+COMMON = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", "data.batch_size=4"]
+
+
+def _env(data_dir: Path, tmp_path: Path) -> dict[str, str]:
+    return {"TEXTCLASS_DATA_DIR": str(data_dir), "TEXTCLASS_CACHE_DIR": str(tmp_path / "cache")}
+
+
+def test_two_process_run_sees_every_example_once_and_rank_zero_writes(data_dir, tmp_path):
+    env = _env(data_dir, tmp_path)
+    single = run_cli(["textclass-train", *COMMON, "hydra.run.dir=single"], cwd=tmp_path, env=env)
+    ddp = run_cli(["textclass-train", "trainer=ddp_cpu", *COMMON, "hydra.run.dir=ddp"], cwd=tmp_path, env=env)
+    assert single.returncode == 0 and ddp.returncode == 0, ddp.stderr[-3000:]
+    assert "GLOBAL_RANK: 1, MEMBER: 2/2" in ddp.stderr + ddp.stdout
+    seen = {run: json.loads((tmp_path / run / "metrics.json").read_text())["train/examples"] for run in ("single", "ddp")}
+    assert seen == {"single": 3 * len(NEWS_ROWS), "ddp": 3 * len(NEWS_ROWS)}
+    # one writer: TensorBoard event files (fit, then test) all from one process, no per-rank run dirs
+    events = list((tmp_path / "ddp" / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and len({e.name.split(".")[-2] for e in events}) == 1  # the file name ends in <pid>.<n>
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "data", "ddp", "single"]
+
+
+def test_ddp_inside_multirun_runs_each_job_exactly_once(data_dir, tmp_path):
+    result = run_cli(
+        ["textclass-train", "-m", "trainer=ddp_cpu", *COMMON, "logger=[]", "optimizer.lr=0.01,0.02", "hydra.sweep.dir=sweep"],
+        cwd=tmp_path,
+        env=_env(data_dir, tmp_path),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert output.count("GLOBAL_RANK: 1, MEMBER: 2/2") == 2  # one rank 1 per job, not a sweep per rank
+    jobs = sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir())
+    assert jobs == ["0", "1"]
+    for job, lr in (("0", "0.01"), ("1", "0.02")):
+        assert f"optimizer.lr={lr}" in (tmp_path / "sweep" / job / ".hydra" / "overrides.yaml").read_text()
+        assert json.loads((tmp_path / "sweep" / job / "metrics.json").read_text())["train/examples"] == 3 * len(NEWS_ROWS)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "data", "sweep"]  # no stray sweep or run dirs
+
+
+def test_rank_arguments_replace_the_sweep_by_the_job():
+    lightning_argv = ["-m", "optimizer.lr=0.01,0.02", "hydra.run.dir=\"outputs/x\"", "hydra.job.name=train_ddp_process_1", "hydra.output_subdir=null"]
+    env = {DDP_JOB_ENV: json.dumps(["optimizer.lr=0.02", "hydra.run.dir=/runs/sweep/1"]), "LOCAL_RANK": "1"}
+    assert ddp_rank_arguments(lightning_argv, env) == [
+        "optimizer.lr=0.02", "hydra.run.dir=/runs/sweep/1", "hydra.job.name=train_ddp_process_1", "hydra.output_subdir=null",
+    ]
+    assert ddp_rank_arguments(lightning_argv, {"LOCAL_RANK": "1"}) == lightning_argv  # not from a multirun job
+    assert ddp_rank_arguments(["optimizer.lr=0.02"], env) == ["optimizer.lr=0.02"]  # a single run: untouched

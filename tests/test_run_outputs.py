@@ -1,0 +1,254 @@
+"""What a run leaves behind: plots, history.csv, TensorBoard scalars and hparams, per-epoch checkpoints,
+and the sweep summary. Three real `textclass-train` processes on the tiny news data, plus unit tests
+of the plotting and summary functions."""
+
+from __future__ import annotations
+
+import csv
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from conftest import NEWS_ROWS, run_cli, write_tsv
+from textclass import sweep_summary
+from textclass.callbacks import RunPlots, write_history
+from textclass.plots import EpochRecord, plot_confusion, plot_curves
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _env(data_dir: Path, tmp_path: Path) -> dict[str, str]:
+    return {"TEXTCLASS_DATA_DIR": str(data_dir), "TEXTCLASS_CACHE_DIR": str(tmp_path / "cache")}
+
+
+def _news_data(root: Path) -> Path:
+    """The news part of conftest's `data_dir`, for the module-scoped runs below."""
+    write_tsv(root / "news" / "train.tsv", "category\ttitle", NEWS_ROWS * 3)
+    write_tsv(root / "news" / "valid.tsv", "category\ttitle", NEWS_ROWS)
+    write_tsv(root / "news" / "test.tsv", "category\ttitle", NEWS_ROWS[::2])
+    return root
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    """(width, height) of a PNG file, after checking its signature."""
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE, path
+    assert len(data) > 5_000, (path, len(data))  # a drawn figure, not an empty canvas
+    return struct.unpack(">II", data[16:24])
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _scalars(acc: EventAccumulator, tag: str) -> dict[int, float]:
+    """step -> value; a step written twice (see HparamsWithMetrics) must hold the same value."""
+    by_step: dict[int, float] = {}
+    for event in acc.Scalars(tag):
+        assert by_step.get(event.step, event.value) == pytest.approx(event.value, abs=1e-6), (tag, event.step)
+        by_step[event.step] = event.value
+    return by_step
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. one 3-epoch run: plots, history.csv, TensorBoard, one checkpoint per epoch
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def train_run(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("train_run")
+    data_dir = _news_data(tmp / "data")
+    result = run_cli(
+        [
+            "textclass-train",
+            "trainer.max_epochs=3",
+            "callbacks.early_stopping=null",
+            "callbacks.model_checkpoint.save_top_k=-1",
+            # the tiny data is one batch per epoch: without this Lightning never logs train/loss_step
+            "trainer.log_every_n_steps=1",
+            "trainer.enable_progress_bar=false",
+            "hydra.run.dir=run",
+        ],
+        cwd=tmp,
+        env=_env(data_dir, tmp),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    return tmp / "run"
+
+
+def test_run_writes_plots_and_history(train_run):
+    width, height = _png_size(train_run / "curves.png")
+    assert width > height  # two panels side by side
+    _png_size(train_run / "confusion_matrix.png")
+    _png_size(train_run / "confusion_matrix_test.png")  # the tiny news data has a test split
+
+    history = _read_csv(train_run / "history.csv")
+    assert list(history[0]) == ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_s"]
+    assert [r["epoch"] for r in history] == ["0", "1", "2"]
+    for row in history:
+        assert all(row[k] != "" for k in row), row
+        assert 0.0 <= float(row["val_acc"]) <= 1.0 and float(row["epoch_s"]) > 0
+    # the last row is the run's final state, as in metrics.json
+    metrics = json.loads((train_run / "metrics.json").read_text())
+    assert float(history[-1]["val_loss"]) == pytest.approx(metrics["val/loss"], abs=1e-6)
+    assert float(history[-1]["train_acc"]) == pytest.approx(metrics["train/acc"], abs=1e-6)
+
+
+def test_run_tensorboard_scalars_match_history_and_hparams_hold_metrics(train_run):
+    acc = EventAccumulator(str(train_run / "tensorboard"), size_guidance={"scalars": 0})
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    # Adam over two parameter groups (weight decay / none): LearningRateMonitor names them /pg1, /pg2
+    expected = {"train/loss_step", "train/loss_epoch", "train/acc", "train/f1", "val/loss", "val/acc", "val/f1",
+                "val/acc_best", "time/epoch_s", "lr-Adam/pg1", "lr-Adam/pg2"}  # fmt: skip
+    assert expected <= tags, sorted(expected - tags)
+
+    history = _read_csv(train_run / "history.csv")
+    # one value per epoch, at steps 0, 1, 2 (one optimizer step per epoch): the hparams metrics
+    # written at the end of fit land on the last step instead of adding a fourth point
+    for tag, column in (("val/loss", "val_loss"), ("val/acc", "val_acc"), ("train/loss_epoch", "train_loss"),
+                        ("train/acc", "train_acc"), ("time/epoch_s", "epoch_s")):  # fmt: skip
+        by_step = _scalars(acc, tag)
+        assert sorted(by_step) == [0, 1, 2], (tag, by_step)
+        assert [by_step[s] for s in sorted(by_step)] == pytest.approx([float(r[column]) for r in history], abs=1e-6), tag
+
+    plugin = acc.PluginTagToContent("hparams")
+    assert {"_hparams_/experiment", "_hparams_/session_start_info"} <= set(plugin)
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(plugin["_hparams_/experiment"]).experiment
+    assert {"val/acc_best", "val/loss"} <= {m.name.tag for m in experiment.metric_infos}
+    hparams = plugin_data_pb2.HParamsPluginData.FromString(plugin["_hparams_/session_start_info"]).session_start_info.hparams
+    # the flattened resolved config, plus the Hydra group choices
+    assert hparams["trainer/max_epochs"].number_value == 3
+    assert hparams["choice/model"].string_value == "bow"
+    assert hparams["choice/optimizer"].string_value == "adam"
+
+
+def test_save_top_k_minus_one_keeps_every_epoch(train_run):
+    names = sorted(p.name for p in (train_run / "checkpoints").glob("*.ckpt"))
+    assert names == ["epoch_000.ckpt", "epoch_001.ckpt", "epoch_002.ckpt", "last.ckpt"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. multirun: summary.csv / summary.md in the sweep dir; a failing job aborts the sweep
+# ---------------------------------------------------------------------------------------------
+
+
+def test_multirun_writes_summary(data_dir, tmp_path):
+    result = run_cli(
+        ["textclass-train", "-m", "model=bow,cnn", "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "hydra.sweep.dir=sweep"],
+        cwd=tmp_path,
+        env=_env(data_dir, tmp_path),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    sweep = tmp_path / "sweep"
+    rows = _read_csv(sweep / "summary.csv")
+    assert [r["job"] for r in rows] == ["0", "1"]
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    for row, model in zip(rows, ["bow", "cnn"]):
+        assert f"model={model}" in row["overrides"].split()
+        metrics = json.loads((sweep / row["job"] / "metrics.json").read_text())
+        for key in ("val/acc", "val/loss", "val/acc_best", "val/f1", "test/acc"):
+            assert float(row[key]) == pytest.approx(metrics[key], abs=1e-9), (model, key)
+        assert float(row["time/epoch_s_mean"]) > 0
+    table = (sweep / "summary.md").read_text()
+    assert table.splitlines()[0].startswith("| job | status | overrides | val/loss | val/acc |")
+    assert "model=bow" in table and "model=cnn" in table
+    assert table in result.stdout + result.stderr  # logged at the end of the sweep
+
+
+def test_failed_job_aborts_sweep_and_summary_marks_it(data_dir, tmp_path):
+    """Hydra 1.3's basic launcher: a job's error ends the whole multirun, and `on_multirun_end` never
+    runs (a user error exits with SystemExit, which run_job does not catch; any other exception is
+    re-raised by the sweeper once the batch has run). So no summary is written; the command-line
+    entry point makes one from what the aborted sweep left. Also: the default callbacks without a
+    logger (`logger=[]`, where Lightning's own LearningRateMonitor would raise)."""
+    result = run_cli(
+        ["textclass-train", "-m", "optimizer.lr=0.001,-1,0.01", "trainer.max_epochs=1", "logger=[]", "trainer.enable_progress_bar=false", "hydra.sweep.dir=sweep"],
+        cwd=tmp_path,
+        env=_env(data_dir, tmp_path),
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "optimizer.lr must be > 0" in result.stderr
+    sweep = tmp_path / "sweep"
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]  # job 2 never started
+    assert not (sweep / "summary.md").exists()
+    assert (sweep / "0" / "curves.png").is_file() and not (sweep / "0" / "tensorboard").exists()
+
+    sweep_summary.main([str(sweep)])
+    rows = _read_csv(sweep / "summary.csv")
+    assert [(r["job"], r["status"]) for r in rows] == [("0", "ok"), ("1", "failed")]
+    assert "optimizer.lr=-1" in rows[1]["overrides"].split()
+    assert rows[1]["val/acc"] == ""
+    assert float(rows[0]["val/acc"]) == pytest.approx(json.loads((sweep / "0" / "metrics.json").read_text())["val/acc"])
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. unit tests: plots, history, summary on hand-made sweep directories
+# ---------------------------------------------------------------------------------------------
+
+
+def test_plot_curves_with_one_epoch_and_missing_values(tmp_path):
+    history = [EpochRecord(epoch=0, train_loss=1.2, train_acc=None, val_loss=None, val_acc=None)]
+    path = plot_curves(history, tmp_path / "sub" / "curves.png")
+    assert path.is_file()
+    _png_size(path)
+
+
+def test_plot_confusion_checks_shape(tmp_path):
+    path = plot_confusion(np.array([[3, 1], [0, 4]]), ["neg", "pos"], tmp_path / "cm.png", title="valid")
+    _png_size(path)
+    with pytest.raises(ValueError, match="3 class names"):
+        plot_confusion(np.eye(2, dtype=int), ["a", "b", "c"], tmp_path / "bad.png", title="x")
+
+
+def test_history_csv_and_run_plots_state_round_trip(tmp_path):
+    history = [EpochRecord(0, 1.0, 0.5, 0.9, 0.6, 0.1), EpochRecord(1, 0.8, 0.7, None, None, 0.2)]
+    rows = _read_csv(write_history(history, tmp_path / "history.csv"))
+    assert rows[1] == {"epoch": "1", "train_loss": "0.8", "train_acc": "0.7", "val_loss": "", "val_acc": "", "epoch_s": "0.2"}
+    # the history travels in checkpoints, so a resumed run plots its earlier epochs
+    plots = RunPlots()
+    plots.history = history
+    restored = RunPlots()
+    restored.load_state_dict(plots.state_dict())
+    assert restored.history == history
+
+
+def _fake_job(job_dir: Path, num: int, overrides: list[str], metrics: dict | None, epoch_s: list[float] | None = None) -> None:
+    (job_dir / ".hydra").mkdir(parents=True)
+    (job_dir / ".hydra" / "hydra.yaml").write_text(f"hydra:\n  job:\n    num: {num}\n    name: train\n")
+    (job_dir / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    if metrics is not None:
+        (job_dir / "metrics.json").write_text(json.dumps(metrics))
+    if epoch_s is not None:
+        write_history([EpochRecord(i, epoch_s=s) for i, s in enumerate(epoch_s)], job_dir / "history.csv")
+
+
+def test_summary_of_hand_made_sweep(tmp_path):
+    metrics = {"val/loss": 0.5, "val/acc": 0.8, "val/acc_best": 0.85, "val/f1": 0.75}
+    # subdirectories named by override (any hydra.sweep.subdir): the job number comes from hydra.yaml
+    _fake_job(tmp_path / "lr=0.1", 10, ["optimizer.lr=0.1"], metrics, epoch_s=[1.0, 3.0])
+    _fake_job(tmp_path / "lr=0.2", 2, ["optimizer.lr=0.2", "tag=a|b"], None)
+    _fake_job(tmp_path / "nested" / "lr=0.3", 0, ["optimizer.lr=0.3"], {**metrics, "val/acc": 0.9})
+
+    table = sweep_summary.write_summary(tmp_path)
+    rows = _read_csv(tmp_path / "summary.csv")
+    assert [(r["job"], r["status"]) for r in rows] == [("0", "ok"), ("2", "failed"), ("10", "ok")]
+    assert rows[2]["time/epoch_s_mean"] == "2.0" and rows[0]["time/epoch_s_mean"] == ""
+    assert rows[0]["val/acc"] == "0.9" and rows[1]["val/acc"] == ""
+    assert list(rows[0]) == list(sweep_summary.COLUMNS)  # the CSV keeps every column
+
+    lines = table.splitlines()
+    assert (tmp_path / "summary.md").read_text() == table
+    # Markdown: no test/acc column (no job has it), 4 decimals, a literal | escaped
+    assert lines[0] == "| job | status | overrides | val/loss | val/acc | val/acc_best | val/f1 | time/epoch_s_mean |"
+    assert lines[2] == "| 0 | ok | optimizer.lr=0.3 | 0.5000 | 0.9000 | 0.8500 | 0.7500 |  |"
+    assert lines[3] == r"| 2 | failed | optimizer.lr=0.2 tag=a\|b |  |  |  |  |  |"
+    assert lines[4].endswith("| 2.0000 |")
