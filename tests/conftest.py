@@ -61,6 +61,11 @@ def data_dir(tmp_path: Path) -> Path:
     return root
 
 
+def cli_env(data_dir: Path, tmp_path: Path) -> dict[str, str]:
+    """Environment for a CLI run on `data_dir`, with a cache private to the test."""
+    return {"TEXTCLASS_DATA_DIR": str(data_dir), "TEXTCLASS_CACHE_DIR": str(tmp_path / "cache")}
+
+
 def run_cli(
     args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 600, stdin: str | None = None
 ) -> subprocess.CompletedProcess:

@@ -5,18 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import NEWS_ROWS, run_cli
+from conftest import NEWS_ROWS, cli_env, run_cli
 from textclass.train import DDP_JOB_ENV, ddp_rank_arguments
 
 COMMON = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", "data.batch_size=4"]
 
 
-def _env(data_dir: Path, tmp_path: Path) -> dict[str, str]:
-    return {"TEXTCLASS_DATA_DIR": str(data_dir), "TEXTCLASS_CACHE_DIR": str(tmp_path / "cache")}
-
 
 def test_two_process_run_sees_every_example_once_and_rank_zero_writes(data_dir, tmp_path):
-    env = _env(data_dir, tmp_path)
+    env = cli_env(data_dir, tmp_path)
     single = run_cli(["textclass-train", *COMMON, "hydra.run.dir=single"], cwd=tmp_path, env=env)
     ddp = run_cli(["textclass-train", "trainer=ddp_cpu", *COMMON, "hydra.run.dir=ddp"], cwd=tmp_path, env=env)
     assert single.returncode == 0 and ddp.returncode == 0, ddp.stderr[-3000:]
@@ -33,7 +30,7 @@ def test_ddp_inside_multirun_runs_each_job_exactly_once(data_dir, tmp_path):
     result = run_cli(
         ["textclass-train", "-m", "trainer=ddp_cpu", *COMMON, "logger=[]", "optimizer.lr=0.01,0.02", "hydra.sweep.dir=sweep"],
         cwd=tmp_path,
-        env=_env(data_dir, tmp_path),
+        env=cli_env(data_dir, tmp_path),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr

@@ -9,20 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NEWS_ROWS, run_cli, write_tsv
+from conftest import NEWS_ROWS, cli_env, run_cli, write_tsv
 from textclass.checkpoint import load_run
 from textclass.errors import ConfigError
 
-
-def _env(data_dir: Path, tmp_path: Path) -> dict[str, str]:
-    return {"TEXTCLASS_DATA_DIR": str(data_dir), "TEXTCLASS_CACHE_DIR": str(tmp_path / "cache")}
 
 
 def _train(data_dir: Path, tmp_path: Path, name: str, *overrides: str) -> Path:
     result = run_cli(
         ["textclass-train", "trainer.max_epochs=2", "data.batch_size=4", "logger=[]", f"hydra.run.dir={name}", *overrides],
         cwd=tmp_path,
-        env=_env(data_dir, tmp_path),
+        env=cli_env(data_dir, tmp_path),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return tmp_path / name
@@ -40,11 +37,11 @@ def trained(tmp_path_factory) -> tuple[Path, Path, Path]:
 
 
 def _eval(work: Path, data: Path, *args: str):
-    return run_cli(["textclass-eval", *args, "hydra.run.dir=eval_out"], cwd=work, env=_env(data, work))
+    return run_cli(["textclass-eval", *args, "hydra.run.dir=eval_out"], cwd=work, env=cli_env(data, work))
 
 
 def _predict(work: Path, data: Path, *args: str, stdin: str | None = None):
-    return run_cli(["textclass-predict", *args], cwd=work, env=_env(data, work), stdin=stdin)
+    return run_cli(["textclass-predict", *args], cwd=work, env=cli_env(data, work), stdin=stdin)
 
 
 def test_eval_equals_the_metrics_logged_at_the_end_of_training(trained):

@@ -10,15 +10,12 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from conftest import REAL_DATA, REPO, real_data, run_cli
+from conftest import REAL_DATA, REPO, cli_env, real_data, run_cli
 
 WORD_MODELS = ["bow", "mlp", "rnn", "lstm", "gru", "cnn", "textcnn", "attention"]
 MODELS = [*WORD_MODELS, "bert"]
 DATASETS = ["news", "sst2"]
 
-
-def _env(data_dir: Path, tmp_path: Path) -> dict[str, str]:
-    return {"TEXTCLASS_DATA_DIR": str(data_dir), "TEXTCLASS_CACHE_DIR": str(tmp_path / "cache")}
 
 
 def _overrides(job_dir: Path) -> dict[str, str]:
@@ -38,7 +35,7 @@ def test_every_model_and_dataset_fast_dev_run(data_dir, tmp_path):
     result = run_cli(
         ["textclass-train", "-m", f"model={models}", f"data={datasets}", "trainer.fast_dev_run=true", "logger=[]", "hydra.sweep.dir=sweep"],
         cwd=tmp_path,
-        env=_env(data_dir, tmp_path),
+        env=cli_env(data_dir, tmp_path),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
@@ -124,7 +121,7 @@ BAD_CHOICES = [
 
 @pytest.mark.parametrize("overrides, expected", BAD_CHOICES)
 def test_incompatible_choices_fail_before_training(data_dir, tmp_path, overrides, expected):
-    result = run_cli(["textclass-train", *overrides, "logger=[]", "hydra.run.dir=run"], cwd=tmp_path, env=_env(data_dir, tmp_path))
+    result = run_cli(["textclass-train", *overrides, "logger=[]", "hydra.run.dir=run"], cwd=tmp_path, env=cli_env(data_dir, tmp_path))
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode == 2, (result.returncode, result.stderr[-3000:])
     assert len(errors) == 1, result.stderr
@@ -190,7 +187,7 @@ def test_models_overfit_32_real_headlines(overfit_data, tmp_path, group):
             "hydra.sweep.dir=sweep",
         ],
         cwd=tmp_path,
-        env=_env(overfit_data, tmp_path),
+        env=cli_env(overfit_data, tmp_path),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = {_overrides(job)["model"]: job for job in (tmp_path / "sweep").iterdir() if job.is_dir()}
@@ -211,10 +208,10 @@ def test_every_experiment_composes_and_runs(data_dir, tmp_path):
     result = run_cli(
         ["textclass-train", "-m", f"experiment={','.join(EXPERIMENTS)}", "trainer.fast_dev_run=true", "logger=[]", "hydra.sweep.dir=sweep"],
         cwd=tmp_path,
-        env=_env(data_dir, tmp_path),
+        env=cli_env(data_dir, tmp_path),
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    jobs = sorted((tmp_path / "sweep").glob("[0-9]*"))
+    jobs = sorted((tmp_path / "sweep").glob("[0-9]*"), key=lambda p: int(p.name))  # 10 after 9
     assert [_overrides(job)["experiment"] for job in jobs] == EXPERIMENTS
     for job in jobs:
         assert math.isfinite(json.loads((job / "metrics.json").read_text())["val/loss"])

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import NEWS_ROWS, run_cli, write_tsv
+from conftest import NEWS_ROWS, cli_env, run_cli, write_tsv
 
 EPOCHS = 5
 TRAIN_ARGS = [
@@ -36,21 +36,18 @@ def slow_enough_data(data_dir: Path) -> Path:
     return data_dir
 
 
-def _env(data_dir: Path, tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "TEXTCLASS_DATA_DIR": str(data_dir), "TEXTCLASS_CACHE_DIR": str(tmp_path / "cache")}
-
 
 def _weights(ckpt: Path) -> dict[str, torch.Tensor]:
     return torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
 
 
 def test_sigkill_after_epoch_2_then_resume_matches_uninterrupted_run(slow_enough_data, tmp_path):
-    env = _env(slow_enough_data, tmp_path)
+    env = cli_env(slow_enough_data, tmp_path)
     reference = run_cli(["textclass-train", *TRAIN_ARGS, "hydra.run.dir=reference"], cwd=tmp_path, env=env)
     assert reference.returncode == 0, reference.stderr[-3000:]
 
     script = Path(sys.executable).parent / "textclass-train"
-    process = subprocess.Popen([str(script), *TRAIN_ARGS, "hydra.run.dir=killed"], cwd=tmp_path, env=env,
+    process = subprocess.Popen([str(script), *TRAIN_ARGS, "hydra.run.dir=killed"], cwd=tmp_path, env={**os.environ, **env},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     second_epoch = tmp_path / "killed" / "checkpoints" / "epoch_001.ckpt"
     deadline = time.monotonic() + 300
@@ -82,7 +79,7 @@ def test_sigkill_after_epoch_2_then_resume_matches_uninterrupted_run(slow_enough
 
 
 def test_resume_last_and_bad_targets(data_dir, tmp_path):
-    env = _env(data_dir, tmp_path)
+    env = cli_env(data_dir, tmp_path)
     missing = run_cli(["textclass-train", "resume=last"], cwd=tmp_path, env=env)
     assert missing.returncode == 2 and "no run with checkpoints/last.ckpt" in missing.stderr
     first = run_cli(["textclass-train", "trainer.max_epochs=1", "logger=[]", "trainer.enable_progress_bar=false"], cwd=tmp_path, env=env)

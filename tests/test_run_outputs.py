@@ -14,16 +14,13 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from conftest import NEWS_ROWS, run_cli, write_tsv
+from conftest import NEWS_ROWS, cli_env, run_cli, write_tsv
 from textclass import sweep_summary
 from textclass.callbacks import RunPlots, write_history
 from textclass.plots import EpochRecord, plot_confusion, plot_curves
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
-
-def _env(data_dir: Path, tmp_path: Path) -> dict[str, str]:
-    return {"TEXTCLASS_DATA_DIR": str(data_dir), "TEXTCLASS_CACHE_DIR": str(tmp_path / "cache")}
 
 
 def _news_data(root: Path) -> Path:
@@ -77,7 +74,7 @@ def train_run(tmp_path_factory) -> Path:
             "hydra.run.dir=run",
         ],
         cwd=tmp,
-        env=_env(data_dir, tmp),
+        env=cli_env(data_dir, tmp),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
@@ -145,7 +142,7 @@ def test_multirun_writes_summary(data_dir, tmp_path):
     result = run_cli(
         ["textclass-train", "-m", "model=bow,cnn", "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "hydra.sweep.dir=sweep"],
         cwd=tmp_path,
-        env=_env(data_dir, tmp_path),
+        env=cli_env(data_dir, tmp_path),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     sweep = tmp_path / "sweep"
@@ -173,7 +170,7 @@ def test_failed_job_aborts_sweep_and_summary_marks_it(data_dir, tmp_path):
     result = run_cli(
         ["textclass-train", "-m", "optimizer.lr=0.001,-1,0.01", "trainer.max_epochs=1", "logger=[]", "trainer.enable_progress_bar=false", "hydra.sweep.dir=sweep"],
         cwd=tmp_path,
-        env=_env(data_dir, tmp_path),
+        env=cli_env(data_dir, tmp_path),
     )
     assert result.returncode == 2, result.stderr[-3000:]
     assert "optimizer.lr must be > 0" in result.stderr
