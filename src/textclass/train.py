@@ -19,7 +19,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from textclass.checkpoint import RUN_CONFIG, read_checkpoint
+from textclass.checkpoint import RUN_CONFIG, VOCAB_FILE, read_checkpoint
 from textclass.cli import CONFIG_DIR, exit_on_user_error
 from textclass.errors import ConfigError, TextclassError
 from textclass.models.build import build_model
@@ -41,7 +41,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule.prepare_data()
     datamodule.setup("fit")
     if datamodule.vocab is not None and is_rank_zero:
-        datamodule.vocab.save(output_dir / "vocab.json")
+        datamodule.vocab.save(output_dir / VOCAB_FILE)
     model = build_model(cfg, datamodule)
     if is_rank_zero:
         # resolved (after build_model has rejected inconsistent choices): eval and predict rebuild
