@@ -9,14 +9,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from textclass.data.base import TsvDataset
-from textclass.data.batching import Batch, collate
+from textclass.data.batching import Batch, unlabeled_loader
 from textclass.data.pipeline import Tokenizer, encode_new_texts, resolve_tokenizer
 from textclass.errors import ConfigError
 from textclass.models.classifier import TextClassifier
@@ -41,9 +40,7 @@ class TrainedRun:
 
     def batches(self, texts: list[str], batch_size: int) -> Iterator[Batch]:
         """Padded batches of `texts`, in order."""
-        ids = self.encode(texts)
-        for start in range(0, len(ids), batch_size):
-            yield collate([(np.asarray(i), -1) for i in ids[start : start + batch_size]], pad_id=self.pad_id)
+        return iter(unlabeled_loader(self.encode(texts), self.pad_id, batch_size))
 
     @torch.no_grad()
     def logits(self, texts: list[str], batch_size: int = 256) -> torch.Tensor:

@@ -15,7 +15,7 @@ from torchmetrics.functional.classification import multiclass_accuracy, multicla
 
 from textclass.checkpoint import TrainedRun, load_run
 from textclass.cli import CONFIG_DIR, exit_on_user_error
-from textclass.data.tsv import LabeledTexts, read_labeled_tsv
+from textclass.data.tsv import LabeledTexts
 from textclass.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -45,9 +45,7 @@ def sources(run: TrainedRun, splits: list[str], file: str | None) -> dict[str, L
     """What to evaluate: a labeled file in the dataset's format, or the run's splits that exist."""
     dataset = run.dataset
     if file:
-        label_ids = {code: i for i, code in enumerate(dataset.label_codes)}
-        data, _ = read_labeled_tsv(Path(file), dataset.header, dataset.text_column, dataset.label_column, label_ids, dataset.on_bad_row)
-        return {file: data}
+        return {file: dataset.read_file(Path(file))[0]}
     available = dataset.available_splits()
     chosen = [s for s in splits if s in available]
     if not chosen:

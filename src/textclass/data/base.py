@@ -73,10 +73,12 @@ class TsvDataset:
             if split == "test":
                 raise DataError(f"{self.name} has no test split: {self.missing_test_reason}")
             raise DataError(self._missing_message())
+        return self.read_file(self.split_path(split))
+
+    def read_file(self, path: Path) -> tuple[LabeledTexts, SkippedRows]:
+        """A labeled TSV in this dataset's format (header, columns, label codes)."""
         label_ids = {code: i for i, code in enumerate(self.label_codes)}
-        return read_labeled_tsv(
-            self.split_path(split), self.header, self.text_column, self.label_column, label_ids, self.on_bad_row
-        )
+        return read_labeled_tsv(path, self.header, self.text_column, self.label_column, label_ids, self.on_bad_row)
 
     def read_predict_texts(self) -> list[str]:
         name, header, text_column = self.predict_file

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from textclass.data.encoded import EncodedTexts
 
@@ -60,6 +61,12 @@ def collate(examples: Sequence[Example], pad_id: int = 0, sort_by_length: bool =
     return Batch(input_ids, lengths_t, mask, labels)
 
 
+def unlabeled_loader(ids: Sequence[Sequence[int]], pad_id: int, batch_size: int) -> DataLoader:
+    """Padded batches of new texts' ids, in their order, labeled -1 (none): for prediction."""
+    encoded = EncodedTexts.from_lists(ids, np.full(len(ids), -1))
+    return DataLoader(EncodedDataset(encoded), batch_size=batch_size, shuffle=False, collate_fn=partial(collate, pad_id=pad_id))
+
+
 class EpochShuffleSampler(Sampler[int]):
     """A shuffle seeded by (seed, epoch), not the global RNG: a resumed run sees the same order.
 
@@ -84,8 +91,9 @@ class EpochShuffleSampler(Sampler[int]):
 class BucketBatchSampler(Sampler[list[int]]):
     """Batches of similar length, to cut padding.
 
-    Each epoch (set by `set_epoch`, which Lightning calls, as for DistributedSampler): shuffle, cut into pools of `batch_size * pool_batches`, sort each pool by length,
-    slice it into batches, shuffle the batches. Without `shuffle` the batches come sorted by length
+    Each epoch (set by `set_epoch`, which Lightning calls, as for DistributedSampler): shuffle, cut
+    into pools of `batch_size * pool_batches`, sort each pool by length, slice it into batches,
+    shuffle the batches. Without `shuffle` the batches come sorted by length
     (for evaluation, where order does not matter).
     """
 

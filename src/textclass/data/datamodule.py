@@ -13,8 +13,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from textclass.data.base import TsvDataset
-from textclass.data.batching import BucketBatchSampler, EncodedDataset, EpochShuffleSampler, collate
-from textclass.data.encoded import EncodedTexts
+from textclass.data.batching import BucketBatchSampler, EncodedDataset, EpochShuffleSampler, collate, unlabeled_loader
 from textclass.data.pipeline import PreparedData, Tokenizer, encode_new_texts, prepare_data, resolve_tokenizer
 from textclass.embeddings import EmbeddingSpec
 from textclass.errors import ConfigError
@@ -111,10 +110,7 @@ class TextClassificationDataModule(L.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         texts = self.predict_texts if self.predict_texts is not None else self.dataset.read_predict_texts()
         tokenizer = resolve_tokenizer(self.tokenizer, self.dataset)
-        ids = encode_new_texts(tokenizer, self.vocab, texts, self.pad_id)
-        encoded = EncodedTexts.from_lists(ids, np.full(len(ids), -1))  # -1: no label
-        collate_fn = partial(collate, pad_id=self.pad_id)
-        return DataLoader(EncodedDataset(encoded), batch_size=self.eval_batch_size, shuffle=False, collate_fn=collate_fn)
+        return unlabeled_loader(encode_new_texts(tokenizer, self.vocab, texts, self.pad_id), self.pad_id, self.eval_batch_size)
 
     # --- helpers ----------------------------------------------------------------------------
     def _prepared(self) -> PreparedData:
@@ -153,9 +149,6 @@ class TextClassificationDataModule(L.LightningDataModule):
             return DataLoader(EncodedDataset(encoded), batch_sampler=sampler, **common)
         sampler = EpochShuffleSampler(len(encoded), self.seed, epoch) if shuffle else None
         return DataLoader(EncodedDataset(encoded), batch_size=batch_size, sampler=sampler, **common)
-
-    def lengths(self, split: str) -> np.ndarray:
-        return self._split(split).lengths
 
     def train_labels(self) -> np.ndarray:
         return self._split("train").labels
