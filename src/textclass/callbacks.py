@@ -26,6 +26,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor as _LearningRateMoni
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import OmegaConf
 
+from textclass.checkpoint import RUN_CONFIG
 from textclass.plots import EpochRecord, plot_confusion, plot_curves
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,7 @@ class HparamsWithMetrics(Callback):
     coincides with the last point of the same tag instead of adding a new one.
     """
 
-    def __init__(self, metrics: Sequence[str] = ("val/acc_best", "val/loss"), config_file: str = "config.yaml") -> None:
+    def __init__(self, metrics: Sequence[str] = ("val/acc_best", "val/loss"), config_file: str = RUN_CONFIG) -> None:
         self.metrics = list(metrics)
         self.config_file = config_file
 

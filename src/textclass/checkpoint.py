@@ -21,8 +21,10 @@ from textclass.errors import ConfigError
 from textclass.models.classifier import TextClassifier
 from textclass.tokenizers.word import Vocabulary, WordTokenizer
 
+# files of a textclass-train run directory that other commands read
 RUN_CONFIG = "config.yaml"
 VOCAB_FILE = "vocab.json"
+METRICS_FILE = "metrics.json"
 
 
 @dataclass

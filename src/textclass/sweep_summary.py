@@ -23,6 +23,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from textclass.checkpoint import METRICS_FILE
+
 log = logging.getLogger(__name__)
 
 SUMMARY_CSV = "summary.csv"
@@ -64,7 +66,7 @@ def read_job(job_dir: Path) -> JobResult:
     num = OmegaConf.select(OmegaConf.load(hydra_dir / "hydra.yaml"), "hydra.job.num")
     overrides_file = hydra_dir / "overrides.yaml"
     overrides = [str(o) for o in OmegaConf.load(overrides_file)] if overrides_file.is_file() else []
-    metrics_file = job_dir / "metrics.json"
+    metrics_file = job_dir / METRICS_FILE
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
     return JobResult(num=int(num), dir=job_dir, overrides=overrides, metrics=metrics, epoch_s_mean=_epoch_s_mean(job_dir / "history.csv"))
 

@@ -19,7 +19,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from textclass.checkpoint import RUN_CONFIG, VOCAB_FILE, read_checkpoint
+from textclass.checkpoint import METRICS_FILE, RUN_CONFIG, VOCAB_FILE, read_checkpoint
 from textclass.cli import CONFIG_DIR, exit_on_user_error
 from textclass.errors import ConfigError, TextclassError
 from textclass.models.build import build_model
@@ -61,7 +61,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     elif cfg.get("test"):
         log.info("no test split for %s: skipping the test stage", datamodule.dataset.name)
     if trainer.is_global_zero:
-        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True))
+        (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1, sort_keys=True))
         write_confusion_matrices(model, output_dir / "confusion_matrix.json")
     return metrics
 
