@@ -249,3 +249,37 @@ def test_summary_of_hand_made_sweep(tmp_path):
     assert lines[2] == "| 0 | ok | optimizer.lr=0.3 | 0.5000 | 0.9000 | 0.8500 | 0.7500 |  |"
     assert lines[3] == r"| 2 | failed | optimizer.lr=0.2 tag=a\|b |  |  |  |  |  |"
     assert lines[4].endswith("| 2.0000 |")
+
+
+def test_summary_plot_of_a_swept_key(tmp_path):
+    _fake_job(tmp_path / "0", 0, ["data.batch_size=4"], {}, epoch_s=[2.0])
+    _fake_job(tmp_path / "1", 1, ["data.batch_size=1", "+tag=x"], {}, epoch_s=[6.0, 8.0])
+    _fake_job(tmp_path / "2", 2, ["data.batch_size=16"], None)  # failed: no history, left out
+    jobs = sweep_summary.collect_jobs(tmp_path)
+    assert jobs[1].override("data.batch_size") == "1" and jobs[1].override("tag") == "x" and jobs[1].override("seed") is None
+    assert sweep_summary.plot_points(jobs, "data.batch_size", sweep_summary.EPOCH_S_MEAN) == [(4.0, 2.0), (1.0, 7.0)]
+    assert sweep_summary.plot_name("data.batch_size", "time/epoch_s_mean") == "epoch_s_mean_by_batch_size.png"
+    sweep_summary.main([str(tmp_path), "--plot-x", "data.batch_size"])
+    _png_size(tmp_path / "epoch_s_mean_by_batch_size.png")
+    with pytest.raises(SystemExit):
+        sweep_summary.main([str(tmp_path), "--plot-x", "data.batch_size", "--plot-y", "val/accuracy"])
+
+
+def test_batch_size_study_experiment(data_dir, tmp_path):
+    """experiment=news_batch_size_study is a multirun without -m: one 1-epoch job per batch size,
+    training only (no validation, no checkpoints), and the seconds-per-epoch plot in the sweep dir."""
+    result = run_cli(
+        ["textclass-train", "experiment=news_batch_size_study", "data.batch_size=1,4", "trainer.enable_progress_bar=false", "hydra.sweep.dir=sweep"],
+        cwd=tmp_path,
+        env=cli_env(data_dir, tmp_path),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    sweep = tmp_path / "sweep"
+    rows = _read_csv(sweep / "summary.csv")
+    assert [r["overrides"].split()[0] for r in rows] == ["data.batch_size=1", "data.batch_size=4"]
+    for row in rows:
+        metrics = json.loads((sweep / row["job"] / "metrics.json").read_text())
+        assert metrics["train/examples"] == len(NEWS_ROWS) * 3  # conftest's news train split: one full epoch
+        assert "val/loss" not in metrics and not (sweep / row["job"] / "checkpoints").exists()
+        assert float(row["time/epoch_s_mean"]) == pytest.approx(metrics["time/epoch_s"])
+    _png_size(sweep / "epoch_s_mean_by_batch_size.png")

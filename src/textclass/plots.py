@@ -78,6 +78,22 @@ def plot_confusion(matrix: Sequence[Sequence[int]] | np.ndarray, class_names: Se
     return _save(fig, path)
 
 
+def plot_metric_by_param(points: Sequence[tuple[float, float]], path: Path | str, x_label: str, y_label: str, log_x: bool = True) -> Path:
+    """One line of `y` against a swept parameter `x` (e.g. seconds per epoch by batch size), x sorted."""
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    xs, ys = zip(*sorted(points)) if points else ((), ())
+    ax.plot(xs, ys, marker="o")
+    if log_x and xs and min(xs) > 0:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(xs, [f"{x:g}" for x in xs])
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
 def _nan_if_none(value: float | None) -> float:
     return float("nan") if value is None else float(value)
 

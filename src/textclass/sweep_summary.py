@@ -7,6 +7,10 @@ that raises aborts the sweep, so for an aborted (or still running) sweep, write 
     python -m textclass.sweep_summary outputs/train/multiruns/2025-01-01_12-00-00
 
 A job directory without metrics.json is listed with status "failed".
+
+With `plot_x` (a swept key such as `data.batch_size`), it also draws `plot_y` (seconds per epoch by
+default) against that key's values, as `<plot_y>_by_<plot_x>.png`: the batch-size study
+(conf/experiment/news_batch_size_study.yaml) is one such sweep.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from textclass.checkpoint import METRICS_FILE
+from textclass.plots import plot_metric_by_param
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +52,11 @@ class JobResult:
     @property
     def status(self) -> str:
         return "ok" if self.metrics is not None else "failed"
+
+    def override(self, key: str) -> str | None:
+        """The value this job was given for `key` on the command line, if any."""
+        values = [o.split("=", 1)[1] for o in self.overrides if o.lstrip("+~").split("=", 1)[0] == key and "=" in o]
+        return values[-1] if values else None
 
     def row(self) -> dict[str, Any]:
         """The table row: metrics that were not logged are None."""
@@ -106,32 +116,65 @@ def _cell(value: Any) -> str:
     return str(value).replace("|", r"\|")  # a literal | would split the cell
 
 
-def write_summary(sweep_dir: Path | str) -> str:
-    """Writes summary.csv and summary.md into `sweep_dir`; returns the Markdown table."""
+def plot_points(jobs: list[JobResult], x: str, y: str) -> list[tuple[float, float]]:
+    """(value of override `x`, table value `y`) of each job that has both as numbers."""
+    points = []
+    for job in jobs:
+        x_value, y_value = job.override(x), job.row().get(y)
+        try:
+            points.append((float(x_value), float(y_value)))
+        except (TypeError, ValueError):
+            log.warning("job %d: no numeric %s and %s, left out of the plot", job.num, x, y)
+    return points
+
+
+def plot_name(x: str, y: str) -> str:
+    """`time/epoch_s_mean` by `data.batch_size` -> epoch_s_mean_by_batch_size.png"""
+    return f"{_last_part(y)}_by_{_last_part(x)}.png"
+
+
+def _last_part(key: str) -> str:
+    return key.replace("/", ".").rsplit(".", 1)[-1]
+
+
+def write_summary(sweep_dir: Path | str, plot_x: str | None = None, plot_y: str = EPOCH_S_MEAN) -> str:
+    """Writes summary.csv and summary.md (and the plot, given `plot_x`) into `sweep_dir`; returns the Markdown table."""
     sweep_dir = Path(sweep_dir)
-    rows = [job.row() for job in collect_jobs(sweep_dir)]
+    jobs = collect_jobs(sweep_dir)
+    rows = [job.row() for job in jobs]
     write_csv(rows, sweep_dir / SUMMARY_CSV)
     table = to_markdown(rows)
     (sweep_dir / SUMMARY_MD).write_text(table)
+    if plot_x:
+        path = plot_metric_by_param(plot_points(jobs, plot_x, plot_y), sweep_dir / plot_name(plot_x, plot_y), x_label=plot_x, y_label=plot_y)
+        log.info("%s by %s: %s", plot_y, plot_x, path)
     return table
 
 
 class SweepSummary(Callback):
-    """Hydra callback: the sweep's summary table once all its jobs have returned."""
+    """Hydra callback: the sweep's summary table (and plot) once all its jobs have returned."""
+
+    def __init__(self, plot_x: str | None = None, plot_y: str = EPOCH_S_MEAN) -> None:
+        self.plot_x = plot_x
+        self.plot_y = plot_y
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        table = write_summary(sweep_dir)
+        table = write_summary(sweep_dir, self.plot_x, self.plot_y)
         log.info("sweep summary (%s):\n%s", sweep_dir / SUMMARY_MD, table)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m textclass.sweep_summary", description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path, help="the multirun directory (hydra.sweep.dir)")
+    parser.add_argument("--plot-x", help="a swept key (e.g. data.batch_size): also plot --plot-y against it")
+    parser.add_argument("--plot-y", default=EPOCH_S_MEAN, help=f"a summary column (default {EPOCH_S_MEAN})")
     args = parser.parse_args(argv)
     if not args.sweep_dir.is_dir():
         parser.error(f"{args.sweep_dir} is not a directory")
-    print(write_summary(args.sweep_dir), end="")
+    if args.plot_y not in COLUMNS:
+        parser.error(f"--plot-y {args.plot_y}: not a summary column; one of {', '.join(COLUMNS[3:])}")
+    print(write_summary(args.sweep_dir, args.plot_x, args.plot_y), end="")
 
 
 if __name__ == "__main__":
