@@ -1,0 +1,90 @@
+"""Pruning a trial from inside its training job: report the metric each epoch, stop when the pruner says so.
+
+The sweeper (hydra_plugins/textclass_optuna_sweeper) tells each job which trial it runs through
+environment variables (so DDP ranks launched from the job inherit them). Outside a search they are
+absent and `OptunaPruning` does nothing. The pruner is the one the sweep configured
+(`hydra/sweeper/pruner=median|hyperband|none`); it travels in the study's user attributes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import lightning as L
+import optuna
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import Callback
+
+from textclass.search.storage import open_storage
+
+log = logging.getLogger(__name__)
+
+STORAGE_ENV = "TEXTCLASS_OPTUNA_STORAGE"
+STUDY_ENV = "TEXTCLASS_OPTUNA_STUDY"
+TRIAL_ENV = "TEXTCLASS_OPTUNA_TRIAL"
+PRUNER_ATTR = "textclass.pruner"  # study user attribute: the pruner's config, {_target_: ..., ...} or None
+
+
+@dataclass(frozen=True)
+class TrialRef:
+    storage: str
+    study_name: str
+    number: int
+
+    def env(self) -> dict[str, str]:
+        return {STORAGE_ENV: self.storage, STUDY_ENV: self.study_name, TRIAL_ENV: str(self.number)}
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> TrialRef | None:
+        if TRIAL_ENV not in env:
+            return None
+        return cls(storage=env[STORAGE_ENV], study_name=env[STUDY_ENV], number=int(env[TRIAL_ENV]))
+
+
+def load_trial(ref: TrialRef) -> optuna.Trial:
+    """The running trial, in a study loaded with the sweep's pruner."""
+    storage = open_storage(ref.storage)
+    study_id = storage.get_study_id_from_name(ref.study_name)
+    pruner_config = storage.get_study_user_attrs(study_id).get(PRUNER_ATTR)
+    pruner = instantiate(pruner_config) if pruner_config else optuna.pruners.NopPruner()
+    study = optuna.load_study(study_name=ref.study_name, storage=storage, pruner=pruner)
+    return optuna.Trial(study, storage.get_trial_id_from_study_id_trial_number(study_id, ref.number))
+
+
+class OptunaPruning(Callback):
+    """Reports `monitor` at the end of each training epoch; raises `optuna.TrialPruned` when told to prune.
+
+    The sweeper records the job's `TrialPruned` as a PRUNED trial. Under DDP rank 0 reports and
+    decides, and every rank follows its decision, so all of them stop together.
+    """
+
+    def __init__(self, monitor: str) -> None:
+        self.monitor = monitor
+        self.trial: optuna.Trial | None = None
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        ref = TrialRef.from_env(os.environ)
+        if ref is None or stage != "fit":
+            return
+        trial = load_trial(ref)
+        if len(trial.study.directions) > 1:
+            log.info("trial %d: multi-objective studies cannot be pruned", ref.number)
+            return
+        self.trial = trial
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # the end of the training epoch comes after that epoch's validation, so val/* metrics are current
+        if self.trial is None or trainer.sanity_checking:
+            return
+        prune = False
+        if trainer.is_global_zero:
+            value = trainer.callback_metrics.get(self.monitor)
+            if value is not None and math.isfinite(float(value)):
+                self.trial.report(float(value), step=trainer.current_epoch)
+                prune = self.trial.should_prune()
+        if trainer.strategy.broadcast(prune):
+            raise optuna.TrialPruned(f"after epoch {trainer.current_epoch}: {self.monitor}={float(trainer.callback_metrics[self.monitor]):.4f}")

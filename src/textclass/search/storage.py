@@ -1,0 +1,15 @@
+"""Opening an Optuna storage the same way in the sweeper and in its jobs."""
+
+from __future__ import annotations
+
+import optuna
+
+
+def open_storage(url: str, heartbeat_interval: int | None = None) -> optuna.storages.RDBStorage:
+    """An RDB storage (sqlite:///..., postgresql://...); SQLite waits for locks instead of failing at once.
+
+    Several processes write to one study: the sweepers asking and telling trials, their heartbeat
+    threads, and the jobs reporting epochs for pruning.
+    """
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval)
