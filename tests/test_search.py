@@ -270,6 +270,21 @@ def test_two_processes_share_one_study(data_dir, tmp_path):
 
 
 @pytest.mark.slow
+def test_n_jobs_with_joblib_launcher_runs_trials_in_parallel(data_dir, tmp_path):
+    result = run_cli(
+        ["textclass-train", "-m", *SWEEPER, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=2",
+         "optimizer.lr=interval(0.001, 0.01)", "trainer.max_epochs=2", *QUIET, "hydra.sweep.dir=sweep"],
+        cwd=tmp_path, env=cli_env(data_dir, tmp_path),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [t.state for t in _study(tmp_path / "sweep" / "optuna.db").trials] == [TrialState.COMPLETE] * 2
+    # both jobs ran at the same time: each wrote its config (at its start) before the other's metrics (at its end)
+    started = {job: (tmp_path / "sweep" / job / ".hydra" / "config.yaml").stat().st_mtime for job in ("0", "1")}
+    ended = {job: (tmp_path / "sweep" / job / "metrics.json").stat().st_mtime for job in ("0", "1")}
+    assert started["0"] < ended["1"] and started["1"] < ended["0"]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(p.stem for p in (REPO / "conf" / "hparams_search").glob("*.yaml")))
 def test_every_hparams_search_runs_a_trial(name, data_dir, tmp_path):
     result = run_cli(

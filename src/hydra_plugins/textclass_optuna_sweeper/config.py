@@ -42,9 +42,11 @@ class NopPrunerConf:
 
 @dataclass
 class MedianPrunerConf:
+    """Stops a trial whose metric is worse than the median of earlier trials at the same epoch."""
+
     _target_: str = "optuna.pruners.MedianPruner"
-    n_startup_trials: int = 5  # finished trials before any pruning
-    n_warmup_steps: int = 0  # epochs of each trial before it can be pruned
+    n_startup_trials: int = 3  # finished trials before any pruning
+    n_warmup_steps: int = 1  # epochs of each trial before it can be pruned (epoch 0 is noisy)
     interval_steps: int = 1
 
 

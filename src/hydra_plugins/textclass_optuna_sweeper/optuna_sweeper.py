@@ -176,15 +176,18 @@ class TextclassOptunaSweeper(Sweeper):
                 return None
             todo = min(self.n_jobs, self.n_trials - counts.done - counts.running)
             if todo > 0:
-                break
-            if counts.running == 0 or counts.done >= self.n_trials:
+                batch = [study.ask(space.distributions) for _ in range(todo)]
+                for trial in batch:  # at once: a trial without any heartbeat would never be found stale
+                    self.storage.record_heartbeat(trial._trial_id)
+                batch = [t for t in batch if not self.is_surplus(study, t)]
+                if batch:
+                    return batch
+            elif counts.running == 0 or counts.done >= self.n_trials:
                 return None
-            log.info("waiting for %d running trial(s) of other processes (or their heartbeat to stop)", counts.running)
-            threading.Event().wait(self.heartbeat_interval)
-        else:
-            return None
-        batch = [study.ask(space.distributions) for _ in range(todo)]
-        return [t for t in batch if not self.is_surplus(study, t)] or self.next_batch(study, space)
+            else:
+                log.info("waiting for %d running trial(s) of other processes (or their heartbeat to stop)", counts.running)
+                threading.Event().wait(self.heartbeat_interval)
+        return None
 
     def is_surplus(self, study: optuna.Study, trial: optuna.Trial) -> bool:
         """Another process asked at the same moment and the study already has n_trials before this one."""
