@@ -270,6 +270,24 @@ def test_two_processes_share_one_study(data_dir, tmp_path):
 
 
 @pytest.mark.slow
+def test_two_objectives_write_the_pareto_front(data_dir, tmp_path):
+    result = run_cli(
+        ["textclass-train", "-m", *SWEEPER, "hydra.sweeper.n_trials=2", "hydra.sweeper.direction=[minimize,maximize]", "optimized_metric=[val/loss,val/acc]",
+         "optimizer.lr=interval(0.001, 0.01)", "trainer.max_epochs=1", *QUIET, "hydra.sweep.dir=sweep"],
+        cwd=tmp_path, env=cli_env(data_dir, tmp_path),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    study = _study(tmp_path / "sweep" / "optuna.db")
+    front = yaml.safe_load((tmp_path / "sweep" / "pareto_front.yaml").read_text())
+    assert front["directions"] == ["minimize", "maximize"]
+    assert {t["number"] for t in front["trials"]} == {t.number for t in study.best_trials}
+    for trial in study.trials:
+        metrics = json.loads((tmp_path / "sweep" / str(trial.number) / "metrics.json").read_text())
+        assert trial.values == pytest.approx([metrics["val/loss"], metrics["val/acc"]])
+    assert not (tmp_path / "sweep" / "best_params.yaml").exists()
+
+
+@pytest.mark.slow
 def test_n_jobs_with_joblib_launcher_runs_trials_in_parallel(data_dir, tmp_path):
     result = run_cli(
         ["textclass-train", "-m", *SWEEPER, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=2",

@@ -7,7 +7,7 @@ import logging
 import math
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import hydra
@@ -72,10 +72,12 @@ def write_confusion_matrices(model: TextClassifier, path: Path) -> None:
     path.write_text(json.dumps({"class_names": model.class_names, **matrices}, indent=1))
 
 
-def optimized_value(metrics: dict[str, float], name: str | None) -> float | None:
-    """The metric a sweeper optimizes; NaN/inf pass through for the sweeper to judge."""
+def optimized_value(metrics: dict[str, float], name: str | Sequence[str] | None) -> float | list[float] | None:
+    """The metric a sweeper optimizes (a list of them for several objectives); NaN/inf pass through for the sweeper to judge."""
     if not name:
         return None
+    if not isinstance(name, str):
+        return [optimized_value(metrics, n) for n in name]
     if name not in metrics:
         raise ConfigError(f"optimized_metric={name!r} was not logged; available: {sorted(metrics)}")
     value = metrics[name]
@@ -86,7 +88,7 @@ def optimized_value(metrics: dict[str, float], name: str | None) -> float | None
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 @exit_on_user_error
-def hydra_main(cfg: DictConfig) -> float | None:
+def hydra_main(cfg: DictConfig) -> float | list[float] | None:
     hydra_cfg = HydraConfig.get()
     log.info("output dir: %s", hydra_cfg.runtime.output_dir)
     log.debug("config:\n%s", OmegaConf.to_yaml(cfg))
