@@ -141,6 +141,19 @@ def test_best_params_yaml_is_an_experiment(tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 
+def test_bad_sweeper_settings_are_one_error_line(data_dir, tmp_path):
+    for setting, message in [
+        ("hydra.sweeper.storage=nosuchdb://x", "hydra.sweeper.storage=nosuchdb://x: cannot open it"),
+        ("hydra.sweeper.direction=upwards", "each must be minimize or maximize"),
+        ("optimizer.lr=interval(1, 0)", "interval(1.0, 0.0) is empty"),
+    ]:
+        result = run_cli(["textclass-train", "-m", *SWEEPER, setting, "optimizer.lr=interval(0.001, 0.01)" if "optimizer" not in setting else "seed=1", "hydra.sweep.dir=sweep"],
+                         cwd=tmp_path, env=cli_env(data_dir, tmp_path))
+        assert result.returncode == 2, (setting, result.stderr[-2000:])
+        assert f"error: " in result.stderr and message in result.stderr, (setting, result.stderr[-2000:])
+        assert "Traceback" not in result.stderr
+
+
 @pytest.mark.slow
 def test_killed_sweep_resumes_to_total_and_best_params_work_as_experiment(data_dir, tmp_path):
     """4 trials asked for, killed (SIGKILL) after 2; re-run with n_trials=6 finishes the study at 6

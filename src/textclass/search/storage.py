@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import optuna
+import sqlalchemy.exc
+
+from textclass.errors import ConfigError
 
 
 def open_storage(url: str, heartbeat_interval: int | None = None) -> optuna.storages.RDBStorage:
@@ -12,4 +15,10 @@ def open_storage(url: str, heartbeat_interval: int | None = None) -> optuna.stor
     threads, and the jobs reporting epochs for pruning.
     """
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
-    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval)
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval)
+    except (ImportError, ValueError, sqlalchemy.exc.SQLAlchemyError) as err:
+        raise ConfigError(
+            f"hydra.sweeper.storage={url}: cannot open it ({type(err).__name__}: {err}); use sqlite:///<file> or "
+            "postgresql://user:password@host/db (with `pip install psycopg2-binary`)"
+        ) from None
