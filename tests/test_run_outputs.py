@@ -97,6 +97,8 @@ def test_run_writes_plots_and_history(train_run):
     metrics = json.loads((train_run / "metrics.json").read_text())
     assert float(history[-1]["val_loss"]) == pytest.approx(metrics["val/loss"], abs=1e-6)
     assert float(history[-1]["train_acc"]) == pytest.approx(metrics["train/acc"], abs=1e-6)
+    # the best over the epochs, not over the untrained model's sanity check before them
+    assert metrics["val/acc_best"] == pytest.approx(max(float(r["val_acc"]) for r in history), abs=1e-6)
 
 
 def test_run_tensorboard_scalars_match_history_and_hparams_hold_metrics(train_run):

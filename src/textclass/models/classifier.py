@@ -128,9 +128,11 @@ class TextClassifier(L.LightningModule):
         self._step(batch, "test")
 
     def on_validation_epoch_end(self) -> None:
-        # compute() before Lightning resets the collection at epoch end
-        self.val_acc_best.update(self.val_metrics["acc"].compute())
-        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+        # the sanity check before training scores the untrained model on a few batches: not an epoch
+        if self._trainer is None or not self.trainer.sanity_checking:
+            # compute() before Lightning resets the collection at epoch end
+            self.val_acc_best.update(self.val_metrics["acc"].compute())
+            self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
         self._log_per_class("val")
 
     def on_test_epoch_end(self) -> None:
