@@ -1,0 +1,74 @@
+"""benchmarks/accuracy.py --quick writes a row per (data, arch), and notebooks/results.ipynb runs on its results."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REAL_DATA, REPO, real_data
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+NOTEBOOK = REPO / "notebooks" / "results.ipynb"
+DATASETS = ("news", "sst2")
+QUICK_ARCHS = ("bow", "lstm", "textcnn")  # accuracy.py --quick's default
+# better than chance after 1 epoch on 200 examples: 4 classes (news), 2 classes (SST-2)
+MIN_ACC = {"news": 0.25, "sst2": 0.4}
+
+
+def test_committed_notebook_is_valid_and_has_no_outputs():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(not c.outputs and c.execution_count is None for c in code)
+    assert "TEXTCLASS_RESULTS_DIR" in code[0].source
+
+
+@real_data
+@pytest.mark.slow
+def test_accuracy_quick_and_results_notebook(tmp_path, monkeypatch):
+    results_dir = tmp_path / "results"
+    work_dir = tmp_path / "work"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "accuracy.py"), "--quick", "--quiet", "--data-dir", str(REAL_DATA),
+         "--work-dir", str(work_dir), "--out", str(results_dir / "accuracy.json")],
+        capture_output=True, text=True, timeout=800,
+        env={**os.environ, "TEXTCLASS_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "| command | data | arch |" in result.stdout
+
+    written = json.loads((results_dir / "accuracy.json").read_text())
+    meta, rows = written["metadata"], written["rows"]
+    assert meta["quick"] is True
+    assert meta["sweep_dir"] == str((work_dir / "multirun").resolve())
+    by_pair = {(r["data"], r["arch"]): r for r in rows}
+    assert set(by_pair) == {(d, a) for d in DATASETS for a in QUICK_ARCHS}
+    for (data, arch), row in by_pair.items():
+        assert row["status"] == "ok", row
+        assert row["name"] == f"{data} {arch} valid acc" and row["experiment"] == f"best/{data}_{arch}"
+        assert MIN_ACC[data] < row["value"] <= 1.0, row
+        assert row["value"] == row["acc_best"] and 0 < row["acc_last"] <= 1 and 0 <= row["f1"] <= 1
+        assert row["epochs"] == 1 and row["time_s"] > 0
+        assert row["target"] is not None and row["met"] is False  # 1 epoch on 200 examples: far from the targets
+        assert any((Path(row["job_dir"]) / "tensorboard").glob("events.out.tfevents.*")), row["job_dir"]
+    assert (results_dir / "accuracy.md").read_text().count("| `textclass-train experiment=best/") == len(rows)
+
+    monkeypatch.setenv("TEXTCLASS_RESULTS_DIR", str(results_dir))
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    client = nbclient.NotebookClient(
+        nb, timeout=300, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(NOTEBOOK.parent)}}
+    )
+    client.execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    errors = [f"{o.ename}: {o.evalue}" for o in outputs if o.output_type == "error"]
+    assert not errors, errors
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= 2, "expected the accuracy bars and the training curves"  # at least one image, and both of these
