@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
+import pytest
 from conftest import REAL_DATA, REPO, real_data
 
 
@@ -38,3 +40,34 @@ def test_models_benchmark_quick(tmp_path):
     assert rows["bow trainable parameters"] < rows["cnn trainable parameters"]
     assert rows["bow training throughput bs64"] > 0 and rows["cnn training throughput bs64"] > 0
     assert 0.25 < rows["bow news valid acc after 1 epochs"] <= 1.0  # 4 classes: better than chance
+
+
+@real_data
+def test_overhead_benchmark_quick(tmp_path):
+    out = tmp_path / "overhead.json"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "overhead.py"), "--quick", "--data-dir", str(REAL_DATA), "--out", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {r["name"]: r["value"] for r in json.loads(out.read_text())["rows"]}
+    for model in ("bow", "lstm", "textcnn"):
+        bare, framework = rows[f"{model} bare s/epoch"], rows[f"{model} textclass s/epoch"]
+        assert bare > 0 and framework > 0
+        assert math.isfinite(rows[f"{model} textclass/bare"]) and rows[f"{model} textclass/bare"] > 0
+        assert rows[f"{model} textclass/bare"] == pytest.approx(framework / bare)
+    assert "target <= 1.10" in result.stdout
+
+
+@real_data
+@pytest.mark.slow
+def test_inference_benchmark_quick(tmp_path):
+    out = tmp_path / "inference.json"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "inference.py"), "--quick", "--models", "textcnn", "--data-dir", str(REAL_DATA), "--out", str(out)],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    rows = {r["name"]: r for r in json.loads(out.read_text())["rows"]}
+    assert rows["textcnn predict sentences/s batched"]["value"] > 0 and rows["textcnn predict sentences/s batched"]["sentences"] == 2000
+    assert 0 < rows["textcnn predict sentences/s end-to-end"]["value"]

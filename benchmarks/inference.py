@@ -1,0 +1,118 @@
+"""Benchmark of `textclass-predict` on CPU: sentences/s for batched file input, textcnn and lstm on SST-2.
+
+Run from the repository root:
+    python benchmarks/inference.py [--data-dir DIR] [--models textcnn,lstm] [--sentences 20000] [--quick] [--out PATH]
+
+Each model is first trained for one epoch on a slice of SST-2 (throughput does not depend on how
+well it was trained). Then the real `textclass-predict` command labels two files of SST-2 dev
+sentences, N/10 and N lines: the process start-up (imports, loading the checkpoint) costs the same
+in both, so (N - N/10) / (t_N - t_N/10) is the batched prediction rate without it. The end-to-end
+rate of the N-line run, start-up included, is reported too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+TRAIN_SLICE = 5000  # SST-2 training sentences for the one-epoch model
+
+
+def run(command: list[str], cwd: Path, env: dict[str, str]) -> float:
+    """Wall seconds of one console command; its error output on failure."""
+    start = time.perf_counter()
+    result = subprocess.run([str(BIN / command[0]), *command[1:]], cwd=cwd, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
+    return seconds
+
+
+def dev_sentences(data_dir: Path, count: int) -> list[str]:
+    """`count` SST-2 dev sentences, the dev set repeated as often as needed."""
+    lines = (data_dir / "sst2" / "dev.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    sentences = [line.split("\t")[0] for line in lines if line.strip()]
+    return [sentences[i % len(sentences)] for i in range(count)]
+
+
+def benchmark(model: str, sentences: int, work: Path, env: dict[str, str], data_dir: Path) -> list[dict]:
+    run_dir = work / f"{model}_run"
+    run(["textclass-train", "data=sst2", f"model={model}", f"data.max_examples={TRAIN_SLICE}", "trainer.max_epochs=1", "logger=[]",
+         "trainer.enable_progress_bar=false", f"hydra.run.dir={run_dir}"], cwd=work, env=env)
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    seconds = {}
+    for count in (sentences // 10, sentences):
+        source = work / f"{count}.txt"
+        source.write_text("\n".join(dev_sentences(data_dir, count)) + "\n", encoding="utf-8")
+        output = work / f"{model}_{count}.jsonl"
+        seconds[count] = run(["textclass-predict", f"ckpt_path={ckpt}", f"input={source}", f"output={output}"], cwd=work, env=env)
+        written = sum(1 for _ in output.open(encoding="utf-8"))
+        if written != count:
+            sys.exit(f"{model}: {written} predictions for {count} sentences")
+    small, large = sentences // 10, sentences
+    batched = (large - small) / (seconds[large] - seconds[small])
+    return [
+        {"name": f"{model} predict sentences/s batched", "value": batched, "unit": "sentences/s", "sentences": large},
+        {"name": f"{model} predict sentences/s end-to-end", "value": large / seconds[large], "unit": "sentences/s", "sentences": large,
+         "seconds": seconds[large]},
+        {"name": f"{model} predict start-up", "value": seconds[small] - small / batched, "unit": "s"},
+    ]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    default_data = os.environ.get("TEXTCLASS_DATA_DIR") or str(REPO.parent / "shared" / "data")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=Path(default_data), help="folder holding sst2/")
+    parser.add_argument("--models", default="textcnn,lstm")
+    parser.add_argument("--sentences", type=int, default=20_000, help="lines in the larger input file")
+    parser.add_argument("--quick", action="store_true", help="2,000 sentences (smoke check)")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "inference.json")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sentences = 2_000
+    if args.sentences < 100:
+        parser.error("--sentences must be at least 100")
+    if not (args.data_dir / "sst2" / "dev.tsv").is_file():
+        parser.error(f"no sst2/dev.tsv under {args.data_dir}: pass --data-dir or set TEXTCLASS_DATA_DIR")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="textclass-inference-") as tmp:
+        work = Path(tmp)
+        env = {**os.environ, "TEXTCLASS_DATA_DIR": str(args.data_dir.resolve())}
+        for model in args.models.split(","):
+            rows += benchmark(model, args.sentences, work, env, args.data_dir)
+    print("| figure | value |\n|---|---|")
+    for row in rows:
+        print(f"| {row['name']} | {row['value']:,.1f} {row['unit']} |")
+    metadata = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "quick": args.quick,
+        "sentences": args.sentences,
+        "train_slice": TRAIN_SLICE,
+        "data_dir": str(args.data_dir),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"metadata": metadata, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
