@@ -41,6 +41,14 @@ def _states(study: optuna.Study) -> dict[int, str]:
     return {t.number: t.state.name for t in study.trials}
 
 
+def _complete_count(db: Path) -> int:
+    """COMPLETE trials in the study, 0 while the sweeper has not created it yet."""
+    try:
+        return sum(s == "COMPLETE" for s in _states(_study(db)).values()) if db.exists() else 0
+    except KeyError:  # the file is there, the study not yet
+        return 0
+
+
 # ---------------------------------------------------------------------------------------------
 # the search space parser
 # ---------------------------------------------------------------------------------------------
@@ -164,7 +172,7 @@ def test_killed_sweep_resumes_to_total_and_best_params_work_as_experiment(data_d
     process = subprocess.Popen([str(script), "-m", *args, "hydra.sweeper.n_trials=4"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     db = tmp_path / "sweep" / "optuna.db"
     deadline = time.monotonic() + 300
-    while not (db.exists() and sum(s == "COMPLETE" for s in _states(_study(db)).values()) >= 2):
+    while _complete_count(db) < 2:
         assert process.poll() is None, "the sweep ended before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.2)

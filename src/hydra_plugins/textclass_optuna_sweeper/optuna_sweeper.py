@@ -11,8 +11,8 @@ import logging
 import math
 import sys
 import threading
+import time
 import traceback
-import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,11 +35,12 @@ from textclass.search.storage import open_storage
 log = logging.getLogger(__name__)
 
 # trial user attribute of the failed trials this sweeper told; a FAIL without it is a trial whose
-# process was killed (Optuna failed it when its heartbeat stopped): not counted as tried
+# process was killed (failed when its heartbeat stopped): not counted as tried
 FAIL_REASON = "textclass.fail_reason"
 # failed trials that count as tried: the job raised or exited, or its value was not a finite number
 TRIED = ("error", "not finite")
-SURPLUS = "surplus"  # asked by two workers at once beyond n_trials, never run
+SURPLUS = "surplus"
+HEARTBEAT_ATTR = "textclass.heartbeat"  # trial user attribute: time.time() of the last "still running"  # asked by two workers at once beyond n_trials, never run
 STORAGE_FILE = "optuna.db"
 
 
@@ -151,9 +152,7 @@ class TextclassOptunaSweeper(Sweeper):
         self.study_name = self.study_name or str(self.config.hydra.job.name)
         if self.storage_url.startswith("sqlite:///"):
             Path(self.storage_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        with warnings.catch_warnings():  # the heartbeat is marked experimental
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            self.storage = open_storage(self.storage_url, heartbeat_interval=self.heartbeat_interval)
+        self.storage = open_storage(self.storage_url)
         existing = previous_trial_count(self.storage, self.study_name)
         sampler_config = OmegaConf.to_container(self.sampler_config)
         if existing and sampler_config.get("seed") is not None:
@@ -168,17 +167,13 @@ class TextclassOptunaSweeper(Sweeper):
     def next_batch(self, study: optuna.Study, space: SearchSpace) -> list[optuna.Trial] | None:
         """Up to n_jobs new trials; waits while trials of other processes may still finish the study; None when done."""
         while not self.sampler_exhausted:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                optuna.storages.fail_stale_trials(study)
+            self.fail_abandoned(study)
             counts = TrialCounts.of(study)
             if self.too_many_failures(counts):
                 return None
             todo = min(self.n_jobs, self.n_trials - counts.done - counts.running)
             if todo > 0:
                 batch = [study.ask(space.distributions) for _ in range(todo)]
-                for trial in batch:  # at once: a trial without any heartbeat would never be found stale
-                    self.storage.record_heartbeat(trial._trial_id)
                 batch = [t for t in batch if not self.is_surplus(study, t)]
                 if batch:
                     return batch
@@ -188,6 +183,22 @@ class TextclassOptunaSweeper(Sweeper):
                 log.info("waiting for %d running trial(s) of other processes (or their heartbeat to stop)", counts.running)
                 threading.Event().wait(self.heartbeat_interval)
         return None
+
+    def fail_abandoned(self, study: optuna.Study) -> None:
+        """Fails RUNNING trials without a heartbeat for 2 × heartbeat_interval: their process was killed.
+
+        Until its first heartbeat a trial counts from its start, so a process killed between asking
+        a trial and marking it alive leaves nothing behind either. Not counted as tried.
+        """
+        now = time.time()
+        for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            last = trial.user_attrs.get(HEARTBEAT_ATTR, trial.datetime_start.timestamp())
+            if now - last > 2 * self.heartbeat_interval:
+                try:
+                    self.storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+                except optuna.exceptions.UpdateFinishedTrialError:  # another process was first
+                    continue
+                log.warning("trial %d: no heartbeat for %.0f s (its process was stopped): failed, not counted", trial.number, now - last)
 
     def is_surplus(self, study: optuna.Study, trial: optuna.Trial) -> bool:
         """Another process asked at the same moment and the study already has n_trials before this one."""
@@ -204,7 +215,7 @@ class TextclassOptunaSweeper(Sweeper):
         overrides = [[*space.overrides(t.params), *env_overrides(TrialRef(self.storage_url, study.study_name, t.number))] for t in trials]
         for trial in trials:
             log.info("trial %d: %s", trial.number, " ".join(space.overrides(trial.params)[: len(trial.params)]))
-        with heartbeat(self.storage, trials, self.heartbeat_interval):
+        with heartbeat(trials, self.heartbeat_interval):
             returns = self.launcher.launch(overrides, initial_job_idx=trials[0].number)
         for trial, job in zip(trials, returns):
             self.sampler_exhausted |= tell(study, trial, job, len(self.directions))
@@ -243,17 +254,17 @@ def env_overrides(ref: TrialRef) -> list[str]:
 
 
 class heartbeat:  # noqa: N801 - used as a context manager, like a function
-    """Marks `trials` as alive every `interval` seconds while their jobs run."""
+    """Marks `trials` as alive (a time stamp in a user attribute) every `interval` seconds while their jobs run."""
 
-    def __init__(self, storage: optuna.storages.RDBStorage, trials: list[optuna.Trial], interval: int) -> None:
-        self.storage, self.trial_ids, self.interval = storage, [t._trial_id for t in trials], interval
+    def __init__(self, trials: list[optuna.Trial], interval: int) -> None:
+        self.trials, self.interval = trials, interval
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.beat, daemon=True, name="optuna-heartbeat")
 
     def beat(self) -> None:
         while True:
-            for trial_id in self.trial_ids:
-                self.storage.record_heartbeat(trial_id)
+            for trial in self.trials:
+                trial.set_user_attr(HEARTBEAT_ATTR, time.time())
             if self.stop.wait(self.interval):
                 return
 

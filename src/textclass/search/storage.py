@@ -8,7 +8,7 @@ import sqlalchemy.exc
 from textclass.errors import ConfigError
 
 
-def open_storage(url: str, heartbeat_interval: int | None = None) -> optuna.storages.RDBStorage:
+def open_storage(url: str) -> optuna.storages.RDBStorage:
     """An RDB storage (sqlite:///..., postgresql://...); SQLite waits for locks instead of failing at once.
 
     Several processes write to one study: the sweepers asking and telling trials, their heartbeat
@@ -16,7 +16,7 @@ def open_storage(url: str, heartbeat_interval: int | None = None) -> optuna.stor
     """
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval)
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
     except (ImportError, ValueError, sqlalchemy.exc.SQLAlchemyError) as err:
         raise ConfigError(
             f"hydra.sweeper.storage={url}: cannot open it ({type(err).__name__}: {err}); use sqlite:///<file> or "
