@@ -39,8 +39,8 @@ log = logging.getLogger(__name__)
 FAIL_REASON = "textclass.fail_reason"
 # failed trials that count as tried: the job raised or exited, or its value was not a finite number
 TRIED = ("error", "not finite")
-SURPLUS = "surplus"
-HEARTBEAT_ATTR = "textclass.heartbeat"  # trial user attribute: time.time() of the last "still running"  # asked by two workers at once beyond n_trials, never run
+SURPLUS = "surplus"  # asked by two workers at once beyond n_trials, never run
+HEARTBEAT_ATTR = "textclass.heartbeat"  # trial user attribute: time.time() of the last "still running"
 STORAGE_FILE = "optuna.db"
 
 
