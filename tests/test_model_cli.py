@@ -53,7 +53,7 @@ def test_every_model_and_dataset_fast_dev_run(data_dir, tmp_path):
         seen.add((model, data))
         metrics = json.loads((job / "metrics.json").read_text())
         # fast_dev_run: one train batch, one validation batch; the test stage runs where a test split exists
-        for key in ("train/loss", "val/loss", "val/acc", "val/f1", "val/acc_best"):
+        for key in ("train/loss_epoch", "val/loss", "val/acc", "val/f1", "val/acc_best"):
             assert key in metrics and math.isfinite(metrics[key]), (job.name, model, data, key, metrics)
         assert 0.0 <= metrics["val/acc"] <= 1.0
         has_test = data == "news"  # the tiny news data has test.tsv; SST-2 has no labeled test split

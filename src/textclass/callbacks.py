@@ -84,8 +84,7 @@ class RunPlots(Callback):
         self.history.append(
             EpochRecord(
                 epoch=trainer.current_epoch,
-                # logged both per step and per epoch: Lightning suffixes the epoch mean with _epoch
-                train_loss=_metric(metrics, "train/loss_epoch", "train/loss"),
+                train_loss=_metric(metrics, "train/loss_epoch"),
                 train_acc=_metric(metrics, "train/acc"),
                 val_loss=_metric(metrics, "val/loss") if val else None,
                 val_acc=_metric(metrics, "val/acc") if val else None,
@@ -203,9 +202,6 @@ def write_history(history: Sequence[EpochRecord], path: Path) -> Path:
     return path
 
 
-def _metric(metrics: Mapping[str, Any], *names: str) -> float | None:
-    """The first of `names` present in `metrics`, as a float."""
-    for name in names:
-        if name in metrics:
-            return float(metrics[name])
-    return None
+def _metric(metrics: Mapping[str, Any], name: str) -> float | None:
+    """`metrics[name]` as a float, or None when it was not logged."""
+    return float(metrics[name]) if name in metrics else None
