@@ -22,7 +22,6 @@ import csv
 import json
 import math
 import os
-import platform
 import shlex
 import shutil
 import subprocess
@@ -33,7 +32,8 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+from _common import REPO, RESULTS_DIR, Row, default_data_dir, write_results
+
 DATASETS = ("news", "sst2")
 ARCHS = ("bow", "mlp", "rnn", "gru", "lstm", "cnn", "textcnn", "attention", "bert")
 QUICK_ARCHS = ("bow", "lstm", "textcnn")
@@ -48,8 +48,6 @@ TARGETS: dict[str, dict[str, float | None]] = {
     "sst2": {"bow": 0.80, "mlp": None, "rnn": None, "gru": None, "lstm": 0.84, "cnn": None, "textcnn": 0.84,
              "attention": 0.84, "bert": 0.89},
 }
-
-Row = dict[str, object]
 
 
 def experiment(data: str, arch: str) -> str:
@@ -67,9 +65,8 @@ def split_list(value: str, allowed: tuple[str, ...], option: str, parser: argpar
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    default_data = os.environ.get("TEXTCLASS_DATA_DIR") or str(REPO.parent / "shared" / "data")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=Path(default_data), help="folder holding sst2/ and news/")
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir(), help="folder holding sst2/ and news/")
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated, from: " + ",".join(DATASETS))
     parser.add_argument("--archs", default=None,
                         help=f"comma-separated, from: {','.join(ARCHS)} (default: all; with --quick: {','.join(QUICK_ARCHS)})")
@@ -84,7 +81,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="where textclass-train runs (default outputs/benchmarks/accuracy/<timestamp>); the sweep is <work dir>/multirun")
     parser.add_argument("--quiet", action="store_true", help="do not echo the training output (it always goes to <work dir>/multirun.log)")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "accuracy.json",
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "accuracy.json",
                         help="results JSON; the Markdown table goes beside it with the suffix .md")
     args = parser.parse_args(argv)
     args.datasets = split_list(args.datasets, DATASETS, "--datasets", parser)
@@ -285,11 +282,6 @@ def main(argv: list[str] | None = None) -> int:
           f"(value: val/acc_best on news valid / SST-2 dev{'; QUICK run, not comparable to the targets' if args.quick else ''})")
 
     meta = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cpu_count": os.cpu_count(),
-        "cuda": torch.cuda.is_available(),
         "quick": args.quick,
         "datasets": args.datasets,
         "archs": args.archs,
@@ -309,14 +301,13 @@ def main(argv: list[str] | None = None) -> int:
         "time": "sum of history.csv epoch_s (time/epoch_s: training epoch incl. validation)",
         "targets": TARGETS,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"metadata": meta, "rows": rows}, indent=1))
+    write_results(args.out, meta, rows)
     md_path = args.out.with_suffix(".md")
     md_path.write_text(
         f"Accuracy of the `experiment=best/*` configs ({'quick: ' + ' '.join(QUICK_OVERRIDES) if args.quick else 'full'}), "
-        f"{meta['date']}; sweep `{sweep_dir}`.\n\n" + table
+        f"{datetime.now(timezone.utc).isoformat(timespec='seconds')}; sweep `{sweep_dir}`.\n\n" + table
     )
-    print(f"wrote {args.out} and {md_path}")
+    print(f"wrote {md_path}")
     failed = [r["experiment"] for r in rows if r["status"] == "failed"]
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)

@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import logging
-import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TypeVar
 
@@ -25,6 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from _common import RESULTS_DIR, Row, default_data_dir, row, write_results
 from textclass.data.base import TsvDataset
 from textclass.data.batching import BucketBatchSampler, EncodedDataset, collate, padding_fraction
 from textclass.data.news import NewsAggregator
@@ -33,7 +30,6 @@ from textclass.data.sst2 import SST2
 from textclass.embeddings import EmbeddingSpec, load_vectors
 from textclass.tokenizers.word import VocabSpec, WordTokenizer
 
-REPO = Path(__file__).resolve().parents[1]
 REQUIRED_FILES = ("sst2/train.tsv", "sst2/dev.tsv", "news/train.tsv", "news/valid.tsv")
 BATCH_SIZE = 64
 SEED = 42
@@ -43,12 +39,7 @@ SST2_CACHED_TARGET_S = 1.0
 SST2_VOCAB = VocabSpec(source="embeddings", min_freq=1, restrict_to_data=True, drop_unknown=True)
 NEWS_VOCAB = VocabSpec(source="data", min_freq=2, restrict_to_data=True, drop_unknown=False)
 
-Row = dict[str, object]
 T = TypeVar("T")
-
-
-def row(name: str, value: float, unit: str) -> Row:
-    return {"name": name, "value": value, "unit": unit}
 
 
 def timed(fn: Callable[[], T]) -> tuple[float, T]:
@@ -141,11 +132,7 @@ def print_table(rows: list[Row]) -> None:
 
 def metadata(quick: bool, repeats: int, data_dir: Path) -> dict:
     return {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
         "numpy": np.__version__,
-        "cpu_count": os.cpu_count(),
         "quick": quick,
         "repeats": repeats,
         "max_examples": QUICK_MAX_EXAMPLES if quick else None,
@@ -155,12 +142,11 @@ def metadata(quick: bool, repeats: int, data_dir: Path) -> dict:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    default_data = os.environ.get("TEXTCLASS_DATA_DIR") or str(REPO.parent / "shared" / "data")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=Path(default_data), help="folder holding sst2/ and news/")
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir(), help="folder holding sst2/ and news/")
     parser.add_argument("--repeats", type=int, default=3, help="timings are the median of this many runs")
     parser.add_argument("--quick", action="store_true", help=f"max_examples={QUICK_MAX_EXAMPLES}, repeats=1 (smoke check)")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "data_pipeline.json")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "data_pipeline.json")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
@@ -184,9 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     sst2_cached = next(r["value"] for r in rows if r["name"] == "sst2 prepare cached")
     verdict = "met" if sst2_cached <= SST2_CACHED_TARGET_S else "MISSED"
     print(f"target sst2 prepare cached <= {SST2_CACHED_TARGET_S:g} s: {verdict}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"metadata": metadata(args.quick, repeats, args.data_dir), "rows": rows}, indent=1))
-    print(f"wrote {args.out}")
+    write_results(args.out, metadata(args.quick, repeats, args.data_dir), rows)
     return 0
 
 

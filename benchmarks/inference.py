@@ -13,19 +13,15 @@ rate of the N-line run, start-up included, is reported too.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-import torch
+from _common import RESULTS_DIR, default_data_dir, row, write_results
 
-REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 TRAIN_SLICE = 5000  # SST-2 training sentences for the one-epoch model
 
@@ -67,18 +63,17 @@ def benchmark(model: str, sentences: int, work: Path, env: dict[str, str], data_
         {"name": f"{model} predict sentences/s batched", "value": batched, "unit": "sentences/s", "sentences": large},
         {"name": f"{model} predict sentences/s end-to-end", "value": large / seconds[large], "unit": "sentences/s", "sentences": large,
          "seconds": seconds[large]},
-        {"name": f"{model} predict start-up", "value": seconds[small] - small / batched, "unit": "s"},
+        row(f"{model} predict start-up", seconds[small] - small / batched, "s"),
     ]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    default_data = os.environ.get("TEXTCLASS_DATA_DIR") or str(REPO.parent / "shared" / "data")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=Path(default_data), help="folder holding sst2/")
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir(), help="folder holding sst2/")
     parser.add_argument("--models", default="textcnn,lstm")
     parser.add_argument("--sentences", type=int, default=20_000, help="lines in the larger input file")
     parser.add_argument("--quick", action="store_true", help="2,000 sentences (smoke check)")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "inference.json")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "inference.json")
     args = parser.parse_args(argv)
     if args.quick:
         args.sentences = 2_000
@@ -98,20 +93,15 @@ def main(argv: list[str] | None = None) -> None:
         for model in args.models.split(","):
             rows += benchmark(model, args.sentences, work, env, args.data_dir)
     print("| figure | value |\n|---|---|")
-    for row in rows:
-        print(f"| {row['name']} | {row['value']:,.1f} {row['unit']} |")
-    metadata = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cpu_count": os.cpu_count(),
+    for r in rows:
+        print(f"| {r['name']} | {r['value']:,.1f} {r['unit']} |")
+    settings = {
         "quick": args.quick,
         "sentences": args.sentences,
         "train_slice": TRAIN_SLICE,
         "data_dir": str(args.data_dir),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"metadata": metadata, "rows": rows}, indent=1))
+    write_results(args.out, settings, rows)
 
 
 if __name__ == "__main__":

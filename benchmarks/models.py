@@ -11,25 +11,22 @@ batches; accuracy runs the full training (fine-tuned GloVe, 5 epochs, no early s
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import platform
 import sys
 import tempfile
 import time
 import warnings
-from datetime import datetime, timezone
 from pathlib import Path
 
 import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
 
+from _common import REPO, RESULTS_DIR, default_data_dir, row, write_results
 from textclass.models.build import build_model
 from textclass.train import train
 
-REPO = Path(__file__).resolve().parents[1]
 MODELS = ("bow", "mlp", "rnn", "lstm", "gru", "cnn", "textcnn", "attention", "bert")
 BATCH_SIZE = 64
 WARMUP_BATCHES = 5
@@ -107,14 +104,14 @@ def accuracy(model_name: str, epochs: int, output_dir: Path, max_examples: int |
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("TEXTCLASS_DATA_DIR") or REPO.parent / "shared" / "data"))
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir())
     parser.add_argument("--models", default=",".join(MODELS), help="models to time")
     parser.add_argument("--accuracy", default="lstm,textcnn", help="models to train for the accuracy figure ('' for none)")
     parser.add_argument("--batches", type=int, default=60, help="timed training batches per model")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="5 timed batches, 1 epoch on 500 examples (smoke check)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for the timed runs (repeatable)")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "models.json")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "models.json")
     args = parser.parse_args(argv)
     if not (args.data_dir / "news" / "train.tsv").is_file():
         print(f"news data not found under {args.data_dir}; pass --data-dir or set TEXTCLASS_DATA_DIR", file=sys.stderr)
@@ -133,32 +130,26 @@ def main(argv: list[str] | None = None) -> int:
         for name in [m for m in args.models.split(",") if m]:
             params, examples_per_s = throughput(name, batches, Path(tmp) / f"speed_{name}", args.set)
             rows += [
-                {"name": f"{name} trainable parameters", "value": params, "unit": "count"},
-                {"name": f"{name} training throughput bs{BATCH_SIZE}", "value": examples_per_s, "unit": "examples/s"},
+                row(f"{name} trainable parameters", params, "count"),
+                row(f"{name} training throughput bs{BATCH_SIZE}", examples_per_s, "examples/s"),
             ]
             print(f"{name:<10} {params:>12,d} params  {examples_per_s:>10.0f} examples/s", flush=True)
         for name in [m for m in args.accuracy.split(",") if m]:
             acc, seconds = accuracy(name, epochs, Path(tmp) / f"acc_{name}", 500 if args.quick else None)
             rows += [
-                {"name": f"{name} news valid acc after {epochs} epochs", "value": acc, "unit": "accuracy"},
-                {"name": f"{name} news {epochs}-epoch wall time", "value": seconds, "unit": "s"},
+                row(f"{name} news valid acc after {epochs} epochs", acc, "accuracy"),
+                row(f"{name} news {epochs}-epoch wall time", seconds, "s"),
             ]
             print(f"{name:<10} valid acc {acc:.4f} after {epochs} epochs ({seconds:.0f} s)", flush=True)
 
     meta = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cpu_count": os.cpu_count(),
         "quick": args.quick,
         "batch_size": BATCH_SIZE,
         "timed_batches": batches,
         "epochs": epochs,
         "overrides": args.set,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"metadata": meta, "rows": rows}, indent=1))
-    print(f"wrote {args.out}")
+    write_results(args.out, meta, rows)
     return 0
 
 

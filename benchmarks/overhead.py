@@ -37,17 +37,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import logging
 import math
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 import warnings
-from datetime import datetime, timezone
 from pathlib import Path
 
 import lightning as L
@@ -57,24 +54,18 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import nn
 
+from _common import RESULTS_DIR, Row, default_data_dir, row, write_results
 from textclass.callbacks import HISTORY_FILE, EpochTimer
 from textclass.cli import CONFIG_DIR
 from textclass.models.build import build_model
 from textclass.models.classifier import TextClassifier, parameter_groups
 from textclass.train import train
 
-REPO = Path(__file__).resolve().parents[1]
 MODELS = ("bow", "lstm", "textcnn")
 TARGET_RATIO = 1.10
 QUICK_MAX_EXAMPLES = 1000
 QUICK_EPOCHS = 2
 WARMUP_EPOCHS = 1
-
-Row = dict[str, object]
-
-
-def row(name: str, value: float, unit: str) -> Row:
-    return {"name": name, "value": value, "unit": unit}
 
 
 def compose_config(model: str, epochs: int, max_examples: int | None, extra: list[str], run_dir: Path, cache_dir: Path) -> DictConfig:
@@ -218,13 +209,6 @@ def print_table(rows: list[Row], models: list[str]) -> None:
 
 def metadata(args: argparse.Namespace, samples: dict) -> dict:
     return {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "lightning": L.__version__,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "quick": args.quick,
         "data": "sst2",
         "max_examples": args.max_examples,
@@ -239,9 +223,8 @@ def metadata(args: argparse.Namespace, samples: dict) -> dict:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    default_data = os.environ.get("TEXTCLASS_DATA_DIR") or str(REPO.parent / "shared" / "data")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=Path(default_data), help="folder holding sst2/")
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir(), help="folder holding sst2/")
     parser.add_argument("--models", default=",".join(MODELS), help="models to compare")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per run; the first one is not timed")
     parser.add_argument("--repeats", type=int, default=2, help="runs per side and model, alternating bare/textclass")
@@ -252,7 +235,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="config override for both sides (repeatable), e.g. trainer.enable_progress_bar=false")
     parser.add_argument("--quick", action="store_true",
                         help=f"data.max_examples={QUICK_MAX_EXAMPLES}, {QUICK_EPOCHS} epochs, 1 repeat, 1 thread (smoke check)")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "overhead.json")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "overhead.json")
     args = parser.parse_args(argv)
     if args.quick:
         args.epochs, args.repeats = QUICK_EPOCHS, 1
@@ -288,9 +271,7 @@ def main(argv: list[str] | None = None) -> int:
             model_rows, samples[model] = bench_model(model, args, Path(tmp))
             rows += model_rows
     print_table(rows, models)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"metadata": metadata(args, samples), "rows": rows}, indent=1))
-    print(f"wrote {args.out}")
+    write_results(args.out, metadata(args, samples), rows)
     bad = [r["name"] for r in rows if not (isinstance(r["value"], float) and math.isfinite(r["value"]) and r["value"] > 0)]
     if bad:
         print(f"not a positive finite figure: {', '.join(bad)}", file=sys.stderr)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from conftest import NEWS_ROWS, cli_env, run_cli
 from textclass.train import DDP_JOB_ENV, ddp_rank_arguments

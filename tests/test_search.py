@@ -158,7 +158,7 @@ def test_bad_sweeper_settings_are_one_error_line(data_dir, tmp_path):
         result = run_cli(["textclass-train", "-m", *SWEEPER, setting, "optimizer.lr=interval(0.001, 0.01)" if "optimizer" not in setting else "seed=1", "hydra.sweep.dir=sweep"],
                          cwd=tmp_path, env=cli_env(data_dir, tmp_path))
         assert result.returncode == 2, (setting, result.stderr[-2000:])
-        assert f"error: " in result.stderr and message in result.stderr, (setting, result.stderr[-2000:])
+        assert "error: " in result.stderr and message in result.stderr, (setting, result.stderr[-2000:])
         assert "Traceback" not in result.stderr
 
 
@@ -249,15 +249,19 @@ def test_too_many_failures_stop_the_search(data_dir, tmp_path):
 
 @pytest.mark.slow
 def test_pruner_that_must_fire_prunes_every_trial(data_dir, tmp_path):
-    """ThresholdPruner(upper=0): any val/loss is above it, so each trial is pruned at its first report."""
+    """ThresholdPruner(upper=0): any val/loss is above it, so each trial is pruned at its first report.
+
+    The space is given as a hydra.sweeper.params dict added on the command line.
+    """
     result = run_cli(
         ["textclass-train", "-m", *SWEEPER, "hydra.sweeper.n_trials=2", "hydra/sweeper/pruner=threshold", "hydra.sweeper.pruner.upper=0.0",
-         "optimizer.lr=interval(0.001, 0.01)", "trainer.max_epochs=3", *QUIET, "hydra.sweep.dir=sweep"],
+         '+hydra.sweeper.params={seed: "range(1, 3)"}', "trainer.max_epochs=3", *QUIET, "hydra.sweep.dir=sweep"],
         cwd=tmp_path, env=cli_env(data_dir, tmp_path),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     study = _study(tmp_path / "sweep" / "optuna.db")
     assert _states(study) == {0: "PRUNED", 1: "PRUNED"}
+    assert {t.params["seed"] for t in study.trials} <= {1, 2}
     for trial in study.trials:
         assert list(trial.intermediate_values) == [0]  # reported epoch 0, then stopped
         assert not (tmp_path / "sweep" / str(trial.number) / "metrics.json").exists()

@@ -92,8 +92,9 @@ class TextclassOptunaSweeperConf:
     # seconds between "still running" marks of each trial; a trial without one for twice as long
     # (its process was killed) is marked failed and does not count towards n_trials
     heartbeat_interval: int = 10
-    # key: search space in override syntax, e.g. optimizer.lr: tag(log, interval(1e-4, 1e-1))
-    params: Optional[Dict[str, Any]] = None
+    # key: search space in override syntax, e.g. optimizer.lr: tag(log, interval(1e-4, 1e-1));
+    # a dict, not None, so that the command line can add to it (hydra.sweeper.params={...})
+    params: Dict[str, Any] = field(default_factory=dict)
 
 
 store = ConfigStore.instance()

@@ -62,7 +62,7 @@ class TsvDataset:
         archive = next((self.root_path / n for n in self.archive_names if (self.root_path / n).exists()), None)
         if archive is None:
             if not self.download:
-                raise DataError(self._missing_message() + f" (download is off: data.dataset.download=false)")
+                raise DataError(self._missing_message() + " (download is off: data.dataset.download=false)")
             archive = download(self.url, self.root_path / self.archive_names[-1], self._manual_hint())
         self.build_splits(archive)
         if not self._has_required_splits():

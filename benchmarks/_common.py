@@ -1,0 +1,52 @@
+"""What every benchmark script shares: where the data is, what a result row is, how results are written.
+
+A results file is JSON: {"metadata": {machine and library versions, then the script's own settings},
+"rows": [{"name", "value", "unit"}, ...]}; notebooks/results.ipynb reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+import lightning as L
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS_DIR = REPO / "benchmarks" / "results"
+
+Row = dict[str, object]
+
+
+def default_data_dir() -> Path:
+    """$TEXTCLASS_DATA_DIR, else ../shared/data beside the checkout."""
+    return Path(os.environ.get("TEXTCLASS_DATA_DIR") or REPO.parent / "shared" / "data")
+
+
+def row(name: str, value: float, unit: str) -> Row:
+    return {"name": name, "value": value, "unit": unit}
+
+
+def environment() -> dict[str, object]:
+    """When and on what the figures were measured."""
+    return {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "lightning": L.__version__,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.is_available(),
+        # other work on the machine slows the figures down: the load says how busy it was
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    }
+
+
+def write_results(path: Path, settings: dict[str, object], rows: list[Row]) -> None:
+    """Writes the results file: environment() and the script's settings as metadata, then the rows."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"metadata": {**environment(), **settings}, "rows": rows}, indent=1))
+    print(f"wrote {path}")
