@@ -18,6 +18,7 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
+from hydra import compose, initialize_config_dir
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
@@ -142,6 +143,21 @@ def test_best_params_yaml_is_an_experiment(tmp_path):
     config = yaml.safe_load(text)
     assert config["defaults"] == [{"override /model": trial.params["model"]}]
     assert config["optimizer"]["lr"] == trial.params["optimizer.lr"] and config["trainer"]["max_epochs"] == 3
+
+
+def test_best_params_of_a_search_over_an_experiment_include_it(tmp_path):
+    """`experiment=sst2_bow_frozen` in the search's command becomes an include, not a second experiment=."""
+    study = optuna.create_study(study_name="s", direction="maximize")
+    trial = study.ask({"optimizer.lr": FloatDistribution(0.001, 0.1)})
+    study.tell(trial, 0.7)
+    text = best_params_yaml(study, study.best_trial, groups={"model"}, base_overrides=["experiment=sst2_bow_frozen", "trainer.max_epochs=15"], fixed_params={})
+    assert "#   textclass-train trainer.max_epochs=15 experiment=<name>" in text
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "found.yaml").write_text(text)
+    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
+        cfg = compose("train", overrides=["experiment=found", "trainer.max_epochs=15", f"hydra.searchpath=[file://{tmp_path}]"])
+    assert cfg.embeddings.freeze is True and cfg.data.dataset._target_.endswith("SST2")  # from sst2_bow_frozen
+    assert cfg.optimizer.lr == trial.params["optimizer.lr"]  # the found value over the experiment's
 
 
 # ---------------------------------------------------------------------------------------------

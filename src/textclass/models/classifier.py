@@ -112,8 +112,8 @@ class TextClassifier(L.LightningModule):
         self.train_metrics.update(logits, batch.labels)
         self.train_loss.update(loss.detach(), weight=len(batch))
         self.train_examples.update(len(batch))
-        # Each self.log call costs Lightning's bookkeeping (~0.3 ms), as much as a small model's whole
-        # step. The epoch figures are torchmetrics objects, which Lightning computes (syncing DDP ranks)
+        # Each self.log call costs ~0.5 ms of Lightning bookkeeping, a sixth of the bag of embeddings'
+        # whole step (benchmarks/overhead.py). The epoch figures are torchmetrics objects, which Lightning computes (syncing DDP ranks)
         # and resets at epoch end: registering them once per epoch is enough. The step loss is logged
         # on the steps whose values Lightning writes to the logger (every log_every_n_steps).
         if not self._train_epoch_logged:

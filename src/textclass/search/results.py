@@ -50,19 +50,27 @@ def write_results(study: optuna.Study, sweep_dir: Path, groups: Collection[str],
 
 
 def best_params_yaml(study: optuna.Study, best: optuna.trial.FrozenTrial, groups: Collection[str], base_overrides: Sequence[str], fixed_params: Mapping[str, Any]) -> str:
-    """An experiment config: group choices as defaults overrides, other values nested under their keys."""
+    """An experiment config: group choices as defaults overrides, other values nested under their keys.
+
+    A search over `experiment=X` gives a config that includes X (a second experiment= on the command
+    line would replace X, not add to it).
+    """
     params = {**fixed_params, **best.params}
     values = OmegaConf.create({})
     for key, value in params.items():
         if key not in groups:
             OmegaConf.update(values, key, value, force_add=True)
-    defaults = [{f"override /{key}": value} for key, value in params.items() if key in groups]
+    base_experiments = [o.split("=", 1)[1] for o in base_overrides if o.split("=", 1)[0] == "experiment"]
+    defaults: list[Any] = [f"/experiment/{name}" for name in base_experiments]
+    defaults += [{f"override /{key}": value} for key, value in params.items() if key in groups]
+    if base_experiments:
+        defaults.append("_self_")  # this file's values over the included experiment's
     config = {**({"defaults": defaults} if defaults else {}), **OmegaConf.to_container(values)}
-    command = " ".join(["textclass-train", *base_overrides])
+    command = " ".join(["textclass-train", *(o for o in base_overrides if o.split("=", 1)[0] != "experiment")])
     header = [
         "# @package _global_",
         f"# best of {len(study.trials)} trials in study {study.study_name!r}: trial {best.number}, value {best.value:.6g} ({study.direction.name.lower()})",
-        f"# searched with: {command.replace('textclass-train', 'textclass-train -m', 1)}",
+        f"# searched with: {' '.join(['textclass-train -m', *base_overrides])}",
         "# to train with it, copy it to conf/experiment/<name>.yaml and run:",
         f"#   {command} experiment=<name>",
     ]
