@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import struct
 from pathlib import Path
 
@@ -265,6 +266,25 @@ def test_summary_plot_of_a_swept_key(tmp_path):
     _png_size(tmp_path / "epoch_s_mean_by_batch_size.png")
     with pytest.raises(SystemExit):
         sweep_summary.main([str(tmp_path), "--plot-x", "data.batch_size", "--plot-y", "val/accuracy"])
+
+
+def test_step_loss_reaches_tensorboard_every_log_every_n_steps(data_dir, tmp_path):
+    """train/loss_step is logged only on the steps Lightning writes (step + 1 a multiple of
+    log_every_n_steps); the epoch figures once per epoch, over every step."""
+    result = run_cli(
+        ["textclass-train", "data.batch_size=2", "trainer.max_epochs=2", "trainer.log_every_n_steps=3", "callbacks.early_stopping=null",
+         "trainer.enable_progress_bar=false", "hydra.run.dir=run"],
+        cwd=tmp_path,
+        env=cli_env(data_dir, tmp_path),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    steps_per_epoch = math.ceil(len(NEWS_ROWS) * 3 / 2)  # conftest's news train split, batches of 2
+    acc = EventAccumulator(str(tmp_path / "run" / "tensorboard"), size_guidance={"scalars": 0})
+    acc.Reload()
+    assert sorted(_scalars(acc, "train/loss_step")) == [s for s in range(2 * steps_per_epoch) if (s + 1) % 3 == 0]
+    assert sorted(_scalars(acc, "train/loss_epoch")) == [steps_per_epoch - 1, 2 * steps_per_epoch - 1]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["train/examples"] == len(NEWS_ROWS) * 3
 
 
 def test_batch_size_study_experiment(data_dir, tmp_path):

@@ -85,7 +85,7 @@ class TextClassifier(L.LightningModule):
         self.test_metrics = summary.clone(prefix="test/")
         self.val_per_class = per_class.clone()
         self.test_per_class = per_class.clone()
-        # the training loss is only averaged over the epoch here; examples: seen per epoch, all ranks together
+        # the epoch's mean training loss and its count of examples seen, both over all DDP ranks
         self.train_loss = MeanMetric()
         self.train_examples = SumMetric()
         self._train_epoch_logged = False
@@ -112,10 +112,11 @@ class TextClassifier(L.LightningModule):
         self.train_metrics.update(logits, batch.labels)
         self.train_loss.update(loss.detach(), weight=len(batch))
         self.train_examples.update(len(batch))
-        # Each self.log call costs ~0.5 ms of Lightning bookkeeping, a sixth of the bag of embeddings'
-        # whole step (benchmarks/overhead.py). The epoch figures are torchmetrics objects, which Lightning computes (syncing DDP ranks)
-        # and resets at epoch end: registering them once per epoch is enough. The step loss is logged
-        # on the steps whose values Lightning writes to the logger (every log_every_n_steps).
+        # Each self.log call costs ~0.5 ms of Lightning bookkeeping, a sixth of the bag of
+        # embeddings' whole step (benchmarks/overhead.py). The epoch figures are torchmetrics
+        # objects, which Lightning computes (syncing DDP ranks) and resets at epoch end: registering
+        # them once per epoch is enough. The step loss is logged on the steps whose values
+        # Lightning writes to the logger (every log_every_n_steps).
         if not self._train_epoch_logged:
             self.log_dict(self.train_metrics, on_step=False, on_epoch=True)
             self.log("train/loss_epoch", self.train_loss, on_step=False, on_epoch=True)
