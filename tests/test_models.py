@@ -40,6 +40,8 @@ WORD_ENCODERS = {
         for cell in ("rnn", "lstm", "gru")
         for bi in (False, True)
     },
+    # the other poolings, on the bidirectional GRU
+    **{f"gru-bi-{pooling}": functools.partial(RNNEncoder, cell="gru", bidirectional=True, hidden_size=16, pooling=pooling) for pooling in ("max", "mean")},
     "cnn": functools.partial(CNNEncoder, widths=[3], paddings=[1]),
     "textcnn": functools.partial(CNNEncoder, widths=[2, 3, 4], paddings=[0, 1, 2]),
     "attention": AttentionEncoder,
@@ -115,6 +117,22 @@ def test_logits_do_not_depend_on_padding(name, short_len):
     torch.testing.assert_close(short_second[1], alone, atol=1e-5, rtol=0)
     torch.testing.assert_close(short_first[1], long_alone, atol=1e-5, rtol=0)
     assert not torch.allclose(alone, long_alone, atol=1e-3)  # the two sentences are told apart
+
+
+@pytest.mark.parametrize("pooling", ["max", "mean"])
+def test_rnn_pooling_over_real_tokens(pooling):
+    """max/mean pool the top layer's states over the real tokens; an empty sentence pools its one
+    padding step instead of giving -inf or NaN."""
+    torch.manual_seed(0)
+    encoder = RNNEncoder(_embedding(), cell="gru", bidirectional=True, hidden_size=8, pooling=pooling).eval()
+    batch = make_batch(sentence(5, seed=1), [])
+    with torch.no_grad():
+        pooled = encoder(batch)
+        states, _ = encoder.run(batch)
+    real = states[0, :5]
+    torch.testing.assert_close(pooled[0], real.amax(0) if pooling == "max" else real.mean(0))
+    torch.testing.assert_close(pooled[1], states[1, 0])
+    assert pooled.shape == (2, 16) and torch.isfinite(pooled).all()
 
 
 def test_attention_weights_are_a_distribution_over_real_tokens_only():
@@ -336,6 +354,7 @@ BAD_OPTIONS = {
     "rnn num_layers=0": (lambda: RNNEncoder(_embedding(), num_layers=0), "model.encoder.num_layers=0"),
     "rnn dropout=-0.1": (lambda: RNNEncoder(_embedding(), dropout=-0.1), "model.encoder.dropout=-0.1"),
     "rnn cell=lstmx": (lambda: RNNEncoder(_embedding(), cell="lstmx"), "model.encoder.cell='lstmx'"),
+    "rnn pooling=sum": (lambda: RNNEncoder(_embedding(), pooling="sum"), "model.encoder.pooling='sum'"),
     "cnn widths/paddings": (
         lambda: CNNEncoder(_embedding(), widths=[2, 3], paddings=[1]),
         r"model.encoder.widths=\[2, 3\] and paddings=\[1\]",

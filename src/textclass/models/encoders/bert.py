@@ -10,6 +10,7 @@ from textclass.data.batching import Batch
 from textclass.errors import ConfigError
 from textclass.hf import load_pretrained
 from textclass.models.encoders.checks import check_choice
+from textclass.models.encoders.pooling import masked_mean
 
 POOLINGS = ("cls", "pooler", "mean")
 
@@ -47,8 +48,7 @@ class BertEncoder(nn.Module):
         states = out.last_hidden_state
         if self.pooling == "cls":
             return states[:, 0]
-        weights = mask.unsqueeze(-1).to(states.dtype)
-        return (states * weights).sum(1) / weights.sum(1).clamp(min=1)
+        return masked_mean(states, mask)
 
 
 def _transformer_layers(model: nn.Module) -> nn.ModuleList:

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from textclass.data.batching import Batch
+from textclass.models.encoders.pooling import masked_mean
 
 
 class BagOfEmbeddings(nn.Module):
@@ -15,7 +16,4 @@ class BagOfEmbeddings(nn.Module):
         self.output_dim = embedding.embedding_dim
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        vectors = self.embedding(batch.input_ids)  # [B, T, d]
-        mask = batch.attention_mask.unsqueeze(-1).to(vectors.dtype)
-        # clamp: an empty sequence averages to zero instead of NaN
-        return (vectors * mask).sum(1) / batch.lengths.clamp(min=1).unsqueeze(-1).to(vectors.dtype)
+        return masked_mean(self.embedding(batch.input_ids), batch.attention_mask)
