@@ -160,6 +160,17 @@ def test_best_params_of_a_search_over_an_experiment_include_it(tmp_path):
     assert cfg.optimizer.lr == trial.params["optimizer.lr"]  # the found value over the experiment's
 
 
+def test_processes_creating_one_new_database_at_once_all_open_it(tmp_path):
+    """The race behind a CI failure: whoever loses CREATE TABLE on a new SQLite file opens it again."""
+    script = "import sys; from textclass.search.storage import open_storage; open_storage(sys.argv[1]).get_all_studies()"
+    for attempt in range(6):  # a race: several fresh files make losing it likely
+        url = f"sqlite:///{tmp_path / f'new{attempt}.db'}"
+        processes = [subprocess.Popen([sys.executable, "-c", script, url], stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        for process in processes:
+            _, stderr = process.communicate(timeout=120)
+            assert process.returncode == 0, stderr[-2000:]
+
+
 # ---------------------------------------------------------------------------------------------
 # the real CLI
 # ---------------------------------------------------------------------------------------------
