@@ -11,15 +11,21 @@ import pytest
 from conftest import REAL_DATA, REPO, real_data
 
 
+def run_quick(script: str, tmp_path, *args: str, timeout: int = 600) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """`benchmarks/<script> --quick` on the real data; its result and the rows of the results file it wrote."""
+    out = tmp_path / "results.json"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / script), "--quick", *args, "--data-dir", str(REAL_DATA), "--out", str(out)],
+        capture_output=True, text=True, timeout=timeout,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return result, json.loads(out.read_text())["rows"]
+
+
 @real_data
 def test_data_pipeline_benchmark_quick(tmp_path):
-    out = tmp_path / "bench.json"
-    result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "data_pipeline.py"), "--quick", "--data-dir", str(REAL_DATA), "--out", str(out)],
-        capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    rows = {r["name"]: r["value"] for r in json.loads(out.read_text())["rows"]}
+    result, rows = run_quick("data_pipeline.py", tmp_path)
+    rows = {r["name"]: r["value"] for r in rows}
     for dataset in ("sst2", "news"):
         assert rows[f"{dataset} prepare cached"] < rows[f"{dataset} prepare cold"]
         assert 0 < rows[f"{dataset} train padding bucketed bs64"] < rows[f"{dataset} train padding shuffled bs64"] < 1
@@ -29,14 +35,8 @@ def test_data_pipeline_benchmark_quick(tmp_path):
 
 @real_data
 def test_models_benchmark_quick(tmp_path):
-    out = tmp_path / "models.json"
-    result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "models.py"), "--quick", "--models", "bow,cnn", "--accuracy", "bow",
-         "--data-dir", str(REAL_DATA), "--out", str(out)],
-        capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    rows = {r["name"]: r["value"] for r in json.loads(out.read_text())["rows"]}
+    _, rows = run_quick("models.py", tmp_path, "--models", "bow,cnn", "--accuracy", "bow")
+    rows = {r["name"]: r["value"] for r in rows}
     assert rows["bow trainable parameters"] < rows["cnn trainable parameters"]
     assert rows["bow training throughput bs64"] > 0 and rows["cnn training throughput bs64"] > 0
     assert 0.25 < rows["bow news valid acc after 1 epochs"] <= 1.0  # 4 classes: better than chance
@@ -44,13 +44,8 @@ def test_models_benchmark_quick(tmp_path):
 
 @real_data
 def test_overhead_benchmark_quick(tmp_path):
-    out = tmp_path / "overhead.json"
-    result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "overhead.py"), "--quick", "--data-dir", str(REAL_DATA), "--out", str(out)],
-        capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    rows = {r["name"]: r["value"] for r in json.loads(out.read_text())["rows"]}
+    result, rows = run_quick("overhead.py", tmp_path)
+    rows = {r["name"]: r["value"] for r in rows}
     for model in ("bow", "lstm", "textcnn"):
         bare, framework = rows[f"{model} bare s/epoch"], rows[f"{model} textclass s/epoch"]
         assert bare > 0 and framework > 0
@@ -62,12 +57,7 @@ def test_overhead_benchmark_quick(tmp_path):
 @real_data
 @pytest.mark.slow
 def test_inference_benchmark_quick(tmp_path):
-    out = tmp_path / "inference.json"
-    result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "inference.py"), "--quick", "--models", "textcnn", "--data-dir", str(REAL_DATA), "--out", str(out)],
-        capture_output=True, text=True, timeout=900,
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    rows = {r["name"]: r for r in json.loads(out.read_text())["rows"]}
+    _, rows = run_quick("inference.py", tmp_path, "--models", "textcnn", timeout=900)
+    rows = {r["name"]: r for r in rows}
     assert rows["textcnn predict sentences/s batched"]["value"] > 0 and rows["textcnn predict sentences/s batched"]["sentences"] == 2000
     assert 0 < rows["textcnn predict sentences/s end-to-end"]["value"]
