@@ -29,13 +29,15 @@ from hydra_plugins.textclass_optuna_sweeper.optuna_sweeper import FAIL_REASON, t
 from textclass.errors import ConfigError
 from textclass.search.results import best_params_yaml
 from textclass.search.space import parse_search_space
+from textclass.search.storage import open_storage
 
 SWEEPER = ["hydra/sweeper=textclass_optuna", "hydra.sweeper.heartbeat_interval=1"]
 QUIET = ["trainer.enable_progress_bar=false", "logger=[]", "callbacks.model_checkpoint=null"]
 
 
 def _study(path: Path, name: str = "train") -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=f"sqlite:///{path}")
+    # open_storage: a test reading the file while the sweeper creates it races for the schema too
+    return optuna.load_study(study_name=name, storage=open_storage(f"sqlite:///{path}"))
 
 
 def _states(study: optuna.Study) -> dict[int, str]:
@@ -362,7 +364,7 @@ def test_every_hparams_search_runs_a_trial(name, data_dir, tmp_path):
         cwd=tmp_path, env=cli_env(data_dir, tmp_path),
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    study = optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / 'sweep' / 'optuna.db'}")
+    study = _study(tmp_path / 'sweep' / 'optuna.db', name)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE]
     assert math.isfinite(study.trials[0].value)
     overrides = (tmp_path / "sweep" / "0" / ".hydra" / "overrides.yaml").read_text()
