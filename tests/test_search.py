@@ -68,6 +68,7 @@ def test_search_space_every_syntax():
             "f": "range(0.0, 0.6, 0.1)",
             "g": "3",
             "h": "int(tag(log, interval(1, 64)))",
+            "i": "choice([2, 3, 4], [3, 4, 5])",
         },
         ["e=sgd,adagrad", "model=choice(bow, cnn)", "trainer.max_epochs=2"],
     )
@@ -79,11 +80,15 @@ def test_search_space_every_syntax():
         "e": CategoricalDistribution(["sgd", "adagrad"]),  # the command line wins over the config
         "f": FloatDistribution(0.0, 0.5, step=0.1),
         "h": IntDistribution(1, 64, log=True),
+        "i": CategoricalDistribution(["[2,3,4]", "[3,4,5]"]),  # Optuna stores a list choice as its override text
         "model": CategoricalDistribution(["bow", "cnn"]),
     }
+    assert space.values({"i": "[3,4,5]", "e": "sgd"}) == {"i": [3, 4, 5], "e": "sgd"}
     assert space.fixed == ["g=3", "trainer.max_epochs=2"]
     assert space.fixed_values() == {"g": 3, "trainer.max_epochs": 2}
-    assert space.overrides({"a": 0.5, "e": "sgd", "x": "two words", "y": True}) == ["a=0.5", "e=sgd", "x='two words'", "y=true", "g=3", "trainer.max_epochs=2"]
+    assert space.overrides({"a": 0.5, "e": "sgd", "i": "[2,3,4]", "x": "two words", "y": True}) == [
+        "a=0.5", "e=sgd", "i=[2,3,4]", "x='two words'", "y=true", "g=3", "trainer.max_epochs=2"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -97,7 +102,8 @@ def test_search_space_every_syntax():
         ("x=range(5, 1)", "range(5, 1, 1) is empty"),
         ("x=tag(log, range(1, 5))", "applies to interval(), not range()"),
         ("x=glob(*)", "glob sweeps are not supported"),
-        ("x=choice([1, 2], [3])", "plain values"),
+        ("x=choice(a, b, a)", "lists a value twice"),
+        ("x=choice(null, 1)", "NoneType is incompatible"),
     ],
 )
 def test_search_space_rejects_bad_syntax(line, message):
@@ -139,7 +145,8 @@ def test_best_params_yaml_is_an_experiment(tmp_path):
     study = optuna.create_study(study_name="s")
     trial = study.ask({"model": CategoricalDistribution(["bow", "cnn"]), "optimizer.lr": FloatDistribution(0.001, 0.1)})
     study.tell(trial, 0.25)
-    text = best_params_yaml(study, study.best_trial, groups={"model", "data"}, base_overrides=["data=sst2"], fixed_params={"trainer.max_epochs": 3})
+    params = {"trainer.max_epochs": 3, **trial.params}
+    text = best_params_yaml(study, study.best_trial, params, groups={"model", "data"}, base_overrides=["data=sst2"])
     assert text.startswith("# @package _global_\n")
     assert "textclass-train data=sst2 experiment=<name>" in text
     config = yaml.safe_load(text)
@@ -152,7 +159,7 @@ def test_best_params_of_a_search_over_an_experiment_include_it(tmp_path):
     study = optuna.create_study(study_name="s", direction="maximize")
     trial = study.ask({"optimizer.lr": FloatDistribution(0.001, 0.1)})
     study.tell(trial, 0.7)
-    text = best_params_yaml(study, study.best_trial, groups={"model"}, base_overrides=["experiment=sst2_bow_frozen", "trainer.max_epochs=15"], fixed_params={})
+    text = best_params_yaml(study, study.best_trial, trial.params, groups={"model"}, base_overrides=["experiment=sst2_bow_frozen", "trainer.max_epochs=15"])
     assert "#   textclass-train trainer.max_epochs=15 experiment=<name>" in text
     (tmp_path / "experiment").mkdir()
     (tmp_path / "experiment" / "found.yaml").write_text(text)
@@ -262,6 +269,23 @@ def test_failing_trial_is_recorded_and_the_sweep_goes_on(data_dir, tmp_path):
     assert "JobExited: the job exited with code 2" in (tmp_path / "sweep" / str(failed.number) / "error.log").read_text()
     assert {by_lr[0.01].state, by_lr[0.02].state} == {TrialState.COMPLETE}
     assert (tmp_path / "sweep" / "best_params.yaml").is_file()
+
+
+def test_list_choices_reach_the_jobs_and_best_params(data_dir, tmp_path):
+    """choice([2,3],[3,4]) over TextCNN widths: each job's config has a list, and so has best_params.yaml."""
+    result = run_cli(
+        ["textclass-train", "-m", *SWEEPER, "hydra/sweeper/sampler=brute_force", "hydra.sweeper.n_trials=2", "model=textcnn",
+         "model.encoder.widths=choice([2,3],[3,4])", "model.encoder.paddings=[1,1]", "trainer.max_epochs=1", *QUIET, "hydra.sweep.dir=sweep"],
+        cwd=tmp_path, env=cli_env(data_dir, tmp_path),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    study = _study(tmp_path / "sweep" / "optuna.db")
+    assert sorted(t.params["model.encoder.widths"] for t in study.trials) == ["[2,3]", "[3,4]"]
+    for trial in study.trials:
+        job_config = OmegaConf.load(tmp_path / "sweep" / str(trial.number) / ".hydra" / "config.yaml")
+        assert OmegaConf.to_container(job_config.model.encoder.widths) == json.loads(trial.params["model.encoder.widths"])
+    best = yaml.safe_load((tmp_path / "sweep" / "best_params.yaml").read_text())
+    assert best["model"]["encoder"]["widths"] == json.loads(study.best_trial.params["model.encoder.widths"])
 
 
 @pytest.mark.slow

@@ -132,7 +132,7 @@ class TextclassOptunaSweeper(Sweeper):
         base = [a for a in arguments if parse_override(a).get_key_element() not in space.distributions]
         # the config's constant params belong to the trials' setup; the command line's are in `base`
         fixed = {k: v for k, v in space.fixed_values().items() if k in self.params and not any(parse_override(a).get_key_element() == k for a in base)}
-        log.info("%s", write_results(study, self.sweep_dir, groups, base, fixed))
+        log.info("%s", write_results(study, self.sweep_dir, groups, base, fixed, space.values))
         if self.too_many_failures(counts):
             raise ConfigError(self.failure_message(counts))
 

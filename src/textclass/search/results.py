@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +26,19 @@ HISTORY_PNG = "optimization_history.png"
 IMPORTANCES_PNG = "param_importances.png"
 
 
-def write_results(study: optuna.Study, sweep_dir: Path, groups: Collection[str], base_overrides: Sequence[str], fixed_params: Mapping[str, Any]) -> str:
+def write_results(
+    study: optuna.Study,
+    sweep_dir: Path,
+    groups: Collection[str],
+    base_overrides: Sequence[str],
+    fixed_params: Mapping[str, Any],
+    config_values: Callable[[Mapping[str, Any]], dict[str, Any]],
+) -> str:
     """Writes every file above that the study's trials allow; returns a short report of the best result.
 
     `groups`: the config groups (a swept `model` is a group choice, not a value); `base_overrides`:
-    the sweep's command line; `fixed_params`: the search's constant values, part of every trial.
+    the sweep's command line; `fixed_params`: the search's constant values, part of every trial;
+    `config_values`: a trial's params as config values (`SearchSpace.values`).
     """
     sweep_dir.mkdir(parents=True, exist_ok=True)
     study.trials_dataframe().to_csv(sweep_dir / TRIALS_CSV, index=False)
@@ -39,23 +47,23 @@ def write_results(study: optuna.Study, sweep_dir: Path, groups: Collection[str],
         return f"study {study.study_name!r}: no completed trial; see {sweep_dir / TRIALS_CSV}"
     if len(study.directions) == 1:
         best = study.best_trial
-        (sweep_dir / BEST_PARAMS).write_text(best_params_yaml(study, best, groups, base_overrides, fixed_params))
+        params = {**fixed_params, **config_values(best.params)}
+        (sweep_dir / BEST_PARAMS).write_text(best_params_yaml(study, best, params, groups, base_overrides))
         report = f"best trial {best.number} of study {study.study_name!r}: value {best.value:.6g}, params {best.params}; wrote {sweep_dir / BEST_PARAMS}"
     else:
-        front = [{"number": t.number, "values": t.values, "params": t.params} for t in study.best_trials]
+        front = [{"number": t.number, "values": t.values, "params": config_values(t.params)} for t in study.best_trials]
         (sweep_dir / PARETO_FRONT).write_text(OmegaConf.to_yaml({"directions": [d.name.lower() for d in study.directions], "trials": front}))
         report = f"{len(front)} Pareto-optimal trials in study {study.study_name!r}; wrote {sweep_dir / PARETO_FRONT}"
     write_plots(study, sweep_dir)
     return report
 
 
-def best_params_yaml(study: optuna.Study, best: optuna.trial.FrozenTrial, groups: Collection[str], base_overrides: Sequence[str], fixed_params: Mapping[str, Any]) -> str:
-    """An experiment config: group choices as defaults overrides, other values nested under their keys.
+def best_params_yaml(study: optuna.Study, best: optuna.trial.FrozenTrial, params: Mapping[str, Any], groups: Collection[str], base_overrides: Sequence[str]) -> str:
+    """The best trial's `params` as an experiment config: group choices as defaults overrides, other values nested under their keys.
 
     A search over `experiment=X` gives a config that includes X (a second experiment= on the command
     line would replace X, not add to it).
     """
-    params = {**fixed_params, **best.params}
     values = OmegaConf.create({})
     for key, value in params.items():
         if key not in groups:

@@ -4,7 +4,7 @@
     int(interval(a, b))         int in [a, b]
     tag(log, interval(a, b))    log scale (also with int(...))
     range(a, b, step)           a, a+step, ... below b, as Python's range (int or float)
-    choice(x, y, ...) / x,y     one of the values (numbers, strings, group options)
+    choice(x, y, ...) / x,y     one of the values (numbers, strings, group options, lists such as [3,4,5])
     anything else               a fixed value, the same override for every trial
 """
 
@@ -29,14 +29,20 @@ SYNTAX = "interval(a, b), int(interval(a, b)), tag(log, interval(a, b)), range(a
 class SearchSpace:
     distributions: dict[str, BaseDistribution] = field(default_factory=dict)
     fixed: list[str] = field(default_factory=list)  # overrides given to every trial unchanged
+    # list and dict choices by key: Optuna's categoricals hold scalars, so the study stores their override text
+    structured_choices: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def fixed_values(self) -> dict[str, Any]:
         """The fixed overrides as key -> value."""
         return {o.get_key_element(): o.value() for o in map(parse_override, self.fixed)}
 
+    def values(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """A trial's params as config values: list and dict choices back from their stored text."""
+        return {key: self.structured_choices.get(key, {}).get(value, value) if isinstance(value, str) else value for key, value in params.items()}
+
     def overrides(self, params: Mapping[str, Any]) -> list[str]:
         """A trial's overrides: its sampled values, then the fixed ones."""
-        return [*(f"{key}={format_value(value)}" for key, value in params.items()), *self.fixed]
+        return [*(f"{key}={format_value(value)}" for key, value in self.values(params).items()), *self.fixed]
 
 
 def parse_search_space(params: Mapping[str, Any] | None, arguments: Sequence[str] = ()) -> SearchSpace:
@@ -48,7 +54,12 @@ def parse_search_space(params: Mapping[str, Any] | None, arguments: Sequence[str
     for line in lines.values():
         override = parse_override(line)
         if override.is_sweep_override():
-            space.distributions[override.get_key_element()] = to_distribution(override)
+            key = override.get_key_element()
+            space.distributions[key] = to_distribution(override)
+            if isinstance(override.value(), ChoiceSweep):
+                structured = {format_value(c): c for c in choice_values(override.value()) if isinstance(c, (list, dict))}
+                if structured:
+                    space.structured_choices[key] = structured
         else:
             space.fixed.append(line)
     return space
@@ -66,9 +77,9 @@ def to_distribution(override: Override) -> BaseDistribution:
     key, value = override.get_key_element(), override.value()
     log = "log" in getattr(value, "tags", set())
     if isinstance(value, ChoiceSweep):
-        choices = [v.text if hasattr(v, "text") else v for v in value.list]  # quoted strings
-        if not choices or any(isinstance(c, (list, dict)) for c in choices):
-            raise ConfigError(f"search space: {key}: choice() needs one or more plain values (numbers, strings); got {choices}")
+        choices = [format_value(c) if isinstance(c, (list, dict)) else c for c in choice_values(value)]
+        if len(set(map(repr, choices))) < len(choices):
+            raise ConfigError(f"search space: {key}: choice() lists a value twice; got {choices}")
         return CategoricalDistribution(choices)
     if isinstance(value, IntervalSweep):
         low, high = value.start, value.end
@@ -82,6 +93,10 @@ def to_distribution(override: Override) -> BaseDistribution:
     if isinstance(value, RangeSweep):
         return range_distribution(key, value, log)
     raise ConfigError(f"search space: {key}: {type(value).__name__.lower()} sweeps are not supported; use {SYNTAX}")
+
+
+def choice_values(value: ChoiceSweep) -> list[Any]:
+    return [v.text if hasattr(v, "text") else v for v in value.list]  # quoted strings come as QuotedString
 
 
 def range_distribution(key: str, value: RangeSweep, log: bool) -> BaseDistribution:
@@ -104,6 +119,10 @@ def format_value(value: Any) -> str:
         return str(value).lower() if value is not None else "null"
     if isinstance(value, (int, float)):
         return repr(value)
+    if isinstance(value, list):
+        return "[" + ",".join(map(format_value, value)) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{format_value(v)}" for k, v in value.items()) + "}"
     text = str(value)
     plain = text.replace("_", "").replace("-", "").replace(".", "").replace("/", "").isalnum()
     return text if plain else "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
