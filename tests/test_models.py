@@ -20,6 +20,7 @@ from textclass.errors import ConfigError
 from textclass.models.build import balanced_class_weights, check_optimizer
 from textclass.models.classifier import TextClassifier, parameter_groups
 from textclass.models.embedding import build_embedding
+from textclass.models.metrics import TrainingTotals
 from textclass.models.encoders.attention import AttentionEncoder
 from textclass.models.encoders.bow import BagOfEmbeddings
 from textclass.models.encoders.cnn import CNNEncoder
@@ -231,6 +232,32 @@ def test_parameter_count_matches_closed_form(name):
 
 
 # --- 6, 7: heads --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("labels_seen", [4, 3])  # 3: class 3 neither true nor predicted in any batch
+def test_training_totals_match_torchmetrics(labels_seen):
+    from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+    generator = torch.Generator().manual_seed(0)
+    totals = TrainingTotals(4)
+    accuracy, f1 = MulticlassAccuracy(4, average="micro"), MulticlassF1Score(4, average="macro")
+    losses, sizes = [], []
+    for size in (5, 8, 3):
+        labels = torch.randint(0, labels_seen, (size,), generator=generator)
+        logits = torch.randn(size, 4, generator=generator)
+        logits[:, labels_seen:] = -10.0  # never predicted
+        loss = torch.rand((), generator=generator)
+        totals.update(logits, labels, loss)
+        accuracy.update(logits, labels)
+        f1.update(logits, labels)
+        losses.append(float(loss))
+        sizes.append(size)
+    figures = totals.compute()
+    assert figures["examples"].item() == 16
+    assert figures["loss_epoch"].item() == pytest.approx(sum(l * n for l, n in zip(losses, sizes)) / 16)
+    assert figures["acc"].item() == pytest.approx(accuracy.compute().item())
+    assert figures["f1"].item() == pytest.approx(f1.compute().item())
+    assert 0.0 < figures["f1"].item() < 1.0
 
 
 def test_bce_is_logistic_regression_with_one_logit():

@@ -10,7 +10,7 @@ from typing import Any
 import lightning as L
 import torch
 from torch import nn
-from torchmetrics import MaxMetric, MeanMetric, MetricCollection, SumMetric
+from torchmetrics import MaxMetric, MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
     MulticlassConfusionMatrix,
@@ -21,6 +21,7 @@ from torchmetrics.classification import (
 
 from textclass.data.batching import Batch
 from textclass.errors import ConfigError
+from textclass.models.metrics import TrainingTotals
 
 LOSSES = ("cross_entropy", "bce")
 HEAD_INITS = ("default", "normal")
@@ -80,15 +81,11 @@ class TextClassifier(L.LightningModule):
             }
         )
         # attributes, not a ModuleDict: a "train" key would clash with Module.train()
-        self.train_metrics = summary.clone(prefix="train/")
         self.val_metrics = summary.clone(prefix="val/")
         self.test_metrics = summary.clone(prefix="test/")
         self.val_per_class = per_class.clone()
         self.test_per_class = per_class.clone()
-        # the epoch's mean training loss and its count of examples seen, both over all DDP ranks
-        self.train_loss = MeanMetric()
-        self.train_examples = SumMetric()
-        self._train_epoch_logged = False
+        self.train_totals = TrainingTotals(num_classes)
         self.val_acc_best = MaxMetric()
         # metric states stay out of checkpoints by default; the best so far must survive a resume
         self.val_acc_best.persistent(True)
@@ -109,25 +106,20 @@ class TextClassifier(L.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         logits = self(batch)
         loss = self.compute_loss(logits, batch.labels)
-        self.train_metrics.update(logits, batch.labels)
-        self.train_loss.update(loss.detach(), weight=len(batch))
-        self.train_examples.update(len(batch))
+        self.train_totals.update(logits.detach(), batch.labels, loss)
         # Each self.log call costs ~0.5 ms of Lightning bookkeeping, a sixth of the bag of
-        # embeddings' whole step (benchmarks/overhead.py). The epoch figures are torchmetrics
-        # objects, which Lightning computes (syncing DDP ranks) and resets at epoch end: registering
-        # them once per epoch is enough. The step loss is logged on the steps whose values
-        # Lightning writes to the logger (every log_every_n_steps).
-        if not self._train_epoch_logged:
-            self.log_dict(self.train_metrics, on_step=False, on_epoch=True)
-            self.log("train/loss_epoch", self.train_loss, on_step=False, on_epoch=True)
-            self.log("train/examples", self.train_examples, on_step=False, on_epoch=True)
-            self._train_epoch_logged = True
+        # embeddings' whole step (benchmarks/overhead.py): the epoch figures are logged once, with
+        # the epoch's last batch (before validation and every on_train_epoch_end hook, which read
+        # them), and the step loss on the steps whose values Lightning writes (every log_every_n_steps).
+        if self.trainer.is_last_batch:
+            figures = self.train_totals.compute()  # summed over DDP ranks: the same on each
+            self.log_dict({f"train/{name}": value for name, value in figures.items()}, on_step=False, on_epoch=True, batch_size=1)
         if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
             self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
         return loss
 
     def on_train_epoch_start(self) -> None:
-        self._train_epoch_logged = False
+        self.train_totals.reset()
         self._restore_rng_state()
 
     def _evaluation_step(self, batch: Batch, stage: str) -> None:
