@@ -15,10 +15,14 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from conftest import NEWS_ROWS, cli_env, run_cli, write_tsv
+from lightning.pytorch.callbacks import RichProgressBar
+from omegaconf import OmegaConf
+
+from conftest import NEWS_ROWS, REPO, cli_env, run_cli, write_tsv
 from textclass import sweep_summary
 from textclass.callbacks import RunPlots, write_history
 from textclass.plots import EpochRecord, plot_confusion, plot_curves
+from textclass.train import make_callbacks
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -193,6 +197,15 @@ def test_failed_job_aborts_sweep_and_summary_marks_it(data_dir, tmp_path):
 # ---------------------------------------------------------------------------------------------
 # 3. unit tests: plots, history, summary on hand-made sweep directories
 # ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_progress_bar_redraws_every_ten_steps_and_follows_the_trainer_switch(enabled):
+    default = OmegaConf.load(REPO / "conf" / "callbacks" / "default.yaml")
+    cfg = OmegaConf.create({"callbacks": {"progress_bar": default.progress_bar, "epoch_timer": default.epoch_timer}, "trainer": {"enable_progress_bar": enabled}})
+    bars = [c for c in make_callbacks(cfg) if isinstance(c, RichProgressBar)]
+    assert len(make_callbacks(cfg)) == (2 if enabled else 1)
+    assert [bar.refresh_rate for bar in bars] == ([10] if enabled else [])
 
 
 def test_plot_curves_with_one_epoch_and_missing_values(tmp_path):

@@ -13,6 +13,7 @@ from pathlib import Path
 import hydra
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import Callback, ProgressBar
 from lightning.pytorch.utilities import rank_zero_only
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -47,9 +48,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         # resolved (after build_model has rejected inconsistent choices): eval and predict rebuild
         # the model and data from this file, from any directory
         (output_dir / RUN_CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer = instantiate(cfg.trainer, callbacks=make_callbacks(cfg), logger=loggers or False)
     if cfg.get("ckpt_path"):
         read_checkpoint(Path(cfg.ckpt_path))  # a missing or truncated file: one clear error, before fitting
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
@@ -64,6 +64,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
         (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1, sort_keys=True))
         write_confusion_matrices(model, output_dir / "confusion_matrix.json")
     return metrics
+
+
+def make_callbacks(cfg: DictConfig) -> list[Callback]:
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
+    if not cfg.trainer.get("enable_progress_bar", True):
+        # one switch turns the bar off: Lightning refuses a progress-bar callback while the bar is disabled
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    return callbacks
 
 
 def write_confusion_matrices(model: TextClassifier, path: Path) -> None:
