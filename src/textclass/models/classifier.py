@@ -80,7 +80,6 @@ class TextClassifier(L.LightningModule):
                 "confusion": MulticlassConfusionMatrix(num_classes),
             }
         )
-        # attributes, not a ModuleDict: a "train" key would clash with Module.train()
         self.val_metrics = summary.clone(prefix="val/")
         self.test_metrics = summary.clone(prefix="test/")
         self.val_per_class = per_class.clone()
