@@ -28,7 +28,7 @@ from conftest import REPO, cli_env, run_cli
 from hydra_plugins.textclass_optuna_sweeper.optuna_sweeper import FAIL_REASON, tell
 from textclass.errors import ConfigError
 from textclass.search.results import best_params_yaml
-from textclass.search.space import parse_search_space
+from textclass.search.space import parse_override, parse_search_space
 from textclass.search.storage import open_storage
 
 SWEEPER = ["hydra/sweeper=textclass_optuna", "hydra.sweeper.heartbeat_interval=1"]
@@ -69,6 +69,7 @@ def test_search_space_every_syntax():
             "g": "3",
             "h": "int(tag(log, interval(1, 64)))",
             "i": "choice([2, 3, 4], [3, 4, 5])",
+            "j": "choice({a: 1}, {a: 2, b: x})",
         },
         ["e=sgd,adagrad", "model=choice(bow, cnn)", "trainer.max_epochs=2"],
     )
@@ -81,9 +82,12 @@ def test_search_space_every_syntax():
         "f": FloatDistribution(0.0, 0.5, step=0.1),
         "h": IntDistribution(1, 64, log=True),
         "i": CategoricalDistribution(["[2,3,4]", "[3,4,5]"]),  # Optuna stores a list choice as its override text
+        "j": CategoricalDistribution(["{a:1}", "{a:2,b:x}"]),
         "model": CategoricalDistribution(["bow", "cnn"]),
     }
-    assert space.values({"i": "[3,4,5]", "e": "sgd"}) == {"i": [3, 4, 5], "e": "sgd"}
+    assert space.values({"i": "[3,4,5]", "j": "{a:2,b:x}", "e": "sgd"}) == {"i": [3, 4, 5], "j": {"a": 2, "b": "x"}, "e": "sgd"}
+    for key, text in (("i", "[3,4,5]"), ("j", "{a:2,b:x}")):  # the stored text is an override Hydra reads back
+        assert parse_override(f"{key}={text}").value() == space.values({key: text})[key]
     assert space.fixed == ["g=3", "trainer.max_epochs=2"]
     assert space.fixed_values() == {"g": 3, "trainer.max_epochs": 2}
     assert space.overrides({"a": 0.5, "e": "sgd", "i": "[2,3,4]", "x": "two words", "y": True}) == [
