@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -98,7 +99,7 @@ def test_predict_text_stdin_and_file_formats(trained, tmp_path):
     rows = [line.split("\t") for line in out.read_text().splitlines()]
     assert rows[0] == ["text", "label", "p_business", "p_science/technology", "p_entertainment", "p_health"]
     assert len(rows) == 4 and all(math.isclose(sum(map(float, r[2:])), 1.0, abs_tol=1e-4) for r in rows[1:])
-    assert "predicted 3 sentences" in result.stderr
+    assert re.search(r"predicted 3 sentences with .* in [\d.]+ s \([\d,]+ sentences/s\)", result.stderr)
 
 
 def test_predict_explain_gradient_x_input_on_words(trained):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,8 +131,10 @@ def write(predictions: Iterable[Prediction], output: str, fmt: str | None) -> in
 def main(cfg: DictConfig) -> None:
     texts = read_texts(cfg.text, cfg.input)
     run = load_run(cfg.ckpt_path)
+    start = time.perf_counter()
     n = write(predict(run, texts, cfg.batch_size, cfg.explain), cfg.output, cfg.format)
-    print(f"predicted {n} sentences with {cfg.ckpt_path}", file=sys.stderr)
+    seconds = time.perf_counter() - start
+    print(f"predicted {n} sentences with {cfg.ckpt_path} in {seconds:.3f} s ({n / max(seconds, 1e-9):,.0f} sentences/s)", file=sys.stderr)
 
 
 if __name__ == "__main__":
