@@ -21,18 +21,18 @@ class TrainingTotals(Metric):
         super().__init__()
         self.num_classes = num_classes
         self.add_state("confusion", torch.zeros(num_classes, num_classes, dtype=torch.long), dist_reduce_fx="sum")
-        self.add_state("loss_sum", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("loss_sum", torch.tensor(0.0), dist_reduce_fx="sum")  # float32: MPS has no float64
 
     def update(self, logits: torch.Tensor, labels: torch.Tensor, loss: torch.Tensor) -> None:
         """`loss`: the batch's mean loss."""
         cells = labels * self.num_classes + logits.argmax(dim=-1)
         self.confusion += torch.bincount(cells, minlength=self.num_classes**2).view(self.num_classes, self.num_classes)
-        self.loss_sum += loss.detach().double() * len(labels)
+        self.loss_sum += loss.detach().float() * len(labels)
 
     def compute(self) -> dict[str, torch.Tensor]:
         examples = self.confusion.sum()
         return {
-            "loss_epoch": (self.loss_sum / examples).float(),
+            "loss_epoch": self.loss_sum / examples,
             "acc": (self.confusion.diagonal().sum() / examples).float(),
             "f1": macro_f1(self.confusion),
             "examples": examples.float(),
@@ -42,8 +42,8 @@ class TrainingTotals(Metric):
 def macro_f1(confusion: torch.Tensor) -> torch.Tensor:
     """Mean F1 over the classes (rows: true, columns: predicted), as torchmetrics' macro F1 computes it:
     a class neither present nor predicted is left out of the mean; one with no true positives scores 0."""
-    true_positives = confusion.diagonal().double()
+    true_positives = confusion.diagonal().float()
     errors = confusion.sum(dim=0) + confusion.sum(dim=1) - 2 * true_positives  # false positives + negatives
     seen = (true_positives + errors) > 0
     f1 = 2 * true_positives / (2 * true_positives + errors).clamp(min=1)
-    return (f1[seen].sum() / seen.sum().clamp(min=1)).float()
+    return f1[seen].sum() / seen.sum().clamp(min=1)
