@@ -260,6 +260,15 @@ def test_training_totals_match_torchmetrics(labels_seen):
     assert 0.0 < figures["f1"].item() < 1.0
 
 
+def test_training_figures_of_a_run_stopped_by_max_steps_mid_epoch(tmp_path):
+    model = classifier("bow")
+    batches = [make_batch(sentence(3, s), sentence(6, s + 10), sentence(2, s + 20), labels=[0, 1, 2]) for s in range(5)]
+    run = trainer(tmp_path, max_steps=3)
+    run.fit(model, train_dataloaders=loader(batches))
+    assert run.callback_metrics["train/examples"].item() == 9  # 3 steps of 3 sentences, not the epoch's 5
+    assert 0.0 <= run.callback_metrics["train/acc"].item() <= 1.0
+
+
 def test_bce_is_logistic_regression_with_one_logit():
     torch.manual_seed(0)
     model = TextClassifier(BagOfEmbeddings(build_embedding(VOCAB, DIM, None, freeze=False)), 2, ADAM, loss="bce").eval()

@@ -110,12 +110,17 @@ class TextClassifier(L.LightningModule):
         # embeddings' whole step (benchmarks/overhead.py): the epoch figures are logged once, with
         # the epoch's last batch (before validation and every on_train_epoch_end hook, which read
         # them), and the step loss on the steps whose values Lightning writes (every log_every_n_steps).
-        if self.trainer.is_last_batch:
+        if self._ends_training_epoch(batch_idx):
             figures = self.train_totals.compute()  # summed over DDP ranks: the same on each
             self.log_dict({f"train/{name}": value for name, value in figures.items()}, on_step=False, on_epoch=True, batch_size=1)
         if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
             self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
         return loss
+
+    def _ends_training_epoch(self, batch_idx: int) -> bool:
+        """The epoch's data run out with this batch, or its optimizer step reaches trainer.max_steps."""
+        steps_optimizer = (batch_idx + 1) % self.trainer.accumulate_grad_batches == 0
+        return self.trainer.is_last_batch or (steps_optimizer and self.global_step + 1 == self.trainer.max_steps)
 
     def on_train_epoch_start(self) -> None:
         self.train_totals.reset()
