@@ -50,6 +50,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import nn
@@ -75,7 +76,10 @@ def compose_config(model: str, epochs: int, max_examples: int | None, extra: lis
         overrides.append(f"data.max_examples={max_examples}")
     paths = [f"paths.output_dir={run_dir}", f"paths.log_dir={run_dir}", f"paths.cache_dir={cache_dir}"]
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        return compose("train", overrides=[*overrides, *extra, *paths])
+        try:
+            return compose("train", overrides=[*overrides, *extra, *paths])
+        except HydraException as err:
+            raise SystemExit(f"bad config override (--set): {err}") from None
 
 
 class CpuEpochTimer(EpochTimer):

@@ -55,6 +55,18 @@ def test_overhead_benchmark_quick(tmp_path):
 
 
 @real_data
+def test_overhead_benchmark_bad_override_is_one_message(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "overhead.py"), "--quick", "--set", "trainer.no_such_key=1",
+         "--data-dir", str(REAL_DATA), "--out", str(tmp_path / "results.json")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "bad config override (--set)" in result.stderr and "trainer.no_such_key" in result.stderr
+    assert not (tmp_path / "results.json").exists()
+
+
+@real_data
 @pytest.mark.slow
 def test_inference_benchmark_quick(tmp_path):
     _, rows = run_quick("inference.py", tmp_path, "--models", "textcnn", timeout=900)
