@@ -122,6 +122,27 @@ def test_predict_explain_attention_weights(data_dir, tmp_path):
         assert math.isclose(sum(r["importance"]), 1.0, abs_tol=1e-5)
 
 
+def test_multichannel_run_loads_and_explains(data_dir, tmp_path):
+    """A Kim CNN-multichannel run: its checkpoint rebuilds both channels, and explain covers both."""
+    import torch
+
+    from textclass.models.embedding import MultichannelEmbedding
+
+    run = _train(data_dir, tmp_path, "mc", "model=textcnn", "embeddings.multichannel=true")
+    ckpt = run / "checkpoints" / "last.ckpt"
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    embedding = load_run(ckpt).model.encoder.embedding
+    assert isinstance(embedding, MultichannelEmbedding) and embedding.embedding_dim == 100  # 2 x GloVe 50d
+    assert torch.equal(embedding.static.weight, state["encoder.embedding.static.weight"])
+    assert torch.equal(embedding.tuned.weight, state["encoder.embedding.tuned.weight"])
+    assert not torch.equal(embedding.static.weight, embedding.tuned.weight)  # two epochs of fine-tuning
+    result = _predict(tmp_path, data_dir, f"ckpt_path={ckpt}", "text=Fed raises rates", "explain=true")
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads(result.stdout)
+    assert record["method"] == "grad_x_input" and record["tokens"] == ["fed", "raises", "rates"]
+    assert len(record["importance"]) == 3 and all(math.isfinite(v) for v in record["importance"])
+
+
 def _broken_copy(run: Path, tmp_path: Path, problem: str) -> Path:
     """A copy of `run` whose last.ckpt is unusable in the way `problem` names; returns the ckpt path."""
     shutil.copytree(run, tmp_path / "run")

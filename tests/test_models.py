@@ -188,6 +188,37 @@ def test_frozen_embeddings_stay_bit_identical_through_the_trainer(tmp_path, free
         assert not torch.equal(weight, original)
 
 
+def test_multichannel_embedding_trains_the_tuned_channel_only(tmp_path):
+    """Kim's CNN-multichannel through the real Trainer: the static copy stays bit-identical, the
+    tuned copy moves, both PAD rows stay zero, and the CNN reads both channels."""
+    torch.manual_seed(0)
+    pretrained = torch.randn(VOCAB, DIM)
+    pretrained[0] = 0
+    original = pretrained.clone()
+    embedding = build_embedding(VOCAB, DIM, pretrained, freeze=False, multichannel=True)
+    model = classifier("textcnn", embedding=embedding, optimizer=functools.partial(torch.optim.Adam, lr=1e-2))
+    assert embedding.embedding_dim == 2 * DIM and model.encoder.convs[0].in_channels == 2 * DIM
+    ids = torch.tensor([[3, 7, 0]])
+    torch.testing.assert_close(embedding(ids), torch.cat([original[ids], original[ids]], dim=-1))
+    # trainable: the tuned channel (VOCAB x DIM), not the static one
+    assert sum(p.numel() for p in embedding.parameters() if p.requires_grad) == VOCAB * DIM
+    batches = [make_batch(sentence(3, s), sentence(6, s + 10), sentence(2, s + 20), labels=[0, 1, 2]) for s in range(2)]
+    trainer(tmp_path, max_steps=3).fit(model, train_dataloaders=loader(batches))
+    static, tuned = embedding.static.weight, embedding.tuned.weight
+    assert not static.requires_grad and torch.equal(static, original)
+    assert not torch.equal(tuned, original)
+    assert torch.equal(tuned[0], torch.zeros(DIM)) and torch.equal(static[0], torch.zeros(DIM))
+
+
+@pytest.mark.parametrize(
+    "pretrained, freeze, message",
+    [(None, False, "multichannel=true needs pretrained vectors"), (torch.zeros(VOCAB, DIM), True, "set embeddings.freeze=false")],
+)
+def test_multichannel_needs_pretrained_fine_tuned_vectors(pretrained, freeze, message):
+    with pytest.raises(ConfigError, match=message):
+        build_embedding(VOCAB, DIM, pretrained, freeze=freeze, multichannel=True)
+
+
 # --- 5: parameter counts ------------------------------------------------------------------------
 
 V, D, H, C = 1000, 300, 50, 4

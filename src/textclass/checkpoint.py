@@ -19,6 +19,7 @@ from textclass.data.batching import Batch, unlabeled_loader
 from textclass.data.pipeline import Tokenizer, encode_new_texts, resolve_tokenizer
 from textclass.errors import ConfigError
 from textclass.models.classifier import TextClassifier
+from textclass.models.embedding import MultichannelEmbedding
 from textclass.tokenizers.word import Vocabulary, WordTokenizer
 
 # files of a textclass-train run directory that other commands read
@@ -97,7 +98,11 @@ def load_run(ckpt_path: str | Path) -> TrainedRun:
                 "the checkpoint comes from another vocabulary (another run)"
             )
         # the weights come from the checkpoint: no need to load pretrained vectors
-        encoder = encoder_factory(embedding=nn.Embedding(rows, dim, padding_idx=0))
+        if cfg.embeddings.get("multichannel", False):
+            embedding = MultichannelEmbedding(torch.zeros(rows, dim))
+        else:
+            embedding = nn.Embedding(rows, dim, padding_idx=0)
+        encoder = encoder_factory(embedding=embedding)
         pad_id = 0
     else:
         encoder = encoder_factory()
@@ -112,6 +117,6 @@ def load_run(ckpt_path: str | Path) -> TrainedRun:
 
 def _embedding_shape(state_dict: dict[str, torch.Tensor], ckpt: Path) -> tuple[int, int]:
     for name, tensor in state_dict.items():
-        if name.endswith("embedding.weight"):
+        if name.endswith(("embedding.weight", "embedding.tuned.weight")):
             return tuple(tensor.shape)
     raise ConfigError(f"{ckpt} has no word embedding weights: it is not a word-level model checkpoint")

@@ -33,6 +33,7 @@ class EmbeddingSpec:
     dim: int | None = None  # expected vector size: a mismatch is an error; required for none
     freeze: bool = False
     sparse: bool = False  # sparse embedding gradients (needs optimizer=sgd or adagrad)
+    multichannel: bool = False  # Kim (2014): a frozen and a fine-tuned copy side by side (2 x dim features)
     init_std: float = 0.1  # std of the normal init of words without a pretrained vector
     limit: int | None = None  # read only the first `limit` vectors of a file (word2vec has 3M)
 
@@ -53,7 +54,7 @@ class EmbeddingSpec:
         return self.name != "none"
 
     def fingerprint(self) -> dict:
-        """What decides the loaded vectors and the aligned matrix (`freeze` and `sparse` do not)."""
+        """What decides the loaded vectors and the aligned matrix (`freeze`, `sparse`, `multichannel` do not)."""
         source = self._source_file()
         stat = source.stat() if source is not None and source.exists() else None
         return {

@@ -18,6 +18,7 @@ from textclass.checkpoint import TrainedRun, load_run
 from textclass.cli import CONFIG_DIR, exit_on_user_error
 from textclass.data.batching import Batch
 from textclass.errors import ConfigError, DataError
+from textclass.models.embedding import MultichannelEmbedding
 
 FORMATS = ("jsonl", "tsv")
 
@@ -80,7 +81,8 @@ def explain_batch(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.T
     if hasattr(encoder, "attend"):
         with torch.no_grad():
             return model(batch), encoder.attend(batch)[1], "attention"
-    embedding = next(m for m in encoder.modules() if isinstance(m, nn.Embedding))
+    # modules() yields a MultichannelEmbedding before its two nn.Embedding channels: both are explained
+    embedding = next(m for m in encoder.modules() if isinstance(m, (MultichannelEmbedding, nn.Embedding)))
     captured: list[torch.Tensor] = []
 
     def keep_output(module, inputs, output):

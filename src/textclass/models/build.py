@@ -44,6 +44,7 @@ def build_model(cfg: DictConfig, datamodule: TextClassificationDataModule) -> Te
             freeze=spec.freeze,
             padding_idx=datamodule.pad_id,
             sparse=sparse,
+            multichannel=spec.multichannel,
         )
         encoder = encoder_factory(embedding=embedding)
     else:
