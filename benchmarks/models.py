@@ -41,12 +41,19 @@ class StepTimer(L.Callback):
         self.seconds = 0.0
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        _synchronize(module.device)
         self._start = time.perf_counter()
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        _synchronize(module.device)  # CUDA runs asynchronously: wait for the step's kernels
         if batch_idx >= self.warmup:
             self.seconds += time.perf_counter() - self._start
             self.examples += len(batch)
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def compose_config(overrides: list[str], output_dir: Path):
@@ -54,10 +61,19 @@ def compose_config(overrides: list[str], output_dir: Path):
         return compose("train", overrides=[*overrides, f"paths.output_dir={output_dir}", "paths.log_dir=" + str(output_dir)])
 
 
-def throughput(model_name: str, batches: int, output_dir: Path, extra: list[str]) -> tuple[int, float]:
-    """(trainable parameters, training examples/s) for `model=<model_name>` (news unless `extra` says otherwise)."""
+def throughput(
+    model_name: str,
+    batches: int | None,
+    output_dir: Path,
+    extra: list[str],
+    batch_size: int = BATCH_SIZE,
+    accelerator: str = "cpu",
+    precision: str = "32-true",
+) -> tuple[int, float]:
+    """(trainable parameters, training examples/s) for `model=<model_name>` (news unless `extra` says
+    otherwise), timed over `batches` training steps after the warm-up ones (None: the rest of the epoch)."""
     dataset = [] if any(o.startswith("data=") for o in extra) else ["data=news"]
-    cfg = compose_config([f"model={model_name}", *dataset, f"data.batch_size={BATCH_SIZE}", *extra], output_dir)
+    cfg = compose_config([f"model={model_name}", *dataset, f"data.batch_size={batch_size}", *extra], output_dir)
     L.seed_everything(0, verbose=False)
     from hydra.utils import instantiate
 
@@ -68,9 +84,11 @@ def throughput(model_name: str, batches: int, output_dir: Path, extra: list[str]
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     timer = StepTimer(WARMUP_BATCHES)
     trainer = L.Trainer(
-        accelerator="cpu",
+        accelerator=accelerator,
+        devices=1,
+        precision=precision,
         max_epochs=1,
-        limit_train_batches=batches + WARMUP_BATCHES,
+        limit_train_batches=None if batches is None else batches + WARMUP_BATCHES,
         limit_val_batches=0,
         logger=False,
         enable_checkpointing=False,

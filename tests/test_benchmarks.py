@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from conftest import REAL_DATA, REPO, real_data
 
 
@@ -64,6 +65,36 @@ def test_overhead_benchmark_bad_override_is_one_message(tmp_path):
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "bad config override (--set)" in result.stderr and "trainer.no_such_key" in result.stderr
     assert not (tmp_path / "results.json").exists()
+
+
+@real_data
+@pytest.mark.slow
+def test_bert_throughput_benchmark_quick(tmp_path):
+    result, rows = run_quick("bert_throughput.py", tmp_path)
+    rows = {r["name"]: r["value"] for r in rows}
+    # MiniLM, and a BERT-base-sized model: BertModel (12 x 768, pooler) + the 4-class head
+    assert rows["minilm trainable parameters"] == 22_714_756
+    assert rows["bert-base trainable parameters"] == 109_482_240 + 768 * 4 + 4
+    for name in ("minilm", "bert-base"):
+        fp32, bf16 = rows[f"{name} 32-true training examples/s bs2"], rows[f"{name} bf16-mixed training examples/s bs2"]
+        assert fp32 > 0 and bf16 > 0
+        assert rows[f"{name} bf16/fp32 speed-up"] == pytest.approx(bf16 / fp32)
+        assert rows[f"{name} 32-true news epoch s"] == pytest.approx(10_684 / fp32)
+    assert "bf16-mixed / 32-true" in result.stdout
+
+
+@real_data
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU: the benchmark would measure it")
+def test_bert_throughput_without_a_gpu_says_it_was_not_measured(tmp_path):
+    out = tmp_path / "results.json"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "bert_throughput.py"), "--data-dir", str(REAL_DATA), "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "not measured: no GPU" in result.stdout
+    results = json.loads(out.read_text())
+    assert results["metadata"]["measured"] is False and results["rows"] == []
 
 
 @real_data
