@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,6 +26,15 @@ Row = dict[str, object]
 def default_data_dir() -> Path:
     """$TEXTCLASS_DATA_DIR, else ../shared/data beside the checkout."""
     return Path(os.environ.get("TEXTCLASS_DATA_DIR") or REPO.parent / "shared" / "data")
+
+
+def require_data(data_dir: Path, files: Iterable[str]) -> None:
+    """Exits with status 2 and one line naming the missing files unless every one of `files` is under `data_dir`."""
+    missing = [f for f in files if not (data_dir / f).is_file()]
+    if missing:
+        print(f"data not found in {data_dir}: missing {', '.join(missing)}; "
+              "pass --data-dir or set TEXTCLASS_DATA_DIR to the folder holding sst2/ and news/", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def row(name: str, value: float, unit: str) -> Row:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from _common import REPO, RESULTS_DIR, Row, default_data_dir, write_results
+from _common import REPO, RESULTS_DIR, Row, default_data_dir, require_data, write_results
 
 DATASETS = ("news", "sst2")
 ARCHS = ("bow", "mlp", "rnn", "gru", "lstm", "cnn", "textcnn", "attention", "bert")
@@ -110,6 +110,31 @@ def train_command() -> list[str]:
     if found:
         return [found]
     return [sys.executable, "-m", "textclass.train"]
+
+
+def prepare_work_dir(work_dir: Path | None, benchmark: str) -> tuple[Path, Path]:
+    """(work dir, its multirun/ sweep dir), the work dir created (default outputs/benchmarks/<benchmark>/<timestamp>).
+
+    Exits with status 2 when the sweep dir already holds jobs: their results would mix with the new ones.
+    """
+    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    work_dir = (work_dir or REPO / "outputs" / "benchmarks" / benchmark / stamp).resolve()
+    sweep_dir = work_dir / "multirun"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    if sweep_dir.exists() and any(sweep_dir.iterdir()):
+        print(f"{sweep_dir} is not empty: pass a fresh --work-dir", file=sys.stderr)
+        raise SystemExit(2)
+    return work_dir, sweep_dir
+
+
+def sweep_env(data_dir: Path) -> dict[str, str]:
+    """The environment of a benchmark's textclass-train subprocess."""
+    return {
+        **os.environ,
+        "TEXTCLASS_DATA_DIR": str(data_dir.resolve()),
+        # the repository's cache, as for textclass-train started from the root, not one per work dir
+        "TEXTCLASS_CACHE_DIR": os.environ.get("TEXTCLASS_CACHE_DIR") or str(REPO / ".cache" / "textclass"),
+    }
 
 
 def run_sweep(command: list[str], work_dir: Path, env: dict[str, str], quiet: bool) -> int:
@@ -229,28 +254,13 @@ def to_markdown(rows: list[Row]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    missing = [f"{d}/train.tsv" for d in args.datasets if not (args.data_dir / d / "train.tsv").is_file()]
-    if missing:
-        print(f"data not found in {args.data_dir}: missing {', '.join(missing)}; "
-              "pass --data-dir or set TEXTCLASS_DATA_DIR to the folder holding sst2/ and news/", file=sys.stderr)
-        return 2
-    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    work_dir = (args.work_dir or REPO / "outputs" / "benchmarks" / "accuracy" / stamp).resolve()
-    sweep_dir = work_dir / "multirun"
-    work_dir.mkdir(parents=True, exist_ok=True)
-    if sweep_dir.exists() and any(sweep_dir.iterdir()):
-        print(f"{sweep_dir} is not empty: pass a fresh --work-dir", file=sys.stderr)
-        return 2
+    require_data(args.data_dir, [f"{d}/train.tsv" for d in args.datasets])
+    work_dir, sweep_dir = prepare_work_dir(args.work_dir, "accuracy")
 
     pairs = [(d, a) for d in args.datasets for a in args.archs]
     to_run = [(d, a) for d, a in pairs if a != "bert" or args.bert]
     overrides = [*(QUICK_OVERRIDES if args.quick else ()), *args.extra]
-    env = {
-        **os.environ,
-        "TEXTCLASS_DATA_DIR": str(args.data_dir.resolve()),
-        # the repository's cache, as for textclass-train started from the root, not one per work dir
-        "TEXTCLASS_CACHE_DIR": os.environ.get("TEXTCLASS_CACHE_DIR") or str(REPO / ".cache" / "textclass"),
-    }
+    env = sweep_env(args.data_dir)
     command = [
         *train_command(),
         "-m",

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from _common import RESULTS_DIR, Row, default_data_dir, row, write_results
+from _common import RESULTS_DIR, Row, default_data_dir, require_data, row, write_results
 from models import throughput
 
 ENCODERS = ("minilm", "bert-base")
@@ -126,9 +126,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not (args.data_dir / "news" / "train.tsv").is_file():
-        print(f"news data not found under {args.data_dir}; pass --data-dir or set TEXTCLASS_DATA_DIR", file=sys.stderr)
-        return 2
+    require_data(args.data_dir, ["news/train.tsv"])
     os.environ["TEXTCLASS_DATA_DIR"] = str(args.data_dir.resolve())
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.WARNING)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from _common import RESULTS_DIR, Row, default_data_dir, row, write_results
+from _common import RESULTS_DIR, Row, default_data_dir, require_data, row, write_results
 from textclass.data.base import TsvDataset
 from textclass.data.batching import BucketBatchSampler, EncodedDataset, collate, padding_fraction
 from textclass.data.news import NewsAggregator
@@ -156,14 +156,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    missing = [f for f in REQUIRED_FILES if not (args.data_dir / f).is_file()]
-    if missing:
-        print(
-            f"data not found in {args.data_dir}: missing {', '.join(missing)}; "
-            "pass --data-dir or set TEXTCLASS_DATA_DIR to the folder holding sst2/ and news/",
-            file=sys.stderr,
-        )
-        return 2
+    require_data(args.data_dir, REQUIRED_FILES)
     repeats = 1 if args.quick else args.repeats
     rows = run(args.data_dir, repeats, QUICK_MAX_EXAMPLES if args.quick else None)
     print_table(rows)

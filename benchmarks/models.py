@@ -23,7 +23,7 @@ import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
 
-from _common import REPO, RESULTS_DIR, default_data_dir, row, write_results
+from _common import REPO, RESULTS_DIR, default_data_dir, require_data, row, write_results
 from textclass.models.build import build_model
 from textclass.train import train
 
@@ -131,9 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for the timed runs (repeatable)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "models.json")
     args = parser.parse_args(argv)
-    if not (args.data_dir / "news" / "train.tsv").is_file():
-        print(f"news data not found under {args.data_dir}; pass --data-dir or set TEXTCLASS_DATA_DIR", file=sys.stderr)
-        return 2
+    require_data(args.data_dir, ["news/train.tsv"])
     os.environ["TEXTCLASS_DATA_DIR"] = str(args.data_dir.resolve())
     logging.basicConfig(level=logging.WARNING)
     for name in ("lightning", "lightning.pytorch", "textclass"):

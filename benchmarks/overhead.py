@@ -55,7 +55,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import nn
 
-from _common import RESULTS_DIR, Row, default_data_dir, row, write_results
+from _common import RESULTS_DIR, Row, default_data_dir, require_data, row, write_results
 from textclass.callbacks import HISTORY_FILE, EpochTimer
 from textclass.cli import CONFIG_DIR
 from textclass.models.build import build_model
@@ -256,9 +256,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not (args.data_dir / "sst2" / "train.tsv").is_file():
-        print(f"sst2 data not found under {args.data_dir}; pass --data-dir or set TEXTCLASS_DATA_DIR", file=sys.stderr)
-        return 2
+    require_data(args.data_dir, ["sst2/train.tsv"])
     os.environ["TEXTCLASS_DATA_DIR"] = str(args.data_dir.resolve())
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for name in ("lightning", "lightning.pytorch", "lightning.fabric", "textclass"):

@@ -1,4 +1,5 @@
-"""benchmarks/accuracy.py --quick writes a row per (data, arch), and notebooks/results.ipynb runs on its results."""
+"""benchmarks/accuracy.py --quick writes a row per (data, arch), batch_size.py --quick a row per size, and
+notebooks/results.ipynb runs on their results."""
 
 from __future__ import annotations
 
@@ -60,6 +61,19 @@ def test_accuracy_quick_and_results_notebook(tmp_path, monkeypatch):
         assert any((Path(row["job_dir"]) / "tensorboard").glob("events.out.tfevents.*")), row["job_dir"]
     assert (results_dir / "accuracy.md").read_text().count("| `textclass-train experiment=best/") == len(rows)
 
+    # the batch-size study, whose rows the notebook plots against the batch size
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "batch_size.py"), "--quick", "--quiet", "--data-dir", str(REAL_DATA),
+         "--work-dir", str(tmp_path / "bs_work"), "--out", str(results_dir / "batch_size.json")],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "TEXTCLASS_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    sizes = json.loads((results_dir / "batch_size.json").read_text())["rows"]
+    assert [r["batch_size"] for r in sizes if "batch_size" in r] == [16, 256]
+    assert all(r["value"] > 0 for r in sizes)
+    assert (tmp_path / "bs_work" / "multirun" / "epoch_s_mean_by_batch_size.png").is_file()
+
     monkeypatch.setenv("TEXTCLASS_RESULTS_DIR", str(results_dir))
     monkeypatch.delenv("MPLBACKEND", raising=False)
     nb = nbformat.read(NOTEBOOK, as_version=4)
@@ -71,4 +85,6 @@ def test_accuracy_quick_and_results_notebook(tmp_path, monkeypatch):
     errors = [f"{o.ename}: {o.evalue}" for o in outputs if o.output_type == "error"]
     assert not errors, errors
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) >= 2, "expected the accuracy bars and the training curves"  # at least one image, and both of these
+    assert len(images) >= 3, "expected the accuracy bars, the training curves and the batch-size plot"
+    batch_cell = next(c for c in nb.cells if c.cell_type == "code" and "batch_size.json" in c.source)
+    assert any("image/png" in o.get("data", {}) for o in batch_cell.outputs)
