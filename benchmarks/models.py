@@ -69,9 +69,10 @@ def throughput(
     batch_size: int = BATCH_SIZE,
     accelerator: str = "cpu",
     precision: str = "32-true",
+    warmup: int = WARMUP_BATCHES,
 ) -> tuple[int, float]:
     """(trainable parameters, training examples/s) for `model=<model_name>` (news unless `extra` says
-    otherwise), timed over `batches` training steps after the warm-up ones (None: the rest of the epoch)."""
+    otherwise), timed over `batches` training steps after `warmup` untimed ones (None: the rest of the epoch)."""
     dataset = [] if any(o.startswith("data=") for o in extra) else ["data=news"]
     cfg = compose_config([f"model={model_name}", *dataset, f"data.batch_size={batch_size}", *extra], output_dir)
     L.seed_everything(0, verbose=False)
@@ -82,13 +83,13 @@ def throughput(
     datamodule.setup("fit")
     model = build_model(cfg, datamodule)
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    timer = StepTimer(WARMUP_BATCHES)
+    timer = StepTimer(warmup)
     trainer = L.Trainer(
         accelerator=accelerator,
         devices=1,
         precision=precision,
         max_epochs=1,
-        limit_train_batches=None if batches is None else batches + WARMUP_BATCHES,
+        limit_train_batches=None if batches is None else batches + warmup,
         limit_val_batches=0,
         logger=False,
         enable_checkpointing=False,
