@@ -12,14 +12,13 @@ from pathlib import Path
 import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
-from torch import nn
 
 from textclass.data.base import TsvDataset
 from textclass.data.batching import Batch, unlabeled_loader
 from textclass.data.pipeline import Tokenizer, encode_new_texts, resolve_tokenizer
 from textclass.errors import ConfigError
 from textclass.models.classifier import TextClassifier
-from textclass.models.embedding import MultichannelEmbedding
+from textclass.models.embedding import build_embedding
 from textclass.tokenizers.word import Vocabulary, WordTokenizer
 
 # files of a textclass-train run directory that other commands read
@@ -97,11 +96,8 @@ def load_run(ckpt_path: str | Path) -> TrainedRun:
                 f"{run_dir / VOCAB_FILE} has {len(vocab)} words but {ckpt} has {rows} embedding rows: "
                 "the checkpoint comes from another vocabulary (another run)"
             )
-        # the weights come from the checkpoint: no need to load pretrained vectors
-        if cfg.embeddings.get("multichannel", False):
-            embedding = MultichannelEmbedding(torch.zeros(rows, dim))
-        else:
-            embedding = nn.Embedding(rows, dim, padding_idx=0)
+        # the layer build_model made, zero-filled: the weights come from the checkpoint, not pretrained vectors
+        embedding = build_embedding(rows, dim, torch.zeros(rows, dim), freeze=False, multichannel=cfg.embeddings.get("multichannel", False))
         encoder = encoder_factory(embedding=embedding)
         pad_id = 0
     else:
