@@ -7,9 +7,11 @@ A results file is JSON: {"metadata": {machine and library versions, then the scr
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import sys
+import warnings
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,6 +37,14 @@ def require_data(data_dir: Path, files: Iterable[str]) -> None:
         print(f"data not found in {data_dir}: missing {', '.join(missing)}; "
               "pass --data-dir or set TEXTCLASS_DATA_DIR to the folder holding sst2/ and news/", file=sys.stderr)
         raise SystemExit(2)
+
+
+def quiet_training() -> None:
+    """Warnings only from Lightning and textclass, no Python warnings: the figures stay readable."""
+    logging.basicConfig(level=logging.WARNING)
+    for name in ("lightning", "lightning.pytorch", "textclass"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore")
 
 
 def row(name: str, value: float, unit: str) -> Row:

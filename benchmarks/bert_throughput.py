@@ -25,16 +25,14 @@ says why (`measured: false`).
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import tempfile
-import warnings
 from pathlib import Path
 
 import torch
 
-from _common import RESULTS_DIR, Row, default_data_dir, require_data, row, write_results
+from _common import RESULTS_DIR, Row, default_data_dir, quiet_training, require_data, row, write_results
 from models import WARMUP_BATCHES, throughput
 
 ENCODERS = ("minilm", "bert-base")
@@ -131,10 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     require_data(args.data_dir, ["news/train.tsv"])
     os.environ["TEXTCLASS_DATA_DIR"] = str(args.data_dir.resolve())
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    logging.basicConfig(level=logging.WARNING)
-    for name in ("lightning", "lightning.pytorch", "textclass"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore")
+    quiet_training()
     accelerator, device = resolve_accelerator(args.accelerator)
     settings = {"quick": args.quick, "device": device, "measured": accelerator is not None, "batch_size": args.batch_size,
                 "timed_batches": args.batches, "encoders": args.encoders, "precisions": args.precisions}

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import RESULTS_DIR, default_data_dir, row, write_results
+from _common import RESULTS_DIR, default_data_dir, require_data, row, write_results
 
 BIN = Path(sys.executable).parent
 TRAIN_SLICE = 5000  # SST-2 training sentences for the one-epoch model
@@ -83,13 +83,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.sentences = 2_000
     if args.sentences < 100:
         parser.error("--sentences must be at least 100")
-    if not (args.data_dir / "sst2" / "dev.tsv").is_file():
-        parser.error(f"no sst2/dev.tsv under {args.data_dir}: pass --data-dir or set TEXTCLASS_DATA_DIR")
     return args
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    require_data(args.data_dir, ["sst2/train.tsv", "sst2/dev.tsv"])
     rows = []
     with tempfile.TemporaryDirectory(prefix="textclass-inference-") as tmp:
         work = Path(tmp)

@@ -11,19 +11,17 @@ batches; accuracy runs the full training (fine-tuned GloVe, 5 epochs, no early s
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
 
-from _common import REPO, RESULTS_DIR, default_data_dir, require_data, row, write_results
+from _common import REPO, RESULTS_DIR, default_data_dir, quiet_training, require_data, row, write_results
 from textclass.models.build import build_model
 from textclass.train import train
 
@@ -134,10 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     require_data(args.data_dir, ["news/train.tsv"])
     os.environ["TEXTCLASS_DATA_DIR"] = str(args.data_dir.resolve())
-    logging.basicConfig(level=logging.WARNING)
-    for name in ("lightning", "lightning.pytorch", "textclass"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore")
+    quiet_training()
     torch.set_num_threads(os.cpu_count() or 1)
     batches = 5 if args.quick else args.batches
     epochs = 1 if args.quick else args.epochs
