@@ -203,8 +203,9 @@ def test_failed_job_aborts_sweep_and_summary_marks_it(data_dir, tmp_path):
 def test_progress_bar_redraws_every_ten_steps_and_follows_the_trainer_switch(enabled):
     default = OmegaConf.load(REPO / "conf" / "callbacks" / "default.yaml")
     cfg = OmegaConf.create({"callbacks": {"progress_bar": default.progress_bar, "epoch_timer": default.epoch_timer}, "trainer": {"enable_progress_bar": enabled}})
-    bars = [c for c in make_callbacks(cfg) if isinstance(c, RichProgressBar)]
-    assert len(make_callbacks(cfg)) == (2 if enabled else 1)
+    callbacks = make_callbacks(cfg)
+    bars = [c for c in callbacks if isinstance(c, RichProgressBar)]
+    assert len(callbacks) == (2 if enabled else 1)
     assert [bar.refresh_rate for bar in bars] == ([10] if enabled else [])
 
 
