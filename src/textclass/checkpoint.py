@@ -10,21 +10,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import yaml
 from hydra.utils import get_class, instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from textclass.data.base import TsvDataset
 from textclass.data.batching import Batch, unlabeled_loader
 from textclass.data.pipeline import Tokenizer, encode_new_texts, resolve_tokenizer
-from textclass.errors import ConfigError
+from textclass.errors import ConfigError, UnsafeRunError
 from textclass.models.classifier import TextClassifier
 from textclass.models.embedding import build_embedding
 from textclass.tokenizers.word import Vocabulary, WordTokenizer
+from textclass.trust import check_trusted
 
 # files of a textclass-train run directory that other commands read
 RUN_CONFIG = "config.yaml"
 VOCAB_FILE = "vocab.json"
 METRICS_FILE = "metrics.json"
+OVERRIDES_FILE = ".hydra/overrides.yaml"
+LAST_CHECKPOINT = "checkpoints/last.ckpt"
+# what every run config has, and eval/predict read
+RUN_CONFIG_KEYS = ("data", "tokenizer", "model")
 
 
 @dataclass
@@ -67,7 +73,12 @@ def read_checkpoint(ckpt: Path) -> dict:
     try:
         state = torch.load(ckpt, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated zip, bad pickle, not a checkpoint at all
-        raise ConfigError(f"cannot read checkpoint {ckpt} ({type(err).__name__}: {err}); the file is truncated or corrupt") from None
+        # torch's own text advises weights_only=False, i.e. running the file's code: never pass that on
+        reason = type(err).__name__ if "weights_only" in str(err) else f"{type(err).__name__}: {str(err).splitlines()[0]}"
+        raise ConfigError(
+            f"cannot read checkpoint {ckpt} ({reason}): it is truncated, corrupt or not a checkpoint "
+            "textclass can load safely (tensors and plain values only); use the run's checkpoints/last.ckpt"
+        ) from None
     if not isinstance(state, dict) or "state_dict" not in state or "hyper_parameters" not in state:
         raise ConfigError(f"{ckpt} is not a textclass-train checkpoint (no state_dict / hyper_parameters)")
     return state
@@ -77,7 +88,7 @@ def load_run(ckpt_path: str | Path) -> TrainedRun:
     ckpt = Path(ckpt_path).expanduser().resolve()
     state = read_checkpoint(ckpt)
     run_dir = find_run_dir(ckpt)
-    cfg = OmegaConf.load(run_dir / RUN_CONFIG)
+    cfg = load_run_config(run_dir)
     dataset = instantiate(cfg.data.dataset, _convert_="all")
     tokenizer = resolve_tokenizer(instantiate(cfg.tokenizer), dataset)
     hparams = state["hyper_parameters"]
@@ -109,6 +120,45 @@ def load_run(ckpt_path: str | Path) -> TrainedRun:
     except RuntimeError as err:
         raise ConfigError(f"{ckpt} does not fit the model of its run config ({get_class(cfg.model.encoder._target_).__name__}): {err}") from None
     return TrainedRun(run_dir, cfg, model.eval(), dataset, tokenizer, vocab, pad_id)
+
+
+def load_yaml(path: Path) -> DictConfig | ListConfig:
+    """A YAML file of a run directory; unreadable or invalid YAML is one error naming file and line."""
+    try:
+        return OmegaConf.load(path)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML ({problem}); the run directory is damaged: restore the file or train again") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read {path} ({err}); the run directory is damaged: restore the file or train again") from None
+
+
+def load_run_config(run_dir: Path) -> DictConfig:
+    """A run's saved config.yaml, checked to build only trusted classes (see textclass.trust)."""
+    path = run_dir / RUN_CONFIG
+    cfg = load_yaml(path)
+    missing = [k for k in RUN_CONFIG_KEYS if not isinstance(cfg, DictConfig) or k not in cfg]
+    if missing:
+        raise ConfigError(f"{path} is not a textclass-train run config: it has no {', '.join(missing)}")
+    check_trusted(cfg, path)
+    return cfg
+
+
+def load_run_overrides(run_dir: Path) -> list[str]:
+    """The command-line overrides a run was started with (.hydra/overrides.yaml), without ckpt_path.
+
+    Overrides of Hydra itself never come from a run directory: they could add search paths and callbacks.
+    """
+    path = run_dir / OVERRIDES_FILE
+    overrides = load_yaml(path)
+    if not isinstance(overrides, ListConfig) or not all(isinstance(o, str) for o in overrides):
+        raise ConfigError(f"{path} is not a list of overrides (key=value strings); the run directory is damaged")
+    for override in overrides:
+        if override.lstrip("+~").startswith(("hydra.", "hydra/", "hydra=")):
+            raise UnsafeRunError(f"{path}: the override {override!r} changes Hydra itself, which a run directory may not do; the run is not resumed")
+    return [o for o in overrides if not o.startswith("ckpt_path=")]
 
 
 def _embedding_shape(state_dict: dict[str, torch.Tensor], ckpt: Path) -> tuple[int, int]:

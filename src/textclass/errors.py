@@ -1,5 +1,9 @@
 """User-facing errors: each carries one message that names the file, key or value and the fix."""
 
+from __future__ import annotations
+
+from omegaconf.errors import GrammarParseError, InterpolationResolutionError, MissingMandatoryValue, ValidationError
+
 
 class TextclassError(Exception):
     """Base of every error a user can cause and fix; the CLI prints it without a traceback."""
@@ -21,12 +25,32 @@ class DownloadError(TextclassError):
     """A download that could not be done (typically: offline)."""
 
 
+class UnsafeRunError(TextclassError):
+    """A run directory whose saved config would run code textclass does not trust."""
+
+
+# OmegaConf errors that only a config value can cause: a `???` left unset, an interpolation that
+# points nowhere, a value of the wrong type for a typed node.
+CONFIG_VALUE_ERRORS = (MissingMandatoryValue, InterpolationResolutionError, GrammarParseError, ValidationError)
+
+
 def find_user_error(err: BaseException) -> TextclassError | None:
-    """The TextclassError behind `err`, also when Hydra's instantiate wrapped it."""
+    """The TextclassError behind `err` (also when Hydra's instantiate wrapped it), or the
+    ConfigError that an OmegaConf error about a config value stands for."""
     seen = set()
     while err is not None and id(err) not in seen:
         if isinstance(err, TextclassError):
             return err
+        if isinstance(err, CONFIG_VALUE_ERRORS):
+            return config_value_error(err)
         seen.add(id(err))
         err = err.__cause__ or err.__context__
     return None
+
+
+def config_value_error(err: Exception) -> ConfigError:
+    key = getattr(err, "full_key", "") or "?"
+    if isinstance(err, MissingMandatoryValue):
+        return ConfigError(f"{key} has no value (it is ??? in the config): set {key}=... on the command line")
+    reason = str(getattr(err, "msg", err)).splitlines()[0]
+    return ConfigError(f"{key}: {reason}; fix that value (or the interpolation it refers to)")

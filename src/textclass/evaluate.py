@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_confusion_matrix, multiclass_f1_score
 
 from textclass.checkpoint import TrainedRun, load_run
-from textclass.cli import CONFIG_DIR, exit_on_user_error
+from textclass.cli import CONFIG_DIR, exit_on_user_error, run
 from textclass.data.tsv import LabeledTexts
 from textclass.errors import DataError
 
@@ -63,7 +63,7 @@ def format_table(results: dict[str, EvalResult]) -> str:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 @exit_on_user_error
-def main(cfg: DictConfig) -> dict[str, EvalResult]:
+def hydra_main(cfg: DictConfig) -> dict[str, EvalResult]:
     run = load_run(cfg.ckpt_path)
     results = {name: evaluate(run, data, cfg.batch_size) for name, data in sources(run, list(cfg.splits), cfg.file).items()}
     print(format_table(results))
@@ -72,6 +72,10 @@ def main(cfg: DictConfig) -> dict[str, EvalResult]:
     out.write_text(json.dumps(report, indent=1))
     log.info("wrote %s", out)
     return results
+
+
+def main() -> None:
+    run(hydra_main, "eval")
 
 
 if __name__ == "__main__":

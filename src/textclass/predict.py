@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from textclass.checkpoint import TrainedRun, load_run
-from textclass.cli import CONFIG_DIR, exit_on_user_error
+from textclass.cli import CONFIG_DIR, exit_on_user_error, run
 from textclass.data.batching import Batch
 from textclass.errors import ConfigError, DataError
 from textclass.models.embedding import MultichannelEmbedding
@@ -130,13 +130,17 @@ def write(predictions: Iterable[Prediction], output: str, fmt: str | None) -> in
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
 @exit_on_user_error
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     texts = read_texts(cfg.text, cfg.input)
     run = load_run(cfg.ckpt_path)
     start = time.perf_counter()
     n = write(predict(run, texts, cfg.batch_size, cfg.explain), cfg.output, cfg.format)
     seconds = time.perf_counter() - start
     print(f"predicted {n} sentences with {cfg.ckpt_path} in {seconds:.3f} s ({n / max(seconds, 1e-9):,.0f} sentences/s)", file=sys.stderr)
+
+
+def main() -> None:
+    run(hydra_main, "predict")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ import json
 import logging
 import math
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -20,19 +19,24 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from textclass.checkpoint import METRICS_FILE, RUN_CONFIG, VOCAB_FILE, read_checkpoint
-from textclass.cli import CONFIG_DIR, exit_on_user_error
-from textclass.errors import ConfigError, TextclassError
+from textclass.checkpoint import LAST_CHECKPOINT, METRICS_FILE, OVERRIDES_FILE, RUN_CONFIG, VOCAB_FILE, load_run_overrides, read_checkpoint
+from textclass.cli import CONFIG_DIR, compose_config, exit_on_user_error, run
+from textclass.errors import ConfigError
 from textclass.models.build import build_model
 from textclass.models.classifier import TextClassifier
+from textclass.options import check_config_types
+from textclass.trust import check_trusted
 
 log = logging.getLogger(__name__)
 
 DDP_JOB_ENV = "TEXTCLASS_DDP_JOB_ARGS"
+RUNS_DIR = Path("outputs") / "train" / "runs"
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit (and test) the configured model; returns the final metrics by name."""
+    check_config_types(cfg)
+    check_epoch_limit(cfg.trainer)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
@@ -64,6 +68,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
         (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1, sort_keys=True))
         write_confusion_matrices(model, output_dir / "confusion_matrix.json")
     return metrics
+
+
+def check_epoch_limit(trainer_cfg: DictConfig) -> None:
+    """Lightning takes max_epochs=0 (or -5) and trains nothing; say so instead of an empty run."""
+    max_epochs = trainer_cfg.get("max_epochs")
+    if max_epochs is not None and max_epochs != -1 and max_epochs < 1:
+        raise ConfigError(
+            f"trainer.max_epochs={max_epochs} trains nothing: set it to 1 or more "
+            "(or -1 for no epoch limit, with trainer.max_steps to stop)"
+        )
 
 
 def make_callbacks(cfg: DictConfig) -> list[Callback]:
@@ -119,13 +133,7 @@ def hydra_main(cfg: DictConfig) -> float | list[float] | None:
 
 def main() -> None:
     """Console entry: `resume=<run dir>|last` becomes that run's own overrides plus its last checkpoint."""
-    try:
-        args = ddp_rank_arguments(sys.argv[1:], os.environ)
-        sys.argv = [sys.argv[0], *resume_arguments(args, Path("outputs") / "train" / "runs")]
-    except TextclassError as err:
-        print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
-    hydra_main()
+    run(hydra_main, "train", rewrite=lambda args: resume_arguments(ddp_rank_arguments(args, os.environ), RUNS_DIR))
 
 
 def ddp_rank_arguments(args: list[str], env: Mapping[str, str]) -> list[str]:
@@ -144,25 +152,47 @@ def resume_arguments(args: list[str], runs_dir: Path) -> list[str]:
     """Rewrite `resume=...` into the resumed run's overrides, its run dir and its last checkpoint.
 
     Overrides given now come after the original ones, so they win (e.g. a larger trainer.max_epochs).
+    A run that has nothing left to train is refused before anything in its directory is touched.
     """
     resume = [a for a in args if a.startswith("resume=")]
     if not resume:
         return args
     target = resume[-1].split("=", 1)[1]
     run_dir = latest_run(runs_dir) if target == "last" else Path(target).expanduser()
-    ckpt = run_dir / "checkpoints" / "last.ckpt"
-    overrides_file = run_dir / ".hydra" / "overrides.yaml"
-    if not ckpt.is_file() or not overrides_file.is_file():
-        raise ConfigError(f"resume={target}: {run_dir} is not a textclass-train run with checkpoints/last.ckpt and .hydra/overrides.yaml")
-    original = [o for o in OmegaConf.load(overrides_file) if not o.startswith("ckpt_path=")]
+    ckpt = run_dir / LAST_CHECKPOINT
+    if not ckpt.is_file() or not (run_dir / OVERRIDES_FILE).is_file():
+        raise ConfigError(f"resume={target}: {run_dir} is not a textclass-train run with {LAST_CHECKPOINT} and {OVERRIDES_FILE}")
+    original = load_run_overrides(run_dir)
     now = [a for a in args if not a.startswith("resume=")]
+    cfg = compose_config("train", [*original, *now])
+    check_trusted(cfg, run_dir / OVERRIDES_FILE)
+    if finished := finished_reason(read_checkpoint(ckpt), cfg):
+        raise ConfigError(
+            f"resume={target}: the run is finished ({finished}); its checkpoints and metrics are left as they are. "
+            "To train on, raise the limit: "
+            f"textclass-train resume={target} trainer.max_epochs=<more epochs>"
+        )
     log.info("resuming %s from %s", run_dir, ckpt)
     return [*original, *now, f"ckpt_path={ckpt.resolve()}", f"hydra.run.dir={run_dir.resolve()}"]
 
 
+def finished_reason(checkpoint: dict, cfg: DictConfig) -> str | None:
+    """Why a run saved as `checkpoint` would train no further under `cfg`, or None if it would."""
+    epochs = checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
+    max_epochs = cfg.trainer.get("max_epochs")
+    if max_epochs is not None and max_epochs != -1 and epochs >= max_epochs:
+        return f"it trained {epochs} of trainer.max_epochs={max_epochs} epochs"
+    early_stopping = (cfg.get("callbacks") or {}).get("early_stopping")
+    if early_stopping:
+        states = [v for k, v in checkpoint.get("callbacks", {}).items() if k.startswith("EarlyStopping")]
+        if states and states[0].get("wait_count", 0) >= early_stopping.patience:
+            return f"early stopping ended it after {epochs} epochs (patience {early_stopping.patience})"
+    return None
+
+
 def latest_run(runs_dir: Path) -> Path:
     """The most recently started run under `runs_dir` that has a last checkpoint."""
-    runs = sorted(p.parent.parent for p in runs_dir.glob("*/checkpoints/last.ckpt"))
+    runs = sorted(p.parent.parent for p in runs_dir.glob(f"*/{LAST_CHECKPOINT}"))
     if not runs:
         raise ConfigError(f"resume=last: no run with checkpoints/last.ckpt under {runs_dir.resolve()}; pass resume=<run dir>")
     return runs[-1]

@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 
 from textclass.data.datamodule import TextClassificationDataModule
 from textclass.errors import ConfigError
+from textclass.options import check_known_options
 from textclass.models.classifier import TextClassifier
 from textclass.models.embedding import build_embedding
 from textclass.tokenizers.word import WordTokenizer
@@ -61,15 +62,6 @@ def build_model(cfg: DictConfig, datamodule: TextClassificationDataModule) -> Te
         _convert_="all",
         **overrides,
     )
-
-
-def check_known_options(node: DictConfig, target: type, prefix: str) -> None:
-    """Every key of `node` is a parameter of `target` (e.g. no `bidirectional` for a CNN)."""
-    params = inspect.signature(target).parameters
-    unknown = [k for k in node if not str(k).startswith("_") and k not in params]
-    if unknown:
-        allowed = [p for p in params if p not in ("self", "embedding")]
-        raise ConfigError(f"{prefix}.{unknown[0]} is not an option of {target.__name__}; options: {allowed}")
 
 
 def check_optimizer(optimizer_factory, sparse: bool) -> None:

@@ -1,0 +1,100 @@
+"""Config values checked against the signature of what they build, before anything is built.
+
+Hydra passes any value through to a constructor, which then fails deep inside (Lightning asserts
+`isinstance(max_epochs, int)` mid-fit). Each `_target_` node of the config is checked here against
+its target's parameter names and type hints, so a wrong key or value is one error naming it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Callable
+from typing import Any, Literal
+
+from hydra.utils import get_object
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from textclass.errors import ConfigError
+
+SCALAR_TYPES = (bool, int, float, str, type(None))
+
+
+def check_known_options(node: DictConfig, target: Callable, prefix: str) -> None:
+    """Every key of `node` is a parameter of `target` (e.g. no `bidirectional` for a CNN)."""
+    params = inspect.signature(target).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = [k for k in node if not str(k).startswith("_") and k not in params]
+    if unknown:
+        allowed = [p for p in params if p not in ("self", "embedding")]
+        name = getattr(target, "__name__", str(target))
+        raise ConfigError(f"{prefix}.{unknown[0]} is not an option of {name}; options: {allowed}")
+
+
+def check_option_types(node: DictConfig, target: Callable, prefix: str) -> None:
+    """Every scalar value of `node` fits the type hint of its parameter in `target`."""
+    hints = parameter_hints(target)
+    for key in node:
+        if str(key).startswith("_") or key not in hints:
+            continue
+        value = node[key]
+        if isinstance(value, (DictConfig, ListConfig)):
+            value = OmegaConf.to_container(value)
+        if fits(value, hints[key]) is False:
+            raise ConfigError(f"{prefix}.{key}={value!r} is not valid: expected {describe(hints[key])}")
+
+
+def check_config_types(cfg: DictConfig) -> None:
+    """`check_option_types` for every node of `cfg` that has a `_target_`."""
+    for path, node in target_nodes(cfg, ""):
+        target = get_object(node._target_)
+        check_option_types(node, target, path)
+
+
+def target_nodes(node: Any, path: str):
+    """(dotted path, node) of every DictConfig below `node` (itself included) that has a `_target_`."""
+    if isinstance(node, DictConfig):
+        if "_target_" in node:
+            yield path, node
+        for key in node:
+            child = node._get_node(key)
+            if isinstance(child, (DictConfig, ListConfig)) and not child._is_interpolation():
+                yield from target_nodes(child, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, ListConfig):
+        for i, child in enumerate(node):
+            yield from target_nodes(child, f"{path}[{i}]")
+
+
+def parameter_hints(target: Callable) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(target.__init__ if inspect.isclass(target) else target)
+    except Exception:  # unresolvable forward references: nothing to check against
+        return {}
+
+
+def fits(value: Any, hint: Any) -> bool | None:
+    """Whether `value` fits `hint`; None when the hint is beyond plain scalars and literals."""
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        return value in typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        answers = [fits(value, arm) for arm in typing.get_args(hint)]
+        return True if True in answers else (None if None in answers else False)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint in SCALAR_TYPES:
+        return isinstance(value, hint)
+    return None
+
+
+def describe(hint: Any) -> str:
+    """`int or None`, `one of 'a', 'b' or None`: the literals of a union listed together."""
+    arms = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    literals = [v for arm in arms if typing.get_origin(arm) is Literal for v in typing.get_args(arm)]
+    others = ["None" if arm is type(None) else getattr(arm, "__name__", str(arm)) for arm in arms if typing.get_origin(arm) is not Literal]
+    parts = ([f"one of {', '.join(map(repr, literals))}"] if literals else []) + others
+    return " or ".join(parts)

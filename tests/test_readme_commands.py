@@ -1,0 +1,407 @@
+"""Every textclass command line in README.md runs, as written, through the real CLI.
+
+The module guarantees that each `textclass-train` / `textclass-eval` / `textclass-predict` command the
+README shows (in ```bash blocks, and in inline code spans in prose and tables) exits 0 without a
+traceback on the tiny fixture data, started as a subprocess from a fresh working directory. Only the
+README's placeholders are replaced, by the rules in `PLACEHOLDERS` (and `ENV_PLACEHOLDERS`,
+`INPUT_FILES`); nothing is added to a command to make it faster. A new command in the README is
+picked up automatically, and extraction must find at least `MIN_COMMANDS` of them.
+
+Commands that need an earlier run (eval, predict, `resume=`) run after one training run,
+`textclass-train` (the README's main job), in its working directory; a search that only raises
+`hydra.sweeper.n_trials` continues the study of the command it extends, in that command's directory.
+Everything else runs in a directory of its own, two commands at a time.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conftest import NEWS_ROWS, REPO, SST2_ROWS, cli_env, run_cli, write_tsv
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+
+README = REPO / "README.md"
+PROGRAMS = ("textclass-train", "textclass-eval", "textclass-predict")
+MIN_COMMANDS = 20
+WORKERS = 2
+COMMAND_TIMEOUT_S = 600
+# The training run that eval, predict and resume commands use: the README's main job.
+BASE_RUN: tuple[str, ...] = ("textclass-train",)
+
+# README placeholder -> what it stands for here, applied in order to every argument.
+# {run} is the fixture's training run directory relative to the working directory, {run_name} its name.
+PLACEHOLDERS: tuple[tuple[str, str], ...] = (
+    (r"<run>", "{run_name}"),
+    (r"<\.\.\.>", "{run}/checkpoints"),  # `ckpt_path=<...>/last.ckpt`
+    (r"(?<=experiment=)best/<data>_<arch>", "best/news_bow"),
+    (r"(?<=experiment=)<(?:name|config)>", "news_lstm"),
+    (r"(?<=hparams_search=)<name>", "news_textcnn"),
+    (r"(?<=input=)FILE$", "sentences.txt"),
+    (r",\.\.\.,", ","),  # a sweep elided as `a,...,b` runs `a,b`
+)
+# Environment assignments in a README command that the test's own environment replaces.
+ENV_PLACEHOLDERS = ("TEXTCLASS_DATA_DIR", "TEXTCLASS_CACHE_DIR")
+ELISION = "..."  # a trailing `...` argument ("and more overrides") is dropped
+# `key=NAME` arguments whose file is written into the working directory first.
+INPUT_FILES = ("file", "input")
+
+FENCE = re.compile(r"^```(\w*)\s*$")
+INLINE_SPAN = re.compile(r"`([^`\n]+(?:\n[^`\n]+)*)`")
+UNFILLED = re.compile(r"<[^<>]*>")
+ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+OR_ALTERNATIVE = re.compile(r"\bor\s+([\w./-]+=[^\s;,]+)")
+
+
+@dataclass(frozen=True)
+class ReadmeCommand:
+    """One command line of the README: its text there, and what to run before placeholders are filled."""
+
+    line: int
+    text: str
+    args: tuple[str, ...]
+    stdin: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def program(self) -> str:
+        return self.args[0]
+
+    @property
+    def needs_run(self) -> bool:
+        """Whether it reads the fixture's training run (a checkpoint, or resume)."""
+        return self.program != "textclass-train" or "<run>" in self.text or "<...>" in self.text or self.resumes
+
+    @property
+    def resumes(self) -> bool:
+        return any(a.startswith("resume=") for a in self.args)
+
+
+@dataclass(frozen=True)
+class Result:
+    argv: tuple[str, ...]
+    stdin: str | None
+    cwd: Path
+    returncode: int | None  # None: timed out
+    stdout: str
+    stderr: str
+    wall_s: float
+
+    @property
+    def shown(self) -> str:
+        pipe = f"echo {shlex.quote(self.stdin.rstrip(chr(10)))} | " if self.stdin else ""
+        return pipe + shlex.join(self.argv)
+
+
+# --- extraction -------------------------------------------------------------------------------
+
+
+def unquoted(line: str) -> Iterator[tuple[int, str]]:
+    """(index, character) of the characters of a shell line outside quotes and escapes."""
+    quote: str | None = None
+    escaped = False
+    for i, ch in enumerate(line):
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quote != "'":
+            escaped = True
+        elif quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        else:
+            yield i, ch
+
+
+def split_comment(line: str) -> tuple[str, str]:
+    """The line without its `# comment` (a `#` starting a word outside quotes), and the comment."""
+    for i, ch in unquoted(line):
+        if ch == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i].rstrip(), line[i + 1 :].strip()
+    return line.rstrip(), ""
+
+
+def split_unquoted(line: str, separator: str) -> list[str]:
+    """`line` split at each `separator` (surrounded by spaces) outside quotes."""
+    cuts = [i for i, _ in unquoted(line) if line.startswith(f" {separator} ", i)]
+    bounds = [0, *(j for i in cuts for j in (i, i + len(separator) + 2)), len(line)]
+    return [line[a:b].strip() for a, b in zip(bounds[::2], bounds[1::2])]
+
+
+def expand_optional(tokens: list[str]) -> list[str]:
+    """Unwrap `[optional parts]` (brackets matched with nesting, so `[splits=[valid]]` keeps the Hydra
+    list), taking the first of `a|b` alternatives inside; a token not starting with `[` is kept."""
+    out: list[str] = []
+    group: list[str] = []
+    depth = 0
+    for token in tokens:
+        if not group and not token.startswith("["):
+            out.append(token)
+            continue
+        group.append(token)
+        depth += token.count("[") - token.count("]")
+        if depth == 0:
+            inner = shlex.split(" ".join(group)[1:-1])
+            out.extend(expand_optional([t.split("|", 1)[0] for t in inner]))
+            group = []
+    if group:
+        raise ValueError(f"unbalanced [ in {' '.join(tokens)!r}")
+    return out
+
+
+def parse_command(text: str, line: int) -> list[ReadmeCommand]:
+    """The command (and any `# or key=value` alternative of it) in one README shell line."""
+    shell, comment = split_comment(text)
+    segment = next(s for s in split_unquoted(shell, "&&") if "textclass-" in s)
+    stdin = None
+    *source, segment = split_unquoted(segment, "|")
+    if source:
+        echo = shlex.split(source[-1])
+        if len(source) > 1 or echo[0] != "echo":
+            raise ValueError(f"README line {line}: only `echo ... |` can feed a command: {text!r}")
+        stdin = " ".join(echo[1:]) + "\n"
+    tokens = shlex.split(segment)
+    env: list[tuple[str, str]] = []
+    while tokens and ENV_ASSIGNMENT.match(tokens[0]):
+        key, value = tokens.pop(0).split("=", 1)
+        env.append((key, value))
+    program = Path(tokens[0]).name  # `.venv/bin/textclass-train` is the same entry point
+    if program not in PROGRAMS:
+        raise ValueError(f"README line {line}: {tokens[0]!r} is not one of {PROGRAMS}: {text!r}")
+    args = (program, *expand_optional(tokens[1:]))
+    normalized = " ".join(shell.split())
+    commands = [ReadmeCommand(line, normalized, args, stdin, tuple(env))]
+    for alternative in OR_ALTERNATIVE.findall(comment):
+        key = alternative.split("=", 1)[0] + "="
+        if any(a.startswith(key) for a in args):
+            original = next(a for a in args if a.startswith(key))
+            swapped = tuple(alternative if a == original else a for a in args)
+            commands.append(ReadmeCommand(line, normalized.replace(original, alternative), swapped, stdin, tuple(env)))
+    return commands
+
+
+def shell_lines(block: list[tuple[int, str]]) -> Iterator[tuple[int, str]]:
+    """The lines of a shell block with `\\` continuations joined, numbered by their first line."""
+    pending: list[str] = []
+    start = 0
+    for number, text in block:
+        start = start if pending else number
+        if text.rstrip().endswith("\\"):
+            pending.append(text.rstrip()[:-1])
+            continue
+        yield start, " ".join([*pending, text])
+        pending = []
+    if pending:
+        yield start, " ".join(pending)
+
+
+def readme_commands(readme: str) -> list[ReadmeCommand]:
+    """Every textclass command line of the README, in order, deduplicated after substitution."""
+    found: list[ReadmeCommand] = []
+    prose: list[str] = []
+    block: list[tuple[int, str]] | None = None
+    language = ""
+    for number, text in enumerate(readme.splitlines(), 1):
+        fence = FENCE.match(text)
+        if fence and block is None:
+            block, language = [], fence.group(1)
+            prose.append("")
+        elif fence:
+            if language == "bash":
+                for start, shell in shell_lines(block):
+                    if "textclass-" in split_comment(shell)[0]:
+                        found.extend(parse_command(shell, start))
+            block = None
+            prose.append("")
+        elif block is not None:
+            block.append((number, text))
+            prose.append("")
+        else:
+            prose.append(text)
+    prose_text = "\n".join(prose)
+    for span in INLINE_SPAN.finditer(prose_text):
+        code = " ".join(span.group(1).split())
+        if code.split(" ", 1)[0] in PROGRAMS and " " in code:  # a bare program name is prose, not a command
+            found.extend(parse_command(code, prose_text.count("\n", 0, span.start()) + 1))
+    unique: dict[tuple, ReadmeCommand] = {}
+    for command in found:
+        unique.setdefault(identity(command), command)
+    return list(unique.values())
+
+
+# --- placeholders -----------------------------------------------------------------------------
+
+
+def fill(command: ReadmeCommand, run_dir: str) -> tuple[str, ...]:
+    """The command's arguments with the README placeholders replaced (see PLACEHOLDERS)."""
+    values = {"run": run_dir, "run_name": Path(run_dir).name}
+    args: list[str] = []
+    for arg in command.args:
+        for pattern, replacement in PLACEHOLDERS:
+            arg = re.sub(pattern, replacement.format(**values), arg)
+        if arg != ELISION:
+            args.append(arg)
+    unfilled = [a for a in args if UNFILLED.search(a)]
+    if unfilled:
+        raise ValueError(f"README line {command.line}: no rule in PLACEHOLDERS for {unfilled}: {command.text!r}")
+    return tuple(args)
+
+
+def own_env(command: ReadmeCommand) -> dict[str, str]:
+    """The command's environment assignments that stay (the test's data and cache replace the others)."""
+    return {k: v for k, v in command.env if k not in ENV_PLACEHOLDERS}
+
+
+def identity(command: ReadmeCommand) -> tuple:
+    """What makes two README commands the same run."""
+    return fill(command, "outputs/train/runs/RUN"), command.stdin, tuple(own_env(command).items())
+
+
+def write_input_files(args: tuple[str, ...], cwd: Path) -> None:
+    """Write the file each `file=NAME` (a labeled news TSV) or `input=NAME` (sentences) names."""
+    for arg in args:
+        key, _, value = arg.partition("=")
+        if key not in INPUT_FILES or not value or value == "-" or (cwd / value).exists():
+            continue
+        if key == "file":
+            write_tsv(cwd / value, "category\ttitle", NEWS_ROWS[1::2])
+        else:
+            (cwd / value).write_text("".join(f"{title}\n" for _, title in NEWS_ROWS[:3]), encoding="utf-8")
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+def run_one(command: ReadmeCommand, cwd: Path, env: dict[str, str], run_dir: str) -> Result:
+    args = fill(command, run_dir)
+    write_input_files(args, cwd)
+    full_env = {**own_env(command), **env}
+    start = time.monotonic()
+    try:
+        done = run_cli(list(args), cwd, full_env, timeout=COMMAND_TIMEOUT_S, stdin=command.stdin)
+        returncode, stdout, stderr = done.returncode, done.stdout, done.stderr
+    except subprocess.TimeoutExpired as error:
+        returncode = None
+        stdout, stderr = (s.decode(errors="replace") if isinstance(s, bytes) else s or "" for s in (error.stdout, error.stderr))
+    return Result(args, command.stdin, cwd, returncode, stdout, stderr, time.monotonic() - start)
+
+
+def base_run_dir(cwd: Path) -> str:
+    runs = sorted((cwd / "outputs" / "train" / "runs").glob("*/checkpoints/last.ckpt"))
+    return str(runs[0].parents[1].relative_to(cwd)) if runs else "outputs/train/runs/<no base run>"
+
+
+def is_base_run(command: ReadmeCommand) -> bool:
+    return identity(command) == identity(BASE_COMMAND)
+
+
+def extends(command: ReadmeCommand, earlier: ReadmeCommand) -> bool:
+    """Whether `command` is `earlier` with only `hydra.sweeper.n_trials` added or changed."""
+    strip = lambda c: tuple(a for a in c.args if not a.startswith("hydra.sweeper.n_trials="))  # noqa: E731
+    return "-m" in command.args and command.args != earlier.args and strip(command) == strip(earlier)
+
+
+def chains(commands: list[ReadmeCommand]) -> tuple[list[ReadmeCommand], list[list[ReadmeCommand]]]:
+    """The commands on the fixture's run (resumes last), and the other commands, each list to run in order in one directory."""
+    on_run = [c for c in commands if c.needs_run and not c.resumes] + [c for c in commands if c.resumes]
+    others: list[list[ReadmeCommand]] = []
+    for command in (c for c in commands if not c.needs_run and not is_base_run(c)):
+        chain = next((ch for ch in others if any(extends(command, c) for c in ch)), None)
+        if chain is None:
+            others.append([command])
+        else:
+            chain.append(command)
+    others.sort(key=lambda ch: "-m" not in ch[0].args)  # the multiruns, the longest, first
+    return on_run, others
+
+
+BASE_COMMAND = ReadmeCommand(0, " ".join(BASE_RUN), BASE_RUN)
+COMMANDS = readme_commands(README.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def readme_results(tmp_path_factory: pytest.TempPathFactory) -> dict[ReadmeCommand, Result]:
+    """Run every README command (two at a time) on tiny data; the result of each."""
+    root = tmp_path_factory.mktemp("readme")
+    data = root / "data"
+    write_tsv(data / "news" / "train.tsv", "category\ttitle", NEWS_ROWS * 3)
+    write_tsv(data / "news" / "valid.tsv", "category\ttitle", NEWS_ROWS)
+    write_tsv(data / "news" / "test.tsv", "category\ttitle", NEWS_ROWS[::2])
+    write_tsv(data / "sst2" / "train.tsv", "sentence\tlabel", SST2_ROWS * 3)
+    write_tsv(data / "sst2" / "dev.tsv", "sentence\tlabel", SST2_ROWS)
+    # two commands at a time on the CPU: one torch thread each
+    env = {**cli_env(data, root), "OMP_NUM_THREADS": "1"}
+    on_run, others = chains(COMMANDS)
+    results: dict[ReadmeCommand, Result] = {}
+
+    def run_chain(chain: list[ReadmeCommand], cwd: Path) -> None:
+        cwd.mkdir()
+        for command in chain:
+            results[command] = run_one(command, cwd, env, "")
+
+    def run_on_base() -> None:
+        cwd = root / "base"
+        cwd.mkdir()
+        base = run_one(BASE_COMMAND, cwd, env, "")
+        for command in filter(is_base_run, COMMANDS):  # the README's own main job is the base run
+            results[command] = base
+        run_dir = base_run_dir(cwd)
+        for command in on_run:
+            results[command] = run_one(command, cwd, env, run_dir)
+
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        futures = [pool.submit(run_on_base)]
+        futures += [pool.submit(run_chain, chain, root / f"cmd{i:02d}") for i, chain in enumerate(others)]
+        for future in futures:
+            future.result()
+    return results
+
+
+# --- tests ------------------------------------------------------------------------------------
+
+
+def test_extraction_finds_the_readme_commands() -> None:
+    assert len(COMMANDS) >= MIN_COMMANDS, f"only {len(COMMANDS)} commands extracted from README.md: {[c.text for c in COMMANDS]}"
+    assert {c.program for c in COMMANDS} == set(PROGRAMS)
+    assert any(c.stdin for c in COMMANDS), "the `echo ... | textclass-predict` line lost its stdin"
+
+
+def test_shell_line_parsing() -> None:
+    assert split_comment('echo "a # b" | x  # note') == ('echo "a # b" | x', "note")
+    assert split_comment("x 'k=a#b'") == ("x 'k=a#b'", "")
+    assert expand_optional(["x", "[splits=[valid]]", "[out=a.jsonl|.tsv]", "[a=1", "[b=2]]"]) == [
+        "x", "splits=[valid]", "out=a.jsonl", "a=1", "b=2"
+    ]
+    (piped,) = parse_command('echo "Fed # up" | textclass-predict ckpt_path=<...>/last.ckpt  # c', 1)
+    assert piped.stdin == "Fed # up\n" and piped.args == ("textclass-predict", "ckpt_path=<...>/last.ckpt")
+    (setup,) = parse_command("bash .ci/setup && A=b .venv/bin/textclass-train", 1)
+    assert setup.args == ("textclass-train",) and setup.env == (("A", "b"),)
+    resumed = parse_command("textclass-train resume=r   # or resume=last; add e.g. x=1", 1)
+    assert [c.args for c in resumed] == [("textclass-train", "resume=r"), ("textclass-train", "resume=last")]
+    assert fill(ReadmeCommand(1, "", ("textclass-train", "-m", "experiment=a,...,b", "..."), None), "r") == (
+        "textclass-train", "-m", "experiment=a,b"
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=[c.text for c in COMMANDS])
+def test_readme_command_runs(
+    command: ReadmeCommand, readme_results: dict[ReadmeCommand, Result], record_property: pytest.RecordProperty
+) -> None:
+    result = readme_results[command]
+    record_property("wall_s", round(result.wall_s, 1))
+    print(f"{result.wall_s:6.1f} s  {result.shown}")
+    where = f"README.md:{command.line}: {command.text}\nran: {result.shown}\nin {result.cwd}\n"
+    if result.returncode is None:
+        pytest.fail(f"{where}timed out after {COMMAND_TIMEOUT_S} s\nstderr tail:\n{result.stderr[-3000:]}")
+    assert result.returncode == 0, f"{where}exit {result.returncode} after {result.wall_s:.1f} s\nstderr tail:\n{result.stderr[-3000:]}"
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output, f"{where}printed a traceback:\n{output[output.index('Traceback') - 200 :][:3000]}"
