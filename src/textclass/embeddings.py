@@ -36,6 +36,7 @@ class EmbeddingSpec:
     multichannel: bool = False  # Kim (2014): a frozen and a fine-tuned copy side by side (2 x dim features)
     init_std: float = 0.1  # std of the normal init of words without a pretrained vector
     limit: int | None = None  # read only the first `limit` vectors of a file (word2vec has 3M)
+    trust_pickle: bool = False  # gensim .kv/.model files are pickles: loading one runs code it holds
 
     def __post_init__(self) -> None:
         if self.format not in FILE_FORMATS:
@@ -83,7 +84,7 @@ def load_vectors(spec: EmbeddingSpec) -> KeyedVectors:
     if spec.name == OFFLINE_GLOVE:
         kv = _load_offline_glove(spec.limit)
     elif spec.name == "file":
-        kv = _load_file(Path(spec.path).expanduser(), spec.format, spec.limit)
+        kv = _load_file(Path(spec.path).expanduser(), spec.format, spec.limit, spec.trust_pickle)
     elif spec.name == "none":
         raise ValueError("embeddings=none has no vectors to load")
     else:
@@ -147,10 +148,16 @@ def _detect_format(path: Path) -> str:
     return "word2vec_text" if len(first) == 2 and all(p.isdigit() for p in first) else "glove_text"
 
 
-def _load_file(path: Path, fmt: str, limit: int | None) -> KeyedVectors:
+def _load_file(path: Path, fmt: str, limit: int | None, trust_pickle: bool = False) -> KeyedVectors:
     if not path.is_file():
         raise EmbeddingError(f"embeddings file not found: {path}; set embeddings.path to an existing vectors file")
     fmt = _detect_format(path) if fmt == "auto" else fmt
+    if fmt == "gensim" and not trust_pickle:
+        raise EmbeddingError(
+            f"{path} is a gensim KeyedVectors file, a Python pickle: loading it runs any code it holds. "
+            "If you trust where it came from, set embeddings.trust_pickle=true; or convert it once with "
+            "KeyedVectors.load(...).save_word2vec_format('vectors.bin', binary=True) and use that file"
+        )
     try:
         if fmt == "gensim":
             return KeyedVectors.load(str(path))

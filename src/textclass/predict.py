@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from torch import nn
 from textclass.checkpoint import TrainedRun, load_run
 from textclass.cli import CONFIG_DIR, exit_on_user_error, run
 from textclass.data.batching import Batch
+from textclass.data.tsv import decode_utf8
 from textclass.errors import ConfigError, DataError
 from textclass.models.embedding import MultichannelEmbedding
 
@@ -26,30 +28,55 @@ FORMATS = ("jsonl", "tsv")
 @dataclass
 class Prediction:
     text: str
-    label: str
-    probs: dict[str, float]
+    label: str | None  # None: the input line was empty, nothing was predicted
+    probs: dict[str, float] | None
     tokens: list[str] | None = None  # with explain: the model's input tokens
     importance: list[float] | None = None  # one score per token
     method: str | None = None  # "attention" or "grad_x_input"
+    skipped: str | None = None  # why this line got no prediction
+
+    def record(self) -> dict:
+        """The JSON line: text, label and probs always; explanation and skip reason when present."""
+        optional = ("tokens", "importance", "method", "skipped")
+        return {"text": self.text, "label": self.label, "probs": self.probs} | {
+            k: getattr(self, k) for k in optional if getattr(self, k) is not None
+        }
+
+
+EMPTY_LINE = "empty line"
 
 
 def read_texts(text: str | list[str] | None, input_path: str | None) -> list[str]:
-    """Sentences from `text`, a file (one per line, '-' = stdin), or stdin when neither is given."""
+    """One entry per input line, stripped (empty lines stay, so output row i answers line i).
+
+    From `text`, a file (one sentence a line, '-' = stdin), or stdin when neither is given.
+    """
     if text is not None:
-        texts = [text] if isinstance(text, str) else list(text)
+        texts = [str(t) for t in text] if isinstance(text, Sequence) and not isinstance(text, str) else [str(text)]
     elif input_path not in (None, "-"):
         path = Path(input_path)
         if not path.is_file():
-            raise DataError(f"input file not found: {path}")
-        texts = path.read_text(encoding="utf-8").splitlines()
+            raise DataError(f"input file not found: {path}" if not path.exists() else f"input={path} is not a file")
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            raise DataError(f"cannot read input={path} ({err.strerror})") from None
+        texts = decode_utf8(data, path).splitlines()
     elif input_path == "-" or not sys.stdin.isatty():
-        texts = sys.stdin.read().splitlines()
+        texts = decode_utf8(sys.stdin.buffer.read(), "<stdin>").splitlines()
     else:
         raise ConfigError("nothing to predict: give text=\"...\", input=FILE, or pipe sentences on stdin")
-    texts = [t.strip() for t in texts if t.strip()]
-    if not texts:
+    texts = [t.strip() for t in texts]
+    if not any(texts):
         raise DataError(f"nothing to predict: the input ({input_path or 'text'}) has no non-empty line")
     return texts
+
+
+def predict_lines(run: TrainedRun, lines: list[str], batch_size: int = 256, explain: bool = False) -> Iterator[Prediction]:
+    """A prediction per line, in order; an empty line gets a row saying it was skipped."""
+    predictions = predict(run, [line for line in lines if line], batch_size, explain)
+    for line in lines:
+        yield next(predictions) if line else Prediction(line, None, None, skipped=EMPTY_LINE)
 
 
 def predict(run: TrainedRun, texts: list[str], batch_size: int = 256, explain: bool = False) -> Iterator[Prediction]:
@@ -107,35 +134,66 @@ def token_strings(run: TrainedRun, ids: list[int]) -> list[str]:
     return run.tokenizer.hf_tokenizer.convert_ids_to_tokens(ids)
 
 
-def write(predictions: Iterable[Prediction], output: str, fmt: str | None) -> int:
+def check_output(output: str, input_path: str | None) -> None:
+    """Fail before the model loads when the output cannot be written, or would overwrite the input."""
+    if output == "-":
+        return
+    path = Path(output)
+    if path.is_dir():
+        raise ConfigError(f"output={output} is a directory; give a file path such as {path / 'predictions.jsonl'}")
+    if not path.parent.is_dir():
+        raise ConfigError(f"output={output}: the folder {path.parent} does not exist; create it or choose another path")
+    if input_path not in (None, "-") and path.resolve() == Path(input_path).resolve():
+        raise ConfigError(f"output={output} is the input file: writing would destroy it; choose another output path")
+
+
+def write(predictions: Iterable[Prediction], output: str, fmt: str | None, class_names: list[str]) -> int:
+    """Write rows as JSON lines or TSV (quoted where a text holds a tab, quote or newline); returns the count.
+
+    A file is written beside its target and renamed into place: an error midway leaves no partial file.
+    """
     fmt = fmt or ("tsv" if output.endswith(".tsv") else "jsonl")
     if fmt not in FORMATS:
         raise ConfigError(f"format={fmt!r} is not one of {FORMATS}")
-    out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8")
+    tmp = None if output == "-" else Path(output).with_name(f".{Path(output).name}.tmp")
+    out = sys.stdout if tmp is None else open(tmp, "w", encoding="utf-8", newline="")
     n = 0
     try:
+        tsv = csv.writer(out, delimiter="\t", lineterminator="\n") if fmt == "tsv" else None
+        if tsv is not None:
+            tsv.writerow(["text", "label", *(f"p_{c}" for c in class_names)])
         for p in predictions:
-            if fmt == "tsv":
-                if n == 0:
-                    out.write("\t".join(["text", "label", *(f"p_{c}" for c in p.probs)]) + "\n")
-                out.write("\t".join([p.text, p.label, *(f"{v:.6f}" for v in p.probs.values())]) + "\n")
+            if tsv is not None:
+                probs = [f"{v:.6f}" for v in p.probs.values()] if p.probs else [""] * len(class_names)
+                tsv.writerow([p.text, p.label or "", *probs])
             else:
-                out.write(json.dumps({k: v for k, v in p.__dict__.items() if v is not None}, ensure_ascii=False) + "\n")
+                out.write(json.dumps(p.record(), ensure_ascii=False) + "\n")
             n += 1
-    finally:
-        if out is not sys.stdout:
+        if tmp is not None:
             out.close()
+            tmp.replace(output)
+    finally:
+        if tmp is not None:
+            out.close()
+            tmp.unlink(missing_ok=True)
     return n
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
 @exit_on_user_error
 def hydra_main(cfg: DictConfig) -> None:
-    texts = read_texts(cfg.text, cfg.input)
+    check_output(cfg.output, cfg.input)
+    lines = read_texts(cfg.text, cfg.input)
     run = load_run(cfg.ckpt_path)
     start = time.perf_counter()
-    n = write(predict(run, texts, cfg.batch_size, cfg.explain), cfg.output, cfg.format)
+    class_names = [str(n) for n in run.model.class_names]
+    write(predict_lines(run, lines, cfg.batch_size, cfg.explain), cfg.output, cfg.format, class_names)
     seconds = time.perf_counter() - start
+    n = sum(map(bool, lines))
+    empty = [i for i, line in enumerate(lines, start=1) if not line]
+    if empty:
+        shown = ", ".join(map(str, empty[:10])) + (", ..." if len(empty) > 10 else "")
+        print(f"{len(empty)} empty input line{'s' * (len(empty) > 1)} got a row with no label (line {shown})", file=sys.stderr)
     print(f"predicted {n} sentences with {cfg.ckpt_path} in {seconds:.3f} s ({n / max(seconds, 1e-9):,.0f} sentences/s)", file=sys.stderr)
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 from textclass.data.download import download
-from textclass.data.tsv import LabeledTexts, SkippedRows, check_bad_row_policy, read_labeled_tsv, read_texts_tsv
+from textclass.data.tsv import LabeledTexts, SkippedRows, check_bad_row_policy, file_problem, read_labeled_tsv, read_texts_tsv
 from textclass.errors import DataError
 
 SPLITS = ("train", "valid", "test")
@@ -53,10 +54,15 @@ class TsvDataset:
         return self.root_path / self.split_file_names[split]
 
     def available_splits(self) -> list[str]:
-        return [s for s in SPLITS if s in self.split_file_names and self.split_path(s).is_file()]
+        # lexists: a split that is a directory or a dangling link is reported when read, not ignored
+        return [s for s in SPLITS if s in self.split_file_names and os.path.lexists(self.split_path(s))]
 
     def prepare(self) -> None:
         """Make sure the split files exist: build them from a local archive, or download one."""
+        for split in self.split_file_names:
+            path = self.split_path(split)
+            if os.path.lexists(path) and (problem := file_problem(path)):
+                raise DataError(f"data file {path} {problem}")
         if self._has_required_splits():
             return
         archive = next((self.root_path / n for n in self.archive_names if (self.root_path / n).exists()), None)

@@ -12,6 +12,8 @@ import json
 import logging
 import os
 import shutil
+import socket
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +21,8 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 KEY_FILE = "key.json"
+TMP_PREFIX = ".tmp-"
+FOREIGN_ORPHAN_AGE_S = 24 * 3600
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 # The code that decides what a cache entry holds: editing any of it invalidates old entries.
 PRODUCING_CODE = ("data/*.py", "tokenizers/*.py", "embeddings.py")
@@ -38,13 +42,46 @@ def cache_key(parts: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
 
+def remove_orphans(root: Path) -> None:
+    """Delete the build directories that killed processes left behind (`.tmp-<prefix>.<pid>.<id>@<host>`).
+
+    On this host a build is an orphan once its process is gone; another host's (a shared cache)
+    only once it is a day old, since its process cannot be checked from here.
+    """
+    host = socket.gethostname()
+    for tmp in root.glob(f"{TMP_PREFIX}*"):
+        rest, _, tmp_host = tmp.name.rpartition("@")
+        pid = rest.rsplit(".", 2)[-2] if rest.count(".") >= 2 else ""
+        if tmp_host == host and pid.isdigit():
+            orphan = not process_alive(int(pid))
+        else:
+            try:
+                orphan = time.time() - tmp.stat().st_mtime > FOREIGN_ORPHAN_AGE_S
+            except FileNotFoundError:  # finished meanwhile
+                continue
+        if orphan:
+            log.info("removing %s, left by an interrupted cache build", tmp)
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 def cached_dir(root: Path, prefix: str, parts: dict, build: Callable[[Path], None]) -> tuple[Path, bool]:
     """The entry for `parts` under `root`, built by `build(tmp_dir)` on a miss. Returns (dir, hit)."""
     entry = root / f"{prefix}-{cache_key(parts)}"
     if (entry / KEY_FILE).is_file():
         return entry, True
     root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".tmp-{prefix}-{uuid.uuid4().hex}"
+    remove_orphans(root)
+    tmp = root / f"{TMP_PREFIX}{prefix}.{os.getpid()}.{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
     tmp.mkdir()
     try:
         build(tmp)

@@ -16,7 +16,11 @@ TIMEOUT_S = 30
 
 
 def download(url: str, dest: Path, manual_hint: str) -> Path:
-    """Download `url` to `dest` atomically; offline or failing, say how to get the file by hand."""
+    """Download `url` to `dest` atomically; offline or failing, say how to get the file by hand.
+
+    A failed download leaves nothing behind, not even the folders it created (a mistyped data dir).
+    """
+    created = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_suffix(dest.suffix + ".part")
     log.info("downloading %s -> %s", url, dest)
@@ -25,8 +29,11 @@ def download(url: str, dest: Path, manual_hint: str) -> Path:
             shutil.copyfileobj(response, f)
     except (urllib.error.URLError, OSError, TimeoutError) as err:
         tmp.unlink(missing_ok=True)
+        for folder in created:  # deepest first
+            folder.rmdir()
+        missing_root = f" (the folder {created[-1]} did not exist: is the data directory right?)" if created else ""
         raise DownloadError(
-            f"could not download {url} ({getattr(err, 'reason', err)}); are you offline? "
+            f"could not download {url} ({getattr(err, 'reason', err)}); are you offline?{missing_root} "
             f"{manual_hint}"
         ) from None
     tmp.replace(dest)

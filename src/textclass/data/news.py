@@ -11,7 +11,7 @@ from typing import ClassVar
 import numpy as np
 
 from textclass.data.base import TsvDataset
-from textclass.data.tsv import SkippedRows, decode_utf8, iter_rows, write_labeled_tsv
+from textclass.data.tsv import SkippedRows, decode_utf8, iter_rows, read_bytes, write_labeled_tsv
 from textclass.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def read_raw_news(source: Path, publishers: set[str], on_bad_row: str) -> tuple[
             with zipfile.ZipFile(source) as zf:
                 data = zf.read(RAW_MEMBER)
         else:
-            data = source.read_bytes()
+            data = read_bytes(source)
     except (zipfile.BadZipFile, KeyError) as err:
         raise DataError(f"{source}: not a UCI News Aggregator zip with member {RAW_MEMBER} ({err}); delete it and download again") from None
     text = decode_utf8(data, label)

@@ -63,9 +63,10 @@ def check_bad_row_policy(on_bad_row: str) -> None:
 
 
 def decode_utf8(data: bytes, source: Path | str) -> str:
-    """`data` as text; non-UTF-8 bytes are an error naming `source` and the line."""
+    """`data` as text (a leading UTF-8 byte-order mark dropped); non-UTF-8 bytes are an error
+    naming `source` and the line."""
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
         bad = data[err.start : err.start + 1]
@@ -74,11 +75,56 @@ def decode_utf8(data: bytes, source: Path | str) -> str:
         ) from None
 
 
-def read_body(path: Path, header: tuple[str, ...]) -> str:
+def read_bytes(path: Path) -> bytes:
+    """The bytes of a data file; a missing, unreadable or non-regular file is one clear error."""
+    problem = file_problem(path)
+    if problem:
+        raise DataError(f"data file {path} {problem}")
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise DataError(f"cannot read data file {path} ({err.strerror or err}); check its permissions") from None
+
+
+def file_problem(path: Path) -> str | None:
+    """Why `path` cannot be read as a data file (missing, a directory, a dangling or looping link), or None."""
+    try:
+        if path.is_file():
+            return None
+        if path.is_dir():
+            return "is a directory, not a TSV file"
+        if path.is_symlink():
+            return "is a symbolic link that leads nowhere (broken, or a loop); point it at the file or replace it"
+    except OSError as err:  # ELOOP, ENAMETOOLONG, EACCES on a parent folder
+        return f"cannot be opened ({err.strerror or err})"
+    return "does not exist" if not path.exists() else "is not a regular file"
+
+
+def decode_lines(data: bytes, path: Path, skipped: "SkippedRows", on_bad_row: str) -> str:
+    """`data` as text; with on_bad_row=skip, lines that are not UTF-8 are blanked and counted."""
+    if on_bad_row != "skip":
+        return decode_utf8(data, path)
+    try:
+        return decode_utf8(data, path)
+    except DataError:
+        pass
+    lines = data.split(b"\n")
+    for lineno, raw in enumerate(lines, start=1):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            if lineno == 1:
+                raise
+            skipped.record(lineno, "bad UTF-8", "not valid UTF-8", on_bad_row)
+            lines[lineno - 1] = b""
+    return decode_utf8(b"\n".join(lines), path)
+
+
+def read_body(path: Path, header: tuple[str, ...], skipped: "SkippedRows | None" = None, on_bad_row: str = "error") -> str:
     """The file's text after its header line, which must be exactly `header`."""
-    if not path.is_file():
-        raise DataError(f"data file not found: {path}")
-    first, _, body = decode_utf8(path.read_bytes(), path).partition("\n")
+    data = read_bytes(path)
+    text = decode_utf8(data, path) if skipped is None else decode_lines(data, path, skipped, on_bad_row)
+    first, _, body = text.partition("\n")
     found_header = tuple(first.rstrip("\r").split("\t"))
     if found_header != header:
         raise DataError(f"{path}:1: header is {'<TAB>'.join(found_header)!r}, expected {'<TAB>'.join(header)!r}")
@@ -111,11 +157,11 @@ def read_labeled_tsv(
     Texts keep their characters exactly (SST-2's trailing space is stripped only at the ends).
     """
     check_bad_row_policy(on_bad_row)
-    body = read_body(path, header)
+    skipped = SkippedRows(path)
+    body = read_body(path, header, skipped, on_bad_row)
     text_idx, label_idx = header.index(text_column), header.index(label_column)
     texts: list[str] = []
     labels: list[int] = []
-    skipped = SkippedRows(path)
     for lineno, fields in iter_rows(body, len(header), first_line=2):
         reason = detail = None
         if isinstance(fields, str):
