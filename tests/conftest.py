@@ -67,12 +67,16 @@ def cli_env(data_dir: Path, tmp_path: Path) -> dict[str, str]:
 
 
 def run_cli(
-    args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 600, stdin: str | None = None
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 600, stdin: str | bytes | None = None
 ) -> subprocess.CompletedProcess:
-    """Run a textclass console entry point (e.g. ["textclass-train", ...]) as a user would."""
+    """Run a textclass console entry point (e.g. ["textclass-train", ...]) as a user would.
+
+    `stdin` may be bytes (e.g. not UTF-8); stdout and stderr always come back as text.
+    """
     script = Path(sys.executable).parent / args[0]
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [str(script), *args[1:]], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
-        input=stdin if stdin is not None else "",
+    data = (stdin or "").encode() if not isinstance(stdin, bytes) else stdin
+    result = subprocess.run([str(script), *args[1:]], cwd=cwd, env=full_env, capture_output=True, timeout=timeout, input=data)
+    return subprocess.CompletedProcess(
+        result.args, result.returncode, result.stdout.decode("utf-8", "replace"), result.stderr.decode("utf-8", "replace")
     )

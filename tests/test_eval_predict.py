@@ -89,7 +89,10 @@ def test_predict_text_stdin_and_file_formats(trained, tmp_path):
     assert record["label"] == max(record["probs"], key=record["probs"].get)
 
     piped = _predict(work, data, ckpt, stdin="Apple unveils new iPhone\n\nEbola outbreak spreads\n")
-    assert [json.loads(line)["text"] for line in piped.stdout.splitlines()] == ["Apple unveils new iPhone", "Ebola outbreak spreads"]
+    rows = [json.loads(line) for line in piped.stdout.splitlines()]
+    assert [r["text"] for r in rows] == ["Apple unveils new iPhone", "", "Ebola outbreak spreads"]  # row i answers line i
+    assert rows[1]["label"] is None and rows[1]["skipped"] == "empty line"
+    assert "1 empty input line got a row with no label (line 2)" in piped.stderr
 
     sentences = tmp_path / "in.txt"
     sentences.write_text("Stocks rally\nJustin Bieber cancels tour\nNew study links sugar to disease\n")

@@ -3,9 +3,11 @@
 The module guarantees that each `textclass-train` / `textclass-eval` / `textclass-predict` command the
 README shows (in ```bash blocks, and in inline code spans in prose and tables) exits 0 without a
 traceback on the tiny fixture data, started as a subprocess from a fresh working directory. Only the
-README's placeholders are replaced, by the rules in `PLACEHOLDERS` (and `ENV_PLACEHOLDERS`,
-`INPUT_FILES`); nothing is added to a command to make it faster. A new command in the README is
-picked up automatically, and extraction must find at least `MIN_COMMANDS` of them.
+README's placeholders are replaced, by the rules in `PLACEHOLDERS` (and `ENV_PLACEHOLDERS`, `ELISION`,
+`INPUT_FILES`); optional `[parts]` are all included (the first of `a|b`), and an alternative in a
+trailing comment (`# or resume=last`) is a command of its own. Nothing is added to a command to make
+it faster: the tiny data keeps them fast. A new command in the README is picked up automatically,
+and extraction must find at least `MIN_COMMANDS` of them.
 
 Commands that need an earlier run (eval, predict, `resume=`) run after one training run,
 `textclass-train` (the README's main job), in its working directory; a search that only raises
@@ -19,7 +21,7 @@ import re
 import shlex
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +53,11 @@ PLACEHOLDERS: tuple[tuple[str, str], ...] = (
 )
 # Environment assignments in a README command that the test's own environment replaces.
 ENV_PLACEHOLDERS = ("TEXTCLASS_DATA_DIR", "TEXTCLASS_CACHE_DIR")
-ELISION = "..."  # a trailing `...` argument ("and more overrides") is dropped
+# A `...` argument ("and more overrides"): in an Optuna search it stands for the searched
+# parameters, so it becomes one; elsewhere it is dropped.
+ELISION = "..."
+SEARCH_SWEEPER = "hydra/sweeper=textclass_optuna"
+SEARCH_PARAMETER = "optimizer.lr=tag(log, interval(1e-4, 1e-1))"
 # `key=NAME` arguments whose file is written into the working directory first.
 INPUT_FILES = ("file", "input")
 
@@ -250,6 +256,8 @@ def fill(command: ReadmeCommand, run_dir: str) -> tuple[str, ...]:
             arg = re.sub(pattern, replacement.format(**values), arg)
         if arg != ELISION:
             args.append(arg)
+        elif SEARCH_SWEEPER in command.args:
+            args.append(SEARCH_PARAMETER)
     unfilled = [a for a in args if UNFILLED.search(a)]
     if unfilled:
         raise ValueError(f"README line {command.line}: no rule in PLACEHOLDERS for {unfilled}: {command.text!r}")
@@ -290,14 +298,24 @@ def run_one(command: ReadmeCommand, cwd: Path, env: dict[str, str], run_dir: str
         done = run_cli(list(args), cwd, full_env, timeout=COMMAND_TIMEOUT_S, stdin=command.stdin)
         returncode, stdout, stderr = done.returncode, done.stdout, done.stderr
     except subprocess.TimeoutExpired as error:
-        returncode = None
-        stdout, stderr = (s.decode(errors="replace") if isinstance(s, bytes) else s or "" for s in (error.stdout, error.stderr))
+        returncode, stdout, stderr = None, as_text(error.stdout), as_text(error.stderr)
     return Result(args, command.stdin, cwd, returncode, stdout, stderr, time.monotonic() - start)
 
 
-def base_run_dir(cwd: Path) -> str:
+def as_text(output: bytes | str | None) -> str:
+    return output.decode(errors="replace") if isinstance(output, bytes) else output or ""
+
+
+def base_run_dir(cwd: Path) -> str | None:
+    """The fixture's training run, relative to `cwd` (None when it left no checkpoint)."""
     runs = sorted((cwd / "outputs" / "train" / "runs").glob("*/checkpoints/last.ckpt"))
-    return str(runs[0].parents[1].relative_to(cwd)) if runs else "outputs/train/runs/<no base run>"
+    return str(runs[0].parents[1].relative_to(cwd)) if runs else None
+
+
+def not_run(command: ReadmeCommand, base: Result) -> Result:
+    """The result of a command that needs the fixture's training run when that run failed."""
+    reason = f"not run: the training run it needs, `{base.shown}`, exited {base.returncode} with no checkpoint:\n"
+    return Result(command.args, command.stdin, base.cwd, -1, "", reason + base.stderr[-2000:], 0.0)
 
 
 def is_base_run(command: ReadmeCommand) -> bool:
@@ -306,12 +324,15 @@ def is_base_run(command: ReadmeCommand) -> bool:
 
 def extends(command: ReadmeCommand, earlier: ReadmeCommand) -> bool:
     """Whether `command` is `earlier` with only `hydra.sweeper.n_trials` added or changed."""
-    strip = lambda c: tuple(a for a in c.args if not a.startswith("hydra.sweeper.n_trials="))  # noqa: E731
-    return "-m" in command.args and command.args != earlier.args and strip(command) == strip(earlier)
+    def without_n_trials(c: ReadmeCommand) -> tuple[str, ...]:
+        return tuple(a for a in c.args if not a.startswith("hydra.sweeper.n_trials="))
+
+    return "-m" in command.args and command.args != earlier.args and without_n_trials(command) == without_n_trials(earlier)
 
 
 def chains(commands: list[ReadmeCommand]) -> tuple[list[ReadmeCommand], list[list[ReadmeCommand]]]:
-    """The commands on the fixture's run (resumes last), and the other commands, each list to run in order in one directory."""
+    """The commands on the fixture's run (resumes last), and chains of the others: each chain runs in
+    order in a directory of its own."""
     on_run = [c for c in commands if c.needs_run and not c.resumes] + [c for c in commands if c.resumes]
     others: list[list[ReadmeCommand]] = []
     for command in (c for c in commands if not c.needs_run and not is_base_run(c)):
@@ -356,7 +377,7 @@ def readme_results(tmp_path_factory: pytest.TempPathFactory) -> dict[ReadmeComma
             results[command] = base
         run_dir = base_run_dir(cwd)
         for command in on_run:
-            results[command] = run_one(command, cwd, env, run_dir)
+            results[command] = run_one(command, cwd, env, run_dir) if run_dir else not_run(command, base)
 
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         futures = [pool.submit(run_on_base)]
@@ -370,7 +391,8 @@ def readme_results(tmp_path_factory: pytest.TempPathFactory) -> dict[ReadmeComma
 
 
 def test_extraction_finds_the_readme_commands() -> None:
-    assert len(COMMANDS) >= MIN_COMMANDS, f"only {len(COMMANDS)} commands extracted from README.md: {[c.text for c in COMMANDS]}"
+    extracted = [c.text for c in COMMANDS]
+    assert len(COMMANDS) >= MIN_COMMANDS, f"only {len(COMMANDS)} commands extracted from README.md: {extracted}"
     assert {c.program for c in COMMANDS} == set(PROGRAMS)
     assert any(c.stdin for c in COMMANDS), "the `echo ... | textclass-predict` line lost its stdin"
 
@@ -390,18 +412,23 @@ def test_shell_line_parsing() -> None:
     assert fill(ReadmeCommand(1, "", ("textclass-train", "-m", "experiment=a,...,b", "..."), None), "r") == (
         "textclass-train", "-m", "experiment=a,b"
     )
+    search = ReadmeCommand(1, "", ("textclass-train", "-m", SEARCH_SWEEPER, "..."), None)
+    assert fill(search, "r") == ("textclass-train", "-m", SEARCH_SWEEPER, SEARCH_PARAMETER)
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=[c.text for c in COMMANDS])
 def test_readme_command_runs(
-    command: ReadmeCommand, readme_results: dict[ReadmeCommand, Result], record_property: pytest.RecordProperty
+    command: ReadmeCommand,
+    readme_results: dict[ReadmeCommand, Result],
+    record_property: Callable[[str, object], None],
 ) -> None:
     result = readme_results[command]
     record_property("wall_s", round(result.wall_s, 1))
     print(f"{result.wall_s:6.1f} s  {result.shown}")
     where = f"README.md:{command.line}: {command.text}\nran: {result.shown}\nin {result.cwd}\n"
+    tail = f"stderr tail:\n{result.stderr[-3000:]}"
     if result.returncode is None:
-        pytest.fail(f"{where}timed out after {COMMAND_TIMEOUT_S} s\nstderr tail:\n{result.stderr[-3000:]}")
-    assert result.returncode == 0, f"{where}exit {result.returncode} after {result.wall_s:.1f} s\nstderr tail:\n{result.stderr[-3000:]}"
+        pytest.fail(f"{where}timed out after {COMMAND_TIMEOUT_S} s\n{tail}")
+    assert result.returncode == 0, f"{where}exit {result.returncode} after {result.wall_s:.1f} s\n{tail}"
     output = result.stdout + result.stderr
-    assert "Traceback" not in output, f"{where}printed a traceback:\n{output[output.index('Traceback') - 200 :][:3000]}"
+    assert "Traceback" not in output, f"{where}printed a traceback:\n{output[output.index('Traceback') :][:3000]}"

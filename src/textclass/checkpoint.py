@@ -76,7 +76,7 @@ def read_checkpoint(ckpt: Path) -> dict:
         # torch's own text advises weights_only=False, i.e. running the file's code: never pass that on
         reason = type(err).__name__ if "weights_only" in str(err) else f"{type(err).__name__}: {str(err).splitlines()[0]}"
         raise ConfigError(
-            f"cannot read checkpoint {ckpt} ({reason}): it is truncated, corrupt or not a checkpoint "
+            f"cannot read checkpoint {ckpt} ({reason}): the file is truncated or corrupt, or not a checkpoint "
             "textclass can load safely (tensors and plain values only); use the run's checkpoints/last.ckpt"
         ) from None
     if not isinstance(state, dict) or "state_dict" not in state or "hyper_parameters" not in state:

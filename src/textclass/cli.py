@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 
@@ -64,9 +65,16 @@ def exit_on_user_error(fn: Callable[..., T]) -> Callable[..., T]:
 def check_overrides(config_name: str, args: list[str]) -> None:
     """Compose the config as Hydra will, so a mistyped override is one `error:` line, not Hydra's report.
 
-    Only plain single runs: with flags (-m, --cfg, --help, ...) Hydra's own handling is left as is.
+    Only plain single runs: with flags (-m, --cfg, --help, ...) or sweeps (a config that is a multirun
+    by itself), Hydra's own handling is left as is.
     """
-    if not any(a.startswith("-") for a in args):
+    if any(a.startswith("-") for a in args):
+        return
+    try:
+        sweeps = any(o.is_sweep_override() for o in OverridesParser.create().parse_overrides(args))
+    except OverrideParseException as err:
+        raise parse_error(err) from None
+    if not sweeps:
         compose_config(config_name, args)
 
 
@@ -76,9 +84,13 @@ def compose_config(config_name: str, overrides: list[str]) -> DictConfig:
         with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3", job_name=config_name):
             return compose(config_name, overrides=overrides)
     except OverrideParseException as err:
-        raise ConfigError(f"cannot parse the override {err.override!r}: {err.message.splitlines()[0]}") from None
+        raise parse_error(err) from None
     except HydraException as err:
         raise ConfigError(composition_message(str(err))) from None
+
+
+def parse_error(err: OverrideParseException) -> ConfigError:
+    return ConfigError(f"cannot parse the override {err.override!r}: {err.message.splitlines()[0]}")
 
 
 def composition_message(text: str) -> str:

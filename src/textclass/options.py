@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError
 
 from textclass.errors import ConfigError
 
@@ -39,7 +40,10 @@ def check_option_types(node: DictConfig, target: Callable, prefix: str) -> None:
     for key in node:
         if str(key).startswith("_") or key not in hints:
             continue
-        value = node[key]
+        try:
+            value = node[key]
+        except InterpolationResolutionError:  # e.g. ${tokenizer.pretrained} under tokenizer=word: the builder explains
+            continue
         if isinstance(value, (DictConfig, ListConfig)):
             value = OmegaConf.to_container(value)
         if fits(value, hints[key]) is False:

@@ -169,8 +169,7 @@ def resume_arguments(args: list[str], runs_dir: Path) -> list[str]:
     if finished := finished_reason(read_checkpoint(ckpt), cfg):
         raise ConfigError(
             f"resume={target}: the run is finished ({finished}); its checkpoints and metrics are left as they are. "
-            "To train on, raise the limit: "
-            f"textclass-train resume={target} trainer.max_epochs=<more epochs>"
+            f"To train on, raise the limit: textclass-train resume={target} trainer.max_epochs=<more epochs>"
         )
     log.info("resuming %s from %s", run_dir, ckpt)
     return [*original, *now, f"ckpt_path={ckpt.resolve()}", f"hydra.run.dir={run_dir.resolve()}"]
@@ -178,15 +177,15 @@ def resume_arguments(args: list[str], runs_dir: Path) -> list[str]:
 
 def finished_reason(checkpoint: dict, cfg: DictConfig) -> str | None:
     """Why a run saved as `checkpoint` would train no further under `cfg`, or None if it would."""
-    epochs = checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
+    progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {}).get("current", {})
+    epochs = progress.get("processed", checkpoint.get("epoch", -1) + 1)
     max_epochs = cfg.trainer.get("max_epochs")
     if max_epochs is not None and max_epochs != -1 and epochs >= max_epochs:
         return f"it trained {epochs} of trainer.max_epochs={max_epochs} epochs"
-    early_stopping = (cfg.get("callbacks") or {}).get("early_stopping")
-    if early_stopping:
+    if (cfg.get("callbacks") or {}).get("early_stopping"):
         states = [v for k, v in checkpoint.get("callbacks", {}).items() if k.startswith("EarlyStopping")]
-        if states and states[0].get("wait_count", 0) >= early_stopping.patience:
-            return f"early stopping ended it after {epochs} epochs (patience {early_stopping.patience})"
+        if states and states[0].get("stopped_epoch", 0) > 0:
+            return f"early stopping ended it after {epochs} epochs; to train on anyway, add callbacks.early_stopping=null"
     return None
 
 
