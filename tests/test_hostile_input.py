@@ -190,8 +190,34 @@ def no_marker(outcome: Outcome) -> None:
     assert not (outcome.world.case_dir / "pwned").exists(), "a run directory's config ran code"
 
 
+def says_nothing_to_do(outcome: Outcome) -> None:
+    assert "nothing to do, the run is finished (it trained 2 of trainer.max_epochs=2 epochs)" in outcome.result.stderr
+    assert "trainer.max_epochs=<more epochs>" in outcome.result.stderr
+
+
+def user_dataset_run(trusted: bool):
+    """textclass-eval of a run whose dataset class comes from the user's own package `mydata`
+    (importing it leaves a marker file): built only when TEXTCLASS_TRUSTED_MODULES names it."""
+
+    def prepare(w: World):
+        package = w.case_dir / "mydata"
+        package.mkdir()
+        (package / "__init__.py").write_text(
+            "from pathlib import Path\nfrom textclass.data.news import NewsAggregator\n"
+            "Path('pwned').touch()\n\nclass MyNews(NewsAggregator):\n    pass\n"
+        )
+        run = w.copy_run()
+        config = run / "config.yaml"
+        config.write_text(config.read_text().replace("textclass.data.news.NewsAggregator", "mydata.MyNews"))
+        env = {"PYTHONPATH": str(w.case_dir), **({"TEXTCLASS_TRUSTED_MODULES": "mydata"} if trusted else {})}
+        return ["textclass-eval", f"ckpt_path={run}/checkpoints/last.ckpt", "splits=[valid]"], env, None, [run]
+
+    return prepare
+
+
 def skipped_bad_utf8(outcome: Outcome) -> None:
-    assert "skipped 1 bad rows" in outcome.result.stderr and "1 bad UTF-8" in outcome.result.stderr
+    log = outcome.result.stdout + outcome.result.stderr  # Hydra's console log goes to stdout
+    assert "skipped 1 bad rows" in log and "1 bad UTF-8" in log
 
 
 def typo_dir_not_created(outcome: Outcome) -> None:
@@ -280,7 +306,9 @@ CASES = [
     ),
     Case("resume_override_runs_code", on_run("textclass-train", append_override(f"+callbacks.evil={EVIL_TARGET}"), "trainer.max_epochs=5"), ("posix.system",), check=no_marker),
     Case("resume_override_changes_hydra", on_run("textclass-train", append_override("hydra.searchpath=[file:///tmp]"), "trainer.max_epochs=5"), ("hydra.searchpath",)),
-    Case("resume_finished_run", on_run("textclass-train", lambda run: None), ("finished", "trained 2 of trainer.max_epochs=2", "trainer.max_epochs=<more epochs>")),
+    Case("resume_finished_run", on_run("textclass-train", lambda run: None), check=says_nothing_to_do),
+    Case("trusted_user_package", user_dataset_run(trusted=True)),
+    Case("untrusted_user_package", user_dataset_run(trusted=False), ("mydata.MyNews", "TEXTCLASS_TRUSTED_MODULES=mydata"), check=no_marker),
     Case("resume_not_a_run", lambda w: (["textclass-train", f"resume={w.case_dir}"], {}, None, []), ("is not a textclass-train run",)),
     Case("resume_overrides_not_a_list", on_run("textclass-train", edit_yaml(".hydra/overrides.yaml", "key: value\n"), "trainer.max_epochs=5"), ("overrides.yaml", "not a list")),
     Case("eval_missing_file", lambda w: (["textclass-eval", w.ckpt, f"file={w.case_dir}/more.tsv"], {}, None, []), ("more.tsv", "does not exist")),
@@ -403,7 +431,7 @@ def test_sigkill_mid_cache_build_leaves_no_orphan(tmp_path):
                      "trainer.enable_progress_bar=false", "data.max_examples=2000"], cwd=tmp_path, env=env)
     assert again.returncode == 0, again.stderr[-3000:]
     assert not orphan.exists() and not list(cache.glob(".tmp-*"))
-    assert "interrupted cache build" in again.stderr
+    assert "interrupted cache build" in again.stdout + again.stderr
 
 
 def test_two_runs_started_together_get_their_own_directories(world, tmp_path):

@@ -15,7 +15,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 
-from textclass.errors import ConfigError, TextclassError, find_user_error
+from textclass.errors import ConfigError, NothingToDo, TextclassError, find_user_error
 
 log = logging.getLogger("textclass")
 
@@ -112,5 +112,8 @@ def run(hydra_main: Callable[[], object], config_name: str, rewrite: Callable[[l
         check_overrides(config_name, args)
     except TextclassError as err:
         fail(err)
+    except NothingToDo as done:
+        print(done, file=sys.stderr)
+        raise SystemExit(0) from None
     sys.argv = [sys.argv[0], *args]
     hydra_main()

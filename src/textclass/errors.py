@@ -29,6 +29,10 @@ class UnsafeRunError(TextclassError):
     """A run directory whose saved config would run code textclass does not trust."""
 
 
+class NothingToDo(Exception):
+    """A request that needs no work (resuming a finished run): the CLI says why and exits 0."""
+
+
 # OmegaConf errors that only a config value can cause: a `???` left unset, an interpolation that
 # points nowhere, a value of the wrong type for a typed node.
 CONFIG_VALUE_ERRORS = (MissingMandatoryValue, InterpolationResolutionError, GrammarParseError, ValidationError)
@@ -49,8 +53,9 @@ def find_user_error(err: BaseException) -> TextclassError | None:
 
 
 def config_value_error(err: Exception) -> ConfigError:
-    key = getattr(err, "full_key", "") or "?"
+    key = getattr(err, "full_key", None)
     if isinstance(err, MissingMandatoryValue):
+        key = key or "a key"
         return ConfigError(f"{key} has no value (it is ??? in the config): set {key}=... on the command line")
-    reason = str(getattr(err, "msg", err)).splitlines()[0]
-    return ConfigError(f"{key}: {reason}; fix that value (or the interpolation it refers to)")
+    reason = (getattr(err, "msg", None) or str(err)).splitlines()[0]
+    return ConfigError(f"{key + ': ' if key else ''}{reason}; fix that value (or the interpolation it refers to)")

@@ -42,8 +42,9 @@ def check_option_types(node: DictConfig, target: Callable, prefix: str) -> None:
             continue
         try:
             value = node[key]
-        except InterpolationResolutionError:  # e.g. ${tokenizer.pretrained} under tokenizer=word: the builder explains
-            continue
+        except InterpolationResolutionError as err:
+            raw = node._get_node(key)._value()
+            raise ConfigError(f"{prefix}.{key}={raw}: {str(err).splitlines()[0]}; fix the value or what it refers to") from None
         if isinstance(value, (DictConfig, ListConfig)):
             value = OmegaConf.to_container(value)
         if fits(value, hints[key]) is False:

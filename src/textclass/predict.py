@@ -182,9 +182,10 @@ def write(predictions: Iterable[Prediction], output: str, fmt: str | None, class
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
 @exit_on_user_error
 def hydra_main(cfg: DictConfig) -> None:
+    ckpt_path = cfg.ckpt_path  # a missing ckpt_path is the first thing to say
     check_output(cfg.output, cfg.input)
     lines = read_texts(cfg.text, cfg.input)
-    run = load_run(cfg.ckpt_path)
+    run = load_run(ckpt_path)
     start = time.perf_counter()
     class_names = [str(n) for n in run.model.class_names]
     write(predict_lines(run, lines, cfg.batch_size, cfg.explain), cfg.output, cfg.format, class_names)

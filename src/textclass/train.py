@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from textclass.checkpoint import LAST_CHECKPOINT, METRICS_FILE, OVERRIDES_FILE, RUN_CONFIG, VOCAB_FILE, load_run_overrides, read_checkpoint
 from textclass.cli import CONFIG_DIR, compose_config, exit_on_user_error, run
-from textclass.errors import ConfigError
+from textclass.errors import ConfigError, NothingToDo
 from textclass.models.build import build_model
 from textclass.models.classifier import TextClassifier
 from textclass.options import check_config_types
@@ -167,9 +167,9 @@ def resume_arguments(args: list[str], runs_dir: Path) -> list[str]:
     cfg = compose_config("train", [*original, *now])
     check_trusted(cfg, run_dir / OVERRIDES_FILE)
     if finished := finished_reason(read_checkpoint(ckpt), cfg):
-        raise ConfigError(
-            f"resume={target}: the run is finished ({finished}); its checkpoints and metrics are left as they are. "
-            f"To train on, raise the limit: textclass-train resume={target} trainer.max_epochs=<more epochs>"
+        raise NothingToDo(
+            f"resume={target}: nothing to do, the run is finished ({finished}); its checkpoints and metrics are "
+            f"left as they are. To train on, raise the limit: textclass-train resume={target} trainer.max_epochs=<more epochs>"
         )
     log.info("resuming %s from %s", run_dir, ckpt)
     return [*original, *now, f"ckpt_path={ckpt.resolve()}", f"hydra.run.dir={run_dir.resolve()}"]
