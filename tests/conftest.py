@@ -49,16 +49,20 @@ def write_tsv(path: Path, header: str, rows: list[tuple[str, str]]) -> Path:
     return path
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    """A data root with tiny news (train/valid/test) and SST-2 (train/dev) splits."""
-    root = tmp_path / "data"
+def write_tiny_data(root: Path) -> Path:
+    """`root` as a data root with tiny news (train/valid/test) and SST-2 (train/dev) splits."""
     write_tsv(root / "news" / "train.tsv", "category\ttitle", NEWS_ROWS * 3)
     write_tsv(root / "news" / "valid.tsv", "category\ttitle", NEWS_ROWS)
     write_tsv(root / "news" / "test.tsv", "category\ttitle", NEWS_ROWS[::2])
     write_tsv(root / "sst2" / "train.tsv", "sentence\tlabel", SST2_ROWS * 3)
     write_tsv(root / "sst2" / "dev.tsv", "sentence\tlabel", SST2_ROWS)
     return root
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A data root with tiny news (train/valid/test) and SST-2 (train/dev) splits."""
+    return write_tiny_data(tmp_path / "data")
 
 
 def cli_env(data_dir: Path, tmp_path: Path) -> dict[str, str]:

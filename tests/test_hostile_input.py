@@ -190,6 +190,22 @@ def no_marker(outcome: Outcome) -> None:
     assert not (outcome.world.case_dir / "pwned").exists(), "a run directory's config ran code"
 
 
+def gensim_vectors(*overrides: str):
+    """textclass-train on a gensim KeyedVectors file (a pickle) of the tiny data's words."""
+
+    def prepare(w: World):
+        from gensim.models import KeyedVectors
+
+        words = sorted({t.lower().strip(",") for _, title in NEWS_ROWS for t in title.split()})
+        kv = KeyedVectors(vector_size=8)
+        kv.add_vectors(words, torch.randn(len(words), 8).numpy())
+        path = w.case_dir / "vectors.kv"
+        kv.save(str(path))
+        return ["textclass-train", *TRAIN_FAST, "embeddings=file", f"embeddings.path={path}", *overrides], {}, None, [path]
+
+    return prepare
+
+
 def says_nothing_to_do(outcome: Outcome) -> None:
     assert "nothing to do, the run is finished (it trained 2 of trainer.max_epochs=2 epochs)" in outcome.result.stderr
     assert "trainer.max_epochs=<more epochs>" in outcome.result.stderr
@@ -263,6 +279,8 @@ CASES = [
     Case("bad_row_policy", train("data.dataset.on_bad_row=maybe"), ("on_bad_row='maybe'",)),
     Case("missing_embeddings_file", train("embeddings=file", "embeddings.path=/nonexistent/vectors.txt"), ("/nonexistent/vectors.txt",)),
     Case("bad_interpolation", train("data.batch_size=${nowhere}"), ("data.batch_size", "nowhere")),
+    Case("gensim_pickle_without_opt_in", gensim_vectors(), ("vectors.kv", "pickle", "embeddings.trust_pickle=true")),
+    Case("gensim_pickle_with_opt_in", gensim_vectors("embeddings.trust_pickle=true")),
     Case("eval_without_ckpt", lambda w: (["textclass-eval"], {}, None, []), ("ckpt_path",)),
     Case("predict_without_ckpt", lambda w: (["textclass-predict", "text=hi"], {}, None, []), ("ckpt_path",)),
     # data files

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NEWS_ROWS, REPO, SST2_ROWS, cli_env, run_cli, write_tsv
+from conftest import NEWS_ROWS, REPO, cli_env, run_cli, write_tiny_data, write_tsv
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -353,12 +353,7 @@ COMMANDS = readme_commands(README.read_text(encoding="utf-8"))
 def readme_results(tmp_path_factory: pytest.TempPathFactory) -> dict[ReadmeCommand, Result]:
     """Run every README command (two at a time) on tiny data; the result of each."""
     root = tmp_path_factory.mktemp("readme")
-    data = root / "data"
-    write_tsv(data / "news" / "train.tsv", "category\ttitle", NEWS_ROWS * 3)
-    write_tsv(data / "news" / "valid.tsv", "category\ttitle", NEWS_ROWS)
-    write_tsv(data / "news" / "test.tsv", "category\ttitle", NEWS_ROWS[::2])
-    write_tsv(data / "sst2" / "train.tsv", "sentence\tlabel", SST2_ROWS * 3)
-    write_tsv(data / "sst2" / "dev.tsv", "sentence\tlabel", SST2_ROWS)
+    data = write_tiny_data(root / "data")
     # two commands at a time on the CPU: one torch thread each
     env = {**cli_env(data, root), "OMP_NUM_THREADS": "1"}
     on_run, others = chains(COMMANDS)
