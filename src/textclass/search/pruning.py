@@ -62,7 +62,7 @@ class OptunaPruning(Callback):
     decides, and every rank follows its decision, so all of them stop together.
     """
 
-    def __init__(self, monitor: str) -> None:
+    def __init__(self, monitor: str | list[str]) -> None:  # a list: a multi-objective study, never pruned
         self.monitor = monitor
         self.trial: optuna.Trial | None = None
 
