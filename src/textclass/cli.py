@@ -103,7 +103,7 @@ def composition_message(text: str) -> str:
     return message
 
 
-def run(hydra_main: Callable[[], object], config_name: str, rewrite: Callable[[list[str]], list[str]] | None = None) -> None:
+def run_command(hydra_main: Callable[[], object], config_name: str, rewrite: Callable[[list[str]], list[str]] | None = None) -> None:
     """Console entry: check (and optionally rewrite) the command line, then hand it to Hydra."""
     args = sys.argv[1:]
     try:

@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_confusion_matrix, multiclass_f1_score
 
 from textclass.checkpoint import TrainedRun, load_run
-from textclass.cli import CONFIG_DIR, exit_on_user_error, run
+from textclass.cli import CONFIG_DIR, exit_on_user_error, run_command
 from textclass.data.tsv import LabeledTexts
 from textclass.errors import DataError
 
@@ -75,7 +75,7 @@ def hydra_main(cfg: DictConfig) -> dict[str, EvalResult]:
 
 
 def main() -> None:
-    run(hydra_main, "eval")
+    run_command(hydra_main, "eval")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Config values checked against the signature of what they build, before anything is built.
 
 Hydra passes any value through to a constructor, which then fails deep inside (Lightning asserts
-`isinstance(max_epochs, int)` mid-fit). Each `_target_` node of the config is checked here against
-its target's parameter names and type hints, so a wrong key or value is one error naming it.
+`isinstance(max_epochs, int)` mid-fit). Each `_target_` node's values are checked here against its
+target's type hints (and the model's keys against its parameter names), so a wrong key or value is
+one error naming it.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from textclass.checkpoint import TrainedRun, load_run
-from textclass.cli import CONFIG_DIR, exit_on_user_error, run
+from textclass.cli import CONFIG_DIR, exit_on_user_error, run_command
 from textclass.data.batching import Batch
 from textclass.data.tsv import decode_utf8
 from textclass.errors import ConfigError, DataError
@@ -199,7 +199,7 @@ def hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    run(hydra_main, "predict")
+    run_command(hydra_main, "predict")
 
 
 if __name__ == "__main__":

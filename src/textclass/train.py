@@ -20,7 +20,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from textclass.checkpoint import LAST_CHECKPOINT, METRICS_FILE, OVERRIDES_FILE, RUN_CONFIG, VOCAB_FILE, load_run_overrides, read_checkpoint
-from textclass.cli import CONFIG_DIR, compose_config, exit_on_user_error, run
+from textclass.cli import CONFIG_DIR, compose_config, exit_on_user_error, run_command
 from textclass.errors import ConfigError, NothingToDo
 from textclass.models.build import build_model
 from textclass.models.classifier import TextClassifier
@@ -133,7 +133,7 @@ def hydra_main(cfg: DictConfig) -> float | list[float] | None:
 
 def main() -> None:
     """Console entry: `resume=<run dir>|last` becomes that run's own overrides plus its last checkpoint."""
-    run(hydra_main, "train", rewrite=lambda args: resume_arguments(ddp_rank_arguments(args, os.environ), RUNS_DIR))
+    run_command(hydra_main, "train", rewrite=lambda args: resume_arguments(ddp_rank_arguments(args, os.environ), RUNS_DIR))
 
 
 def ddp_rank_arguments(args: list[str], env: Mapping[str, str]) -> list[str]:
@@ -152,7 +152,7 @@ def resume_arguments(args: list[str], runs_dir: Path) -> list[str]:
     """Rewrite `resume=...` into the resumed run's overrides, its run dir and its last checkpoint.
 
     Overrides given now come after the original ones, so they win (e.g. a larger trainer.max_epochs).
-    A run that has nothing left to train is refused before anything in its directory is touched.
+    A run with nothing left to train ends the command (NothingToDo) before anything in it is touched.
     """
     resume = [a for a in args if a.startswith("resume=")]
     if not resume:
@@ -167,25 +167,27 @@ def resume_arguments(args: list[str], runs_dir: Path) -> list[str]:
     cfg = compose_config("train", [*original, *now])
     check_trusted(cfg, run_dir / OVERRIDES_FILE)
     if finished := finished_reason(read_checkpoint(ckpt), cfg):
+        reason, how_to_go_on = finished
         raise NothingToDo(
-            f"resume={target}: nothing to do, the run is finished ({finished}); its checkpoints and metrics are "
-            f"left as they are. To train on, raise the limit: textclass-train resume={target} trainer.max_epochs=<more epochs>"
+            f"resume={target}: nothing to do, the run is finished ({reason}); its checkpoints and metrics are "
+            f"left as they are. To train on: textclass-train resume={target} {how_to_go_on}"
         )
     log.info("resuming %s from %s", run_dir, ckpt)
     return [*original, *now, f"ckpt_path={ckpt.resolve()}", f"hydra.run.dir={run_dir.resolve()}"]
 
 
-def finished_reason(checkpoint: dict, cfg: DictConfig) -> str | None:
-    """Why a run saved as `checkpoint` would train no further under `cfg`, or None if it would."""
+def finished_reason(checkpoint: dict, cfg: DictConfig) -> tuple[str, str] | None:
+    """Why a run saved as `checkpoint` would train no further under `cfg` and the overrides that
+    would let it, or None if it would."""
     progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {}).get("current", {})
     epochs = progress.get("processed", checkpoint.get("epoch", -1) + 1)
     max_epochs = cfg.trainer.get("max_epochs")
     if max_epochs is not None and max_epochs != -1 and epochs >= max_epochs:
-        return f"it trained {epochs} of trainer.max_epochs={max_epochs} epochs"
+        return f"it trained {epochs} of trainer.max_epochs={max_epochs} epochs", "trainer.max_epochs=<more epochs>"
     if (cfg.get("callbacks") or {}).get("early_stopping"):
         states = [v for k, v in checkpoint.get("callbacks", {}).items() if k.startswith("EarlyStopping")]
         if states and states[0].get("stopped_epoch", 0) > 0:
-            return f"early stopping ended it after {epochs} epochs; to train on anyway, add callbacks.early_stopping=null"
+            return f"early stopping ended it after {epochs} epochs", "callbacks.early_stopping=null"
     return None
 
 

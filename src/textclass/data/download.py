@@ -30,7 +30,10 @@ def download(url: str, dest: Path, manual_hint: str) -> Path:
     except (urllib.error.URLError, OSError, TimeoutError) as err:
         tmp.unlink(missing_ok=True)
         for folder in created:  # deepest first
-            folder.rmdir()
+            try:
+                folder.rmdir()
+            except OSError:  # something else was put there meanwhile: keep it
+                break
         missing_root = f" (the folder {created[-1]} did not exist: is the data directory right?)" if created else ""
         raise DownloadError(
             f"could not download {url} ({getattr(err, 'reason', err)}); are you offline?{missing_root} "

@@ -102,19 +102,18 @@ def file_problem(path: Path) -> str | None:
 
 def decode_lines(data: bytes, path: Path, skipped: "SkippedRows", on_bad_row: str) -> str:
     """`data` as text; with on_bad_row=skip, lines that are not UTF-8 are blanked and counted."""
-    if on_bad_row != "skip":
-        return decode_utf8(data, path)
     try:
         return decode_utf8(data, path)
     except DataError:
-        pass
+        if on_bad_row != "skip":
+            raise
     lines = data.split(b"\n")
     for lineno, raw in enumerate(lines, start=1):
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError:
-            if lineno == 1:
-                raise
+            if lineno == 1:  # the header: no row to skip, the file is wrong
+                decode_utf8(raw, path)
             skipped.record(lineno, "bad UTF-8", "not valid UTF-8", on_bad_row)
             lines[lineno - 1] = b""
     return decode_utf8(b"\n".join(lines), path)
