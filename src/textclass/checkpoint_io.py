@@ -34,20 +34,18 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 def write_atomically(path: Path, data: bytes | memoryview) -> None:
     """`path` holds exactly `data`, or, when writing fails, whatever it held before."""
-    tmp_name = None
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp_name = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
         # os.open with 0o666, not mkstemp's 0o600: the checkpoint gets the umask's usual permissions
-        fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp_name, path)
+        os.replace(tmp, path)
     except OSError as err:
-        if tmp_name is not None:
-            Path(tmp_name).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         kept = f"{path.name} keeps its previous contents" if path.exists() else "checkpoints saved before are untouched"
         raise CheckpointSaveError(
             f"could not save checkpoint {path} ({err.strerror or err}); {kept}. Free space in {path.parent} "

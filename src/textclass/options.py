@@ -44,7 +44,7 @@ def check_option_types(node: DictConfig, target: Callable, prefix: str) -> None:
         try:
             value = node[key]
         except InterpolationResolutionError as err:
-            raw = node._get_node(key)._value()
+            raw = OmegaConf.to_container(node, resolve=False)[key]
             raise ConfigError(f"{prefix}.{key}={raw}: {str(err).splitlines()[0]}; fix the value or what it refers to") from None
         if isinstance(value, (DictConfig, ListConfig)):
             value = OmegaConf.to_container(value)
@@ -64,13 +64,17 @@ def target_nodes(node: Any, path: str):
     if isinstance(node, DictConfig):
         if "_target_" in node:
             yield path, node
-        for key in node:
-            child = node._get_node(key)
-            if isinstance(child, (DictConfig, ListConfig)) and not child._is_interpolation():
-                yield from target_nodes(child, f"{path}.{key}" if path else str(key))
+        children = [(key, f"{path}.{key}" if path else str(key)) for key in node]
     elif isinstance(node, ListConfig):
-        for i, child in enumerate(node):
-            yield from target_nodes(child, f"{path}[{i}]")
+        children = [(i, f"{path}[{i}]") for i in range(len(node))]
+    else:
+        return
+    for key, child_path in children:
+        # an interpolation points at a node visited in its own place; a ??? value holds no node
+        if OmegaConf.is_interpolation(node, key) or OmegaConf.is_missing(node, key):
+            continue
+        if isinstance(node[key], (DictConfig, ListConfig)):
+            yield from target_nodes(node[key], child_path)
 
 
 def parameter_hints(target: Callable) -> dict[str, Any]:

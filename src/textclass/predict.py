@@ -147,8 +147,8 @@ def check_output(output: str, input_path: str | None) -> None:
         raise ConfigError(f"output={output} is the input file: writing would destroy it; choose another output path")
 
 
-def write(predictions: Iterable[Prediction], output: str, fmt: str | None, class_names: list[str]) -> int:
-    """Write rows as JSON lines or TSV (quoted where a text holds a tab, quote or newline); returns the count.
+def write(predictions: Iterable[Prediction], output: str, fmt: str | None, class_names: list[str]) -> None:
+    """Write rows as JSON lines or TSV (quoted where a text holds a tab, quote or newline).
 
     A file is written beside its target and renamed into place: an error midway leaves no partial file.
     """
@@ -157,7 +157,6 @@ def write(predictions: Iterable[Prediction], output: str, fmt: str | None, class
         raise ConfigError(f"format={fmt!r} is not one of {FORMATS}")
     tmp = None if output == "-" else Path(output).with_name(f".{Path(output).name}.tmp")
     out = sys.stdout if tmp is None else open(tmp, "w", encoding="utf-8", newline="")
-    n = 0
     try:
         tsv = csv.writer(out, delimiter="\t", lineterminator="\n") if fmt == "tsv" else None
         if tsv is not None:
@@ -168,7 +167,6 @@ def write(predictions: Iterable[Prediction], output: str, fmt: str | None, class
                 tsv.writerow([p.text, p.label or "", *probs])
             else:
                 out.write(json.dumps(p.record(), ensure_ascii=False) + "\n")
-            n += 1
         if tmp is not None:
             out.close()
             tmp.replace(output)
@@ -176,7 +174,6 @@ def write(predictions: Iterable[Prediction], output: str, fmt: str | None, class
         if tmp is not None:
             out.close()
             tmp.unlink(missing_ok=True)
-    return n
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from hydra.utils import get_object
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from textclass.errors import UnsafeRunError
 from textclass.options import target_nodes
@@ -65,8 +65,9 @@ def is_trusted(target: str) -> bool:
 def check_trusted(cfg: DictConfig, source: Path | str) -> None:
     """Raise UnsafeRunError for the first `_target_` in `cfg` that is not trusted."""
     for path, node in target_nodes(cfg, ""):
-        target = node._get_node("_target_")._value()
-        if not is_trusted(target):
+        # an interpolated _target_ is never resolved: resolvers could run code too
+        target = OmegaConf.to_container(node, resolve=False)["_target_"]
+        if OmegaConf.is_interpolation(node, "_target_") or not is_trusted(target):
             top = str(target).split(".")[0]
             raise UnsafeRunError(
                 f"{source}: {path + '.' if path else ''}_target_={target!r} is not a class textclass builds from a "

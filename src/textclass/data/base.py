@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from textclass.data.download import download
-from textclass.data.tsv import LabeledTexts, SkippedRows, check_bad_row_policy, file_problem, read_labeled_tsv, read_texts_tsv
+from textclass.data.tsv import LabeledTexts, SkippedRows, check_bad_row_policy, check_data_file, read_labeled_tsv, read_texts_tsv
 from textclass.errors import DataError
 
 SPLITS = ("train", "valid", "test")
@@ -60,9 +60,8 @@ class TsvDataset:
     def prepare(self) -> None:
         """Make sure the split files exist: build them from a local archive, or download one."""
         for split in self.split_file_names:
-            path = self.split_path(split)
-            if os.path.lexists(path) and (problem := file_problem(path)):
-                raise DataError(f"data file {path} {problem}")
+            if os.path.lexists(self.split_path(split)):
+                check_data_file(self.split_path(split))
         if self._has_required_splits():
             return
         archive = next((self.root_path / n for n in self.archive_names if (self.root_path / n).exists()), None)

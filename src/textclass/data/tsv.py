@@ -75,11 +75,15 @@ def decode_utf8(data: bytes, source: Path | str) -> str:
         ) from None
 
 
+def check_data_file(path: Path) -> None:
+    """A missing directory, dangling or looping link in place of a data file is one clear error."""
+    if problem := file_problem(path):
+        raise DataError(f"data file {path} {problem}")
+
+
 def read_bytes(path: Path) -> bytes:
     """The bytes of a data file; a missing, unreadable or non-regular file is one clear error."""
-    problem = file_problem(path)
-    if problem:
-        raise DataError(f"data file {path} {problem}")
+    check_data_file(path)
     try:
         return path.read_bytes()
     except OSError as err:
@@ -100,8 +104,8 @@ def file_problem(path: Path) -> str | None:
     return "does not exist" if not path.exists() else "is not a regular file"
 
 
-def decode_lines(data: bytes, path: Path, skipped: "SkippedRows", on_bad_row: str) -> str:
-    """`data` as text; with on_bad_row=skip, lines that are not UTF-8 are blanked and counted."""
+def decode_lines(data: bytes, path: Path, skipped: SkippedRows | None, on_bad_row: str) -> str:
+    """`data` as text; with on_bad_row=skip, lines that are not UTF-8 are blanked and counted in `skipped`."""
     try:
         return decode_utf8(data, path)
     except DataError:
@@ -119,11 +123,9 @@ def decode_lines(data: bytes, path: Path, skipped: "SkippedRows", on_bad_row: st
     return decode_utf8(b"\n".join(lines), path)
 
 
-def read_body(path: Path, header: tuple[str, ...], skipped: "SkippedRows | None" = None, on_bad_row: str = "error") -> str:
+def read_body(path: Path, header: tuple[str, ...], skipped: SkippedRows | None = None, on_bad_row: str = "error") -> str:
     """The file's text after its header line, which must be exactly `header`."""
-    data = read_bytes(path)
-    text = decode_utf8(data, path) if skipped is None else decode_lines(data, path, skipped, on_bad_row)
-    first, _, body = text.partition("\n")
+    first, _, body = decode_lines(read_bytes(path), path, skipped, on_bad_row).partition("\n")
     found_header = tuple(first.rstrip("\r").split("\t"))
     if found_header != header:
         raise DataError(f"{path}:1: header is {'<TAB>'.join(found_header)!r}, expected {'<TAB>'.join(header)!r}")
