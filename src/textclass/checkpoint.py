@@ -5,6 +5,7 @@ Eval and predict never use the current config for these: ids must mean what they
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,18 +15,18 @@ import yaml
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from textclass.data.base import TsvDataset
 from textclass.data.batching import Batch, unlabeled_loader
-from textclass.data.pipeline import Tokenizer, encode_new_texts, resolve_tokenizer
+from textclass.data.dataset import LABELS_FILE, LabelSet, TextDataset
 from textclass.errors import ConfigError, UnsafeRunError
+from textclass.models.build import build_model
 from textclass.models.classifier import TextClassifier
-from textclass.models.embedding import build_embedding
-from textclass.tokenizers.word import Vocabulary, WordTokenizer
+from textclass.tokenizers import Features
 from textclass.trust import check_trusted
+
+log = logging.getLogger(__name__)
 
 # files of a textclass-train run directory that other commands read
 RUN_CONFIG = "config.yaml"
-VOCAB_FILE = "vocab.json"
 METRICS_FILE = "metrics.json"
 OVERRIDES_FILE = ".hydra/overrides.yaml"
 LAST_CHECKPOINT = "checkpoints/last.ckpt"
@@ -38,22 +39,24 @@ class TrainedRun:
     run_dir: Path
     cfg: DictConfig  # the run's resolved config
     model: TextClassifier  # in eval mode, on the CPU
-    dataset: TsvDataset
-    tokenizer: Tokenizer
-    vocab: Vocabulary | None  # word tokenization only
-    pad_id: int
+    dataset: TextDataset
+    features: Features  # as fitted in training (its vocabulary)
+    labels: LabelSet
 
-    def encode(self, texts: list[str]) -> list[list[int]]:
-        return encode_new_texts(self.tokenizer, self.vocab, texts, self.pad_id)
-
-    def batches(self, texts: list[str], batch_size: int) -> Iterator[Batch]:
-        """Padded batches of `texts`, in order."""
-        return iter(unlabeled_loader(self.encode(texts), self.pad_id, batch_size))
+    def batches(self, texts: list[str], batch_size: int, pairs: list[str] | None = None) -> Iterator[Batch]:
+        """Padded batches of `texts`, in order; a text with no known token becomes one PAD token,
+        so it still gets a prediction."""
+        encoding = self.features.encode(texts, pairs)
+        empty = encoding.lengths == 0
+        if empty.any():
+            log.warning("%d of %d texts have no token in the vocabulary: predicted from an empty input", int(empty.sum()), len(texts))
+            encoding = encoding.filled(self.features.pad_id)
+        return iter(unlabeled_loader(encoding, self.features.pad_id, batch_size))
 
     @torch.no_grad()
-    def logits(self, texts: list[str], batch_size: int = 256) -> torch.Tensor:
+    def logits(self, texts: list[str], batch_size: int = 256, pairs: list[str] | None = None) -> torch.Tensor:
         """Class logits [N, num_classes] of `texts`."""
-        return torch.cat([self.model(batch) for batch in self.batches(texts, batch_size)])
+        return torch.cat([self.model(batch) for batch in self.batches(texts, batch_size, pairs)])
 
 
 def find_run_dir(ckpt: Path) -> Path:
@@ -84,42 +87,29 @@ def read_checkpoint(ckpt: Path) -> dict:
     return state
 
 
-def load_run(ckpt_path: str | Path) -> TrainedRun:
-    ckpt = Path(ckpt_path).expanduser().resolve()
+def load_run(path: str | Path) -> TrainedRun:
+    """A run directory (its checkpoints/last.ckpt) or a checkpoint file inside one."""
+    path = Path(path).expanduser().resolve()
+    ckpt = path / LAST_CHECKPOINT if path.is_dir() else path
     state = read_checkpoint(ckpt)
     run_dir = find_run_dir(ckpt)
     cfg = load_run_config(run_dir)
     dataset = instantiate(cfg.data.dataset, _convert_="all")
-    tokenizer = resolve_tokenizer(instantiate(cfg.tokenizer), dataset)
+    labels = LabelSet.load(run_dir / LABELS_FILE)
     hparams = state["hyper_parameters"]
-    if hparams.get("num_classes") != dataset.num_classes:
+    if hparams.get("num_classes") != len(labels):
         raise ConfigError(
-            f"{ckpt} predicts {hparams.get('num_classes')} classes but its run's dataset {dataset.name} has "
-            f"{dataset.num_classes}: the checkpoint does not belong to {run_dir}"
+            f"{ckpt} predicts {hparams.get('num_classes')} classes but its run's {run_dir / LABELS_FILE} has "
+            f"{len(labels)}: the checkpoint does not belong to {run_dir}"
         )
-    vocab = None
-    encoder_factory = instantiate(cfg.model.encoder)
-    if isinstance(tokenizer, WordTokenizer):
-        vocab = Vocabulary.load(run_dir / VOCAB_FILE)
-        rows, dim = _embedding_shape(state["state_dict"], ckpt)
-        if rows != len(vocab):
-            raise ConfigError(
-                f"{run_dir / VOCAB_FILE} has {len(vocab)} words but {ckpt} has {rows} embedding rows: "
-                "the checkpoint comes from another vocabulary (another run)"
-            )
-        # the layer build_model made, zero-filled: the weights come from the checkpoint, not pretrained vectors
-        embedding = build_embedding(rows, dim, torch.zeros(rows, dim), freeze=False, multichannel=cfg.embeddings.get("multichannel", False))
-        encoder = encoder_factory(embedding=embedding)
-        pad_id = 0
-    else:
-        encoder = encoder_factory()
-        pad_id = tokenizer.pad_id
-    model = TextClassifier(encoder=encoder, optimizer=None, **hparams)
+    features = instantiate(cfg.tokenizer).features(instantiate(cfg.embeddings), OmegaConf.to_container(cfg.data.vocab), dataset.pretokenized)
+    features.load(run_dir)
+    model = build_model(cfg, features, labels, class_weights=hparams.get("class_weights"))
     try:
         model.load_state_dict(state["state_dict"])
     except RuntimeError as err:
         raise ConfigError(f"{ckpt} does not fit the model of its run config ({get_class(cfg.model.encoder._target_).__name__}): {err}") from None
-    return TrainedRun(run_dir, cfg, model.eval(), dataset, tokenizer, vocab, pad_id)
+    return TrainedRun(run_dir, cfg, model.eval(), dataset, features, labels)
 
 
 def load_yaml(path: Path) -> DictConfig | ListConfig:
@@ -159,10 +149,3 @@ def load_run_overrides(run_dir: Path) -> list[str]:
         if override.lstrip("+~").startswith(("hydra.", "hydra/", "hydra=")):
             raise UnsafeRunError(f"{path}: the override {override!r} changes Hydra itself, which a run directory may not do; the run is not resumed")
     return [o for o in overrides if not o.startswith("ckpt_path=")]
-
-
-def _embedding_shape(state_dict: dict[str, torch.Tensor], ckpt: Path) -> tuple[int, int]:
-    for name, tensor in state_dict.items():
-        if name.endswith(("embedding.weight", "embedding.tuned.weight")):
-            return tuple(tensor.shape)
-    raise ConfigError(f"{ckpt} has no word embedding weights: it is not a word-level model checkpoint")

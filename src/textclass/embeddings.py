@@ -6,12 +6,15 @@ import importlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from gensim.models import KeyedVectors
 
 from textclass.errors import ConfigError, EmbeddingError
-from textclass.tokenizers.word import Vocabulary
+
+if TYPE_CHECKING:
+    from textclass.tokenizers.word import Vocabulary
 
 log = logging.getLogger(__name__)
 

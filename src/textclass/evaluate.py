@@ -8,14 +8,25 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import hydra
+import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
-from torchmetrics.functional.classification import multiclass_accuracy, multiclass_confusion_matrix, multiclass_f1_score
+from torchmetrics.functional.classification import (
+    multiclass_accuracy,
+    multiclass_confusion_matrix,
+    multiclass_f1_score,
+    multilabel_exact_match,
+    multilabel_f1_score,
+    multilabel_hamming_distance,
+    multilabel_precision,
+    multilabel_recall,
+)
 
 from textclass.checkpoint import TrainedRun, load_run
 from textclass.cli import CONFIG_DIR, exit_on_user_error, run_command
-from textclass.data.tsv import LabeledTexts
+from textclass.data.datamodule import Folds
+from textclass.data.dataset import Examples
 from textclass.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -24,38 +35,64 @@ log = logging.getLogger(__name__)
 @dataclass
 class EvalResult:
     examples: int
-    acc: float
-    f1: float  # macro
-    confusion: list[list[int]]  # rows: true class, columns: predicted
+    acc: float  # multi-label: subset accuracy (every label right)
+    f1: float  # macro over classes (labels)
+    confusion: list[list[int]] | None = None  # single-label; rows: true class, columns: predicted
+    f1_micro: float | None = None  # multi-label only, as the rest below
+    hamming: float | None = None  # share of wrong (example, label) decisions
+    precision: dict[str, float] | None = None  # per label
+    recall: dict[str, float] | None = None
 
 
-def evaluate(run: TrainedRun, data: LabeledTexts, batch_size: int = 256) -> EvalResult:
-    logits = run.logits(data.texts, batch_size)
-    labels = torch.from_numpy(data.labels)
-    k = run.dataset.num_classes
+def evaluate(run: TrainedRun, data: Examples, batch_size: int = 256) -> EvalResult:
+    logits = run.logits(data.texts, batch_size, data.pairs)
+    labels = torch.from_numpy(np.asarray(data.labels, dtype=np.int64))
+    k = len(run.labels)
+    if not run.model.multi_label:
+        return EvalResult(
+            examples=len(data),
+            acc=float(multiclass_accuracy(logits, labels, k, average="micro")),
+            f1=float(multiclass_f1_score(logits, labels, k, average="macro")),
+            confusion=multiclass_confusion_matrix(logits, labels, k).tolist(),
+        )
+    probs = run.model.probabilities(logits)
+    common = dict(num_labels=k, threshold=run.model.threshold)
+    names = list(run.labels.names)
     return EvalResult(
         examples=len(data),
-        acc=float(multiclass_accuracy(logits, labels, k, average="micro")),
-        f1=float(multiclass_f1_score(logits, labels, k, average="macro")),
-        confusion=multiclass_confusion_matrix(logits, labels, k).tolist(),
+        acc=float(multilabel_exact_match(probs, labels, **common)),
+        f1=float(multilabel_f1_score(probs, labels, **common, average="macro")),
+        f1_micro=float(multilabel_f1_score(probs, labels, **common, average="micro")),
+        hamming=float(multilabel_hamming_distance(probs, labels, **common, average="micro")),
+        precision=dict(zip(names, multilabel_precision(probs, labels, **common, average=None).tolist())),
+        recall=dict(zip(names, multilabel_recall(probs, labels, **common, average=None).tolist())),
     )
 
 
-def sources(run: TrainedRun, splits: list[str], file: str | None) -> dict[str, LabeledTexts]:
-    """What to evaluate: a labeled file in the dataset's format, or the run's splits that exist."""
+def sources(run: TrainedRun, splits: list[str], file: str | None) -> dict[str, Examples]:
+    """What to evaluate: a labeled file in the dataset's columns, or the run's splits that exist
+    (its fold's, for a cross-validation run)."""
     dataset = run.dataset
     if file:
-        return {file: dataset.read_file(Path(file))[0]}
-    available = dataset.available_splits()
-    chosen = [s for s in splits if s in available]
+        return {file: dataset.read_file(Path(file), run.labels)}
+    dataset.prepare()
+    data, _, _ = dataset.read(run.labels)
+    data = Folds(run.cfg.data.get("folds"), run.cfg.data.get("fold", 0)).apply(data, dataset.split_seed)
+    chosen = [s for s in splits if s in data]
     if not chosen:
-        raise DataError(f"none of splits={list(splits)} exists for {dataset.name} (it has {available})")
-    for missing in sorted(set(splits) - set(available)):
-        log.info("%s has no %s split: skipped", dataset.name, missing)
-    return {split: dataset.read(split)[0] for split in chosen}
+        raise DataError(f"none of splits={list(splits)} exists for {dataset.name} (it has {list(data)})")
+    for missing in sorted(set(splits) - set(data)):
+        reason = dataset.missing_test_reason if missing == "test" else None
+        log.info("%s has no %s split%s: skipped", dataset.name, missing, f" ({reason})" if reason else "")
+    return {split: data[split] for split in chosen}
 
 
 def format_table(results: dict[str, EvalResult]) -> str:
+    multi = any(r.f1_micro is not None for r in results.values())
+    if multi:
+        lines = ["| data | examples | subset accuracy | macro-F1 | micro-F1 | Hamming loss |", "|---|---|---|---|---|---|"]
+        lines += [f"| {n} | {r.examples} | {r.acc:.4f} | {r.f1:.4f} | {r.f1_micro:.4f} | {r.hamming:.4f} |" for n, r in results.items()]
+        return "\n".join(lines)
     lines = ["| data | examples | accuracy | macro-F1 |", "|---|---|---|---|"]
     lines += [f"| {name} | {r.examples} | {r.acc:.4f} | {r.f1:.4f} |" for name, r in results.items()]
     return "\n".join(lines)
@@ -68,7 +105,7 @@ def hydra_main(cfg: DictConfig) -> dict[str, EvalResult]:
     results = {name: evaluate(run, data, cfg.batch_size) for name, data in sources(run, list(cfg.splits), cfg.file).items()}
     print(format_table(results))
     out = Path(HydraConfig.get().runtime.output_dir) / "eval.json"
-    report = {"ckpt_path": str(cfg.ckpt_path), "class_names": run.model.class_names, "results": {n: asdict(r) for n, r in results.items()}}
+    report = {"ckpt_path": str(cfg.ckpt_path), "class_names": list(run.labels.names), "results": {n: asdict(r) for n, r in results.items()}}
     out.write_text(json.dumps(report, indent=1))
     log.info("wrote %s", out)
     return results

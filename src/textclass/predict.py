@@ -18,7 +18,7 @@ from torch import nn
 from textclass.checkpoint import TrainedRun, load_run
 from textclass.cli import CONFIG_DIR, exit_on_user_error, run_command
 from textclass.data.batching import Batch
-from textclass.data.tsv import decode_utf8
+from textclass.data.formats import decode_utf8
 from textclass.errors import ConfigError, DataError
 from textclass.models.embedding import MultichannelEmbedding
 
@@ -28,8 +28,9 @@ FORMATS = ("jsonl", "tsv")
 @dataclass
 class Prediction:
     text: str
-    label: str | None  # None: the input line was empty, nothing was predicted
+    label: str | None  # None: the input line was empty, nothing was predicted; multi-label: the set joined by "|"
     probs: dict[str, float] | None
+    labels: list[str] | None = None  # multi-label: every label whose probability reaches the run's threshold
     tokens: list[str] | None = None  # with explain: the model's input tokens
     importance: list[float] | None = None  # one score per token
     method: str | None = None  # "attention" or "grad_x_input"
@@ -37,7 +38,7 @@ class Prediction:
 
     def record(self) -> dict:
         """The JSON line: text, label and probs always; explanation and skip reason when present."""
-        optional = ("tokens", "importance", "method", "skipped")
+        optional = ("labels", "tokens", "importance", "method", "skipped")
         return {"text": self.text, "label": self.label, "probs": self.probs} | {
             k: getattr(self, k) for k in optional if getattr(self, k) is not None
         }
@@ -80,25 +81,38 @@ def predict_lines(run: TrainedRun, lines: list[str], batch_size: int = 256, expl
 
 
 def predict(run: TrainedRun, texts: list[str], batch_size: int = 256, explain: bool = False) -> Iterator[Prediction]:
-    names = [str(n) for n in run.model.class_names]
+    """Predictions for non-empty `texts`; for a sentence-pair run each text is `text<TAB>pair`."""
+    names = list(run.labels.names)
+    model = run.model
     for start in range(0, len(texts), batch_size):
         chunk = texts[start : start + batch_size]
-        (batch,) = run.batches(chunk, batch_size)
+        firsts, pairs = split_pairs(chunk) if run.dataset.text_pair_column else (chunk, None)
+        (batch,) = run.batches(firsts, batch_size, pairs)
         if explain:
-            logits, importance, method = explain_batch(run.model, batch)
+            logits, importance, method = explain_batch(model, batch)
         else:
             with torch.no_grad():
-                logits = run.model(batch)
-        probs = logits.softmax(-1)
+                logits = model(batch)
+        probs = model.probabilities(logits)
         for row, text in enumerate(chunk):
             p = probs[row].tolist()
-            prediction = Prediction(text, names[int(probs[row].argmax())], dict(zip(names, p)))
+            if model.multi_label:
+                chosen = [n for n, v in zip(names, p) if v >= model.threshold]
+                prediction = Prediction(text, "|".join(chosen), dict(zip(names, p)), labels=chosen)
+            else:
+                prediction = Prediction(text, names[int(probs[row].argmax())], dict(zip(names, p)))
             if explain:
                 length = int(batch.lengths[row])
-                prediction.tokens = token_strings(run, batch.input_ids[row, :length].tolist())
+                prediction.tokens = run.features.token_strings(batch.input_ids[row, :length].tolist())
                 prediction.importance = importance[row, :length].tolist()
                 prediction.method = method
             yield prediction
+
+
+def split_pairs(lines: list[str]) -> tuple[list[str], list[str]]:
+    """`text<TAB>pair` lines as two lists (a line without a tab has an empty pair)."""
+    halves = [line.split("\t", 1) + [""] for line in lines]
+    return [h[0].strip() for h in halves], [h[1].strip() for h in halves]
 
 
 def explain_batch(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -126,12 +140,6 @@ def explain_batch(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.T
         model.zero_grad(set_to_none=True)
     vectors = captured[0]
     return logits.detach(), (vectors * vectors.grad).sum(-1).detach(), "grad_x_input"
-
-
-def token_strings(run: TrainedRun, ids: list[int]) -> list[str]:
-    if run.vocab is not None:
-        return [run.vocab.itos[i] for i in ids]
-    return run.tokenizer.hf_tokenizer.convert_ids_to_tokens(ids)
 
 
 def check_output(output: str, input_path: str | None) -> None:
@@ -184,8 +192,7 @@ def hydra_main(cfg: DictConfig) -> None:
     lines = read_texts(cfg.text, cfg.input)
     run = load_run(ckpt_path)
     start = time.perf_counter()
-    class_names = [str(n) for n in run.model.class_names]
-    write(predict_lines(run, lines, cfg.batch_size, cfg.explain), cfg.output, cfg.format, class_names)
+    write(predict_lines(run, lines, cfg.batch_size, cfg.explain), cfg.output, cfg.format, list(run.labels.names))
     seconds = time.perf_counter() - start
     n = sum(map(bool, lines))
     empty = [i for i, line in enumerate(lines, start=1) if not line]

@@ -20,6 +20,7 @@ import csv
 import json
 import logging
 import math
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ SUMMARY_MD = "summary.md"
 METRICS = ("val/loss", "val/acc", "val/acc_best", "val/f1", "test/acc")
 # mean of history.csv's epoch_s (metrics.json holds only the last epoch's time/epoch_s)
 EPOCH_S_MEAN = "time/epoch_s_mean"
+# jobs that differ only in these overrides are repeats of one setup: summarised as mean ± std
+REPEAT_KEYS = ("data.fold", "seed")
 COLUMNS = ("job", "status", "overrides", *METRICS[:4], EPOCH_S_MEAN, METRICS[4])
 
 
@@ -116,6 +119,41 @@ def _cell(value: Any) -> str:
     return str(value).replace("|", r"\|")  # a literal | would split the cell
 
 
+def aggregate(jobs: list[JobResult]) -> list[dict[str, Any]]:
+    """Jobs that differ only in `REPEAT_KEYS` (a cross-validation's folds, repeated seeds) as one
+    row each: n and each metric's mean and sample std. Only groups of two or more jobs."""
+    groups: dict[str, list[JobResult]] = {}
+    for job in jobs:
+        if job.metrics is None:
+            continue
+        rest = [o for o in job.overrides if o.lstrip("+~").split("=", 1)[0] not in REPEAT_KEYS]
+        groups.setdefault(" ".join(rest), []).append(job)
+    rows = []
+    for overrides, members in groups.items():
+        if len(members) < 2:
+            continue
+        row: dict[str, Any] = {"overrides": overrides, "n": len(members)}
+        for name in METRICS:
+            values = [m.metrics[name] for m in members if name in m.metrics]
+            if len(values) == len(members):
+                row[name] = (statistics.fmean(values), statistics.stdev(values))
+        rows.append(row)
+    return rows
+
+
+def aggregate_markdown(rows: list[dict[str, Any]]) -> str:
+    metrics = [m for m in METRICS if any(m in r for r in rows)]
+    lines = [
+        f"\n## Mean ± std (sample) over {' / '.join(REPEAT_KEYS)}\n",
+        "| overrides | n | " + " | ".join(metrics) + " |",
+        "|" + "---|" * (2 + len(metrics)),
+    ]
+    for row in rows:
+        cells = [f"{row[m][0]:.4f} ± {row[m][1]:.4f}" if m in row else "" for m in metrics]
+        lines.append(f"| {_cell(row['overrides'])} | {row['n']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def plot_points(jobs: list[JobResult], x: str, y: str) -> list[tuple[float, float]]:
     """(value of override `x`, table value `y`) of each job that has both as numbers."""
     points = []
@@ -144,6 +182,9 @@ def write_summary(sweep_dir: Path | str, plot_x: str | None = None, plot_y: str 
     rows = [job.row() for job in jobs]
     write_csv(rows, sweep_dir / SUMMARY_CSV)
     table = to_markdown(rows)
+    groups = aggregate(jobs)
+    if groups:
+        table += aggregate_markdown(groups)
     (sweep_dir / SUMMARY_MD).write_text(table)
     if plot_x:
         path = plot_metric_by_param(plot_points(jobs, plot_x, plot_y), sweep_dir / plot_name(plot_x, plot_y), x_label=plot_x, y_label=plot_y)

@@ -6,6 +6,8 @@ import json
 import logging
 import math
 import os
+import sys
+import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -19,10 +21,11 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from textclass.checkpoint import LAST_CHECKPOINT, METRICS_FILE, OVERRIDES_FILE, RUN_CONFIG, VOCAB_FILE, load_run_overrides, read_checkpoint
+from textclass.checkpoint import LAST_CHECKPOINT, METRICS_FILE, OVERRIDES_FILE, RUN_CONFIG, load_run_overrides, read_checkpoint
 from textclass.cli import CONFIG_DIR, compose_config, exit_on_user_error, run_command
 from textclass.errors import ConfigError, NothingToDo
-from textclass.models.build import build_model
+from textclass.data.dataset import LABELS_FILE
+from textclass.models.build import balanced_class_weights, build_model
 from textclass.models.classifier import TextClassifier
 from textclass.options import check_config_types
 from textclass.trust import check_trusted
@@ -45,9 +48,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")
-    if datamodule.vocab is not None and is_rank_zero:
-        datamodule.vocab.save(output_dir / VOCAB_FILE)
-    model = build_model(cfg, datamodule)
+    if is_rank_zero:
+        # what eval, predict and textclass.load need to encode and name classes as training did
+        datamodule.features.save(output_dir)
+        datamodule.labels.save(output_dir / LABELS_FILE)
+    labels = datamodule.labels
+    weights = balanced_class_weights(datamodule.train_labels(), len(labels)) if cfg.model.get("class_weights") == "balanced" else None
+    model = build_model(cfg, datamodule.features, labels, weights)
     if is_rank_zero:
         # resolved (after build_model has rejected inconsistent choices): eval and predict rebuild
         # the model and data from this file, from any directory
@@ -58,7 +65,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         read_checkpoint(Path(cfg.ckpt_path))  # a missing or truncated file: one clear error, before fitting
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    if cfg.get("test") and "test" in datamodule.dataset.available_splits():
+    if cfg.get("test") and "test" in datamodule.splits():
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         results = trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
         metrics.update({k: float(v) for k, v in results[0].items()})
@@ -197,6 +204,20 @@ def latest_run(runs_dir: Path) -> Path:
     if not runs:
         raise ConfigError(f"resume=last: no run with checkpoints/last.ckpt under {runs_dir.resolve()}; pass resume=<run dir>")
     return runs[-1]
+
+
+
+class _CallableModule(types.ModuleType):
+    """`textclass.train` is this module: calling it trains (textclass.api.train), so the Python API
+    reads `textclass.train([...])` whichever of the two was imported first."""
+
+    def __call__(self, overrides: Sequence[str] = ()) -> dict[str, float | str]:
+        from textclass.api import train as train_from_python
+
+        return train_from_python(overrides)
+
+
+sys.modules[__name__].__class__ = _CallableModule
 
 
 if __name__ == "__main__":

@@ -5,14 +5,100 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from textclass.data.encoded import EncodedTexts
+Example = tuple[np.ndarray, np.ndarray | int]
 
-Example = tuple[np.ndarray, int]
+
+@dataclass
+class Encoding:
+    """Token-id sequences stored flat: sequence i is ids[offsets[i]:offsets[i + 1]]."""
+
+    ids: np.ndarray  # int32 (or int64 for very large vocabularies)
+    offsets: np.ndarray  # int64, len = n + 1
+    dropped_tokens: int = 0  # tokens left out (words missing from a vocabulary without <unk>)
+    total_tokens: int = 0  # tokens before any was left out
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @classmethod
+    def from_lists(cls, sequences: Sequence[Sequence[int]]) -> Encoding:
+        lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+        offsets = np.zeros(len(sequences) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        ids = np.fromiter((i for s in sequences for i in s), dtype=np.int64, count=int(offsets[-1]))
+        return cls(narrow(ids), offsets)
+
+    def filled(self, token: int) -> Encoding:
+        """Every empty sequence replaced by the one token `token` (so it still gets a prediction)."""
+        lengths = self.lengths
+        offsets = np.zeros(len(self) + 1, dtype=np.int64)
+        np.cumsum(np.maximum(lengths, 1), out=offsets[1:])
+        ids = np.full(int(offsets[-1]), token, dtype=self.ids.dtype)
+        ids[np.repeat(offsets[:-1] - self.offsets[:-1], lengths) + np.arange(len(self.ids))] = self.ids
+        return Encoding(ids, offsets, self.dropped_tokens, self.total_tokens)
+
+    @staticmethod
+    def concat(parts: Sequence[Encoding]) -> Encoding:
+        if not parts:
+            return Encoding(np.zeros(0, np.int32), np.zeros(1, np.int64))
+        starts = np.cumsum([0] + [int(p.offsets[-1]) for p in parts[:-1]])
+        offsets = np.concatenate([parts[0].offsets[:1]] + [p.offsets[1:] + s for p, s in zip(parts, starts)])
+        return Encoding(
+            narrow(np.concatenate([p.ids.astype(np.int64) for p in parts])),
+            offsets,
+            sum(p.dropped_tokens for p in parts),
+            sum(p.total_tokens for p in parts),
+        )
+
+
+def narrow(ids: np.ndarray) -> np.ndarray:
+    return ids.astype(np.int32) if ids.size == 0 or ids.max() < 2**31 else ids.astype(np.int64)
+
+
+@dataclass
+class EncodedTexts:
+    """One encoded split: token ids (flat, with offsets) and labels, cheap to cache and to slice."""
+
+    ids: np.ndarray
+    offsets: np.ndarray  # int64, len = n + 1
+    labels: np.ndarray  # int64 [N] class ids, or uint8 [N, C] 0/1 per label (multi-label)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @classmethod
+    def from_encoding(cls, encoding: Encoding, labels: np.ndarray, keep: np.ndarray | None = None) -> EncodedTexts:
+        """`encoding` with `labels`; with `keep` (a mask), only those sequences."""
+        if keep is None or keep.all():
+            return cls(encoding.ids, encoding.offsets, labels)
+        lengths = encoding.lengths
+        starts = encoding.offsets[:-1][keep]
+        ids = np.concatenate([encoding.ids[s : s + n] for s, n in zip(starts, lengths[keep])]) if keep.any() else encoding.ids[:0]
+        offsets = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
+        np.cumsum(lengths[keep], out=offsets[1:])
+        return cls(ids, offsets, labels[keep])
+
+    def save(self, path: Path) -> None:
+        np.savez(path, ids=self.ids, offsets=self.offsets, labels=self.labels)
+
+    @classmethod
+    def load(cls, path: Path) -> EncodedTexts:
+        with np.load(path) as f:
+            return cls(f["ids"], f["offsets"], f["labels"])
 
 
 @dataclass
@@ -22,7 +108,7 @@ class Batch:
     input_ids: torch.Tensor  # [B, T] int64, pad id after each sequence's end
     lengths: torch.Tensor  # [B] int64, real tokens per sequence
     attention_mask: torch.Tensor  # [B, T] bool, True on real tokens
-    labels: torch.Tensor  # [B] int64
+    labels: torch.Tensor  # [B] int64 class ids, or [B, C] float 0/1 per label (multi-label)
 
     def __len__(self) -> int:
         return self.labels.shape[0]
@@ -42,7 +128,7 @@ class EncodedDataset(Dataset):
 
     def __getitem__(self, i: int) -> Example:
         e = self.encoded
-        return e.ids[e.offsets[i] : e.offsets[i + 1]], int(e.labels[i])
+        return e.ids[e.offsets[i] : e.offsets[i + 1]], e.labels[i]
 
 
 def collate(examples: Sequence[Example], pad_id: int = 0, sort_by_length: bool = False) -> Batch:
@@ -57,13 +143,14 @@ def collate(examples: Sequence[Example], pad_id: int = 0, sort_by_length: bool =
     input_ids = torch.from_numpy(padded)
     lengths_t = torch.from_numpy(lengths)
     mask = torch.arange(padded.shape[1]).unsqueeze(0) < lengths_t.unsqueeze(1)
-    labels = torch.tensor([label for _, label in examples], dtype=torch.int64)
+    labels = torch.from_numpy(np.array([label for _, label in examples]))
+    labels = labels.float() if labels.ndim == 2 else labels.long()
     return Batch(input_ids, lengths_t, mask, labels)
 
 
-def unlabeled_loader(ids: Sequence[Sequence[int]], pad_id: int, batch_size: int) -> DataLoader:
+def unlabeled_loader(encoding: Encoding, pad_id: int, batch_size: int) -> DataLoader:
     """Padded batches of new texts' ids, in their order, labeled -1 (none): for prediction."""
-    encoded = EncodedTexts.from_lists(ids, np.full(len(ids), -1))
+    encoded = EncodedTexts.from_encoding(encoding, np.full(len(encoding), -1))
     return DataLoader(EncodedDataset(encoded), batch_size=batch_size, shuffle=False, collate_fn=partial(collate, pad_id=pad_id))
 
 

@@ -95,3 +95,28 @@ def cached_dir(root: Path, prefix: str, parts: dict, build: Callable[[Path], Non
         shutil.rmtree(tmp, ignore_errors=True)
     log.info("cached %s", entry)
     return entry, False
+
+
+def content_digest(path: Path, memo_root: Path) -> str:
+    """sha256 of a file's bytes (a directory: of its files' names and bytes).
+
+    Remembered under `memo_root` by (path, size, mtime, inode), so a second run does not read the
+    file again, while a file rewritten with the same size (another mtime or inode) is hashed anew.
+    """
+    path = path.resolve()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    stats = [(str(p), s.st_size, s.st_mtime_ns, s.st_ino) for p in files for s in [p.stat()]]
+    memo = memo_root / "digests" / (hashlib.sha256(json.dumps(stats).encode()).hexdigest()[:24] + ".txt")
+    if memo.is_file():
+        return memo.read_text().strip()
+    digest = hashlib.sha256()
+    for p in files:
+        digest.update(str(p.relative_to(path)).encode() if path.is_dir() else b"")
+        with p.open("rb") as f:
+            digest.update(hashlib.file_digest(f, "sha256").digest())
+    value = digest.hexdigest()
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    tmp = memo.with_name(f"{TMP_PREFIX}{memo.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+    tmp.write_text(value)
+    tmp.replace(memo)
+    return value

@@ -1,8 +1,11 @@
-"""The one LightningDataModule: any dataset, word or BERT tokenization, padded batches."""
+"""The one LightningDataModule: any dataset, any featurizer, padded batches; encoded splits cached on disk."""
 
 from __future__ import annotations
 
+import json
 import logging
+import time
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -12,21 +15,159 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from textclass.data.base import TsvDataset
-from textclass.data.batching import BucketBatchSampler, EncodedDataset, EpochShuffleSampler, collate, unlabeled_loader
-from textclass.data.pipeline import PreparedData, Tokenizer, encode_new_texts, prepare_data, resolve_tokenizer
+from textclass.data.batching import BucketBatchSampler, EncodedDataset, EncodedTexts, EpochShuffleSampler, collate
+from textclass.data.cache import cached_dir, content_digest
+from textclass.data.dataset import LABELS_FILE, Examples, LabelSet, TextDataset, fold_ids
 from textclass.embeddings import EmbeddingSpec
-from textclass.errors import ConfigError
-from textclass.tokenizers.word import VocabSpec, Vocabulary, WordTokenizer
+from textclass.errors import ConfigError, DataError
+from textclass.tokenizers import Features
+from textclass.tokenizers.bert import PretrainedTokenizer
+from textclass.tokenizers.word import VocabSpec, WordTokenizer
 
 log = logging.getLogger(__name__)
+
+META_FILE = "meta.json"
+SPLIT_FILE = "split.json"
+
+
+@dataclass
+class EncodedData:
+    """Every split encoded, the label set, and the counts worth reporting; the cache stores this."""
+
+    splits: dict[str, EncodedTexts]
+    labels: LabelSet
+    stats: dict = field(default_factory=dict)  # skipped rows, vector coverage, dropped tokens and examples
+
+    def save(self, directory: Path) -> None:
+        for split, encoded in self.splits.items():
+            encoded.save(directory / f"{split}.npz")
+        self.labels.save(directory / LABELS_FILE)
+        (directory / META_FILE).write_text(json.dumps({"splits": list(self.splits), "stats": self.stats}, indent=1))
+
+    @classmethod
+    def load(cls, directory: Path) -> EncodedData:
+        meta = json.loads((directory / META_FILE).read_text())
+        splits = {s: EncodedTexts.load(directory / f"{s}.npz") for s in meta["splits"]}
+        return cls(splits, LabelSet.load(directory / LABELS_FILE), meta["stats"])
+
+
+@dataclass(frozen=True)
+class Folds:
+    """k-fold cross-validation on train+valid: fold `fold` is the valid split, the others train."""
+
+    folds: int | None = None
+    fold: int = 0
+
+    def __post_init__(self) -> None:
+        if self.folds is not None and (self.folds < 2 or not 0 <= self.fold < self.folds):
+            raise ConfigError(f"data.folds={self.folds} data.fold={self.fold}: need folds >= 2 and 0 <= fold < folds")
+
+    def apply(self, data: dict[str, Examples], seed: int) -> dict[str, Examples]:
+        if self.folds is None:
+            return data
+        pool = Examples.concat([data[s] for s in ("train", "valid") if s in data])
+        fold = fold_ids(pool.labels, self.folds, seed)
+        return {**data, "train": pool.take(np.flatnonzero(fold != self.fold)), "valid": pool.take(np.flatnonzero(fold == self.fold))}
+
+
+def encode_dataset(
+    dataset: TextDataset,
+    features: Features,
+    cache_dir: Path | None,
+    seed: int,
+    max_examples: int | None = None,
+    folds: Folds = Folds(),
+) -> EncodedData:
+    """Every split of `dataset` read and encoded by `features` (fitted on it), from the cache when
+    everything that determines them matches. `features` ends up fitted either way."""
+    start = time.perf_counter()
+    if cache_dir is None:
+        data, hit = _encode(dataset, features, seed, max_examples, folds), False
+    else:
+        cache_dir = Path(cache_dir)
+        parts = {
+            "data": dataset.fingerprint(lambda path: content_digest(path, cache_dir)),
+            "features": features.cache_key(),
+            "seed": seed,  # random rows of words without a pretrained vector; the fold assignment
+            "max_examples": max_examples,
+            "folds": [folds.folds, folds.fold],
+        }
+
+        def build(directory: Path) -> None:
+            built = _encode(dataset, features, seed, max_examples, folds, directory)
+            built.save(directory)
+            features.save(directory, with_vectors=True)
+
+        entry, hit = cached_dir(cache_dir, dataset.name, parts, build)
+        data = EncodedData.load(entry)
+        features.load(entry)
+        if (entry / SPLIT_FILE).is_file():
+            log.info("%s: the split of %s is in %s", dataset.name, dataset.file("train"), entry / SPLIT_FILE)
+    log.info(
+        "%s data %s in %.2fs: %s",
+        dataset.name,
+        "loaded from cache" if hit else "prepared",
+        time.perf_counter() - start,
+        {s: len(e) for s, e in data.splits.items()},
+    )
+    report(data.stats, from_cache=hit)
+    return data
+
+
+def _encode(
+    dataset: TextDataset, features: Features, seed: int, max_examples: int | None, folds: Folds, directory: Path | None = None
+) -> EncodedData:
+    raw, labels, skipped = dataset.read()
+    if dataset.split_fractions is not None and directory is not None:
+        rows = {s: e.rows.tolist() for s, e in raw.items()}
+        record = {"source": str(dataset.file("train")), "split_fractions": list(dataset.split_fractions), "split_seed": dataset.split_seed, "rows": rows}
+        (directory / SPLIT_FILE).write_text(json.dumps(record))
+    raw = folds.apply(raw, dataset.split_seed)
+    if "valid" not in raw:
+        raise ConfigError(
+            f"{dataset.name}: no valid split to select the epoch on; give data.dataset.valid=PATH, or split the train "
+            "file with data.dataset.split_fractions=[0.8,0.1,0.1], or use data.folds=K"
+        )
+    if max_examples is not None:
+        raw = {s: e.take(slice(0, max_examples)) for s, e in raw.items()}
+    stats: dict = {"skipped_rows": skipped} if skipped else {}
+    pairs = {s: e.pairs for s, e in raw.items()} if raw["train"].pairs is not None else None
+    stats.update(features.fit(raw["train"].texts, {s: e.texts for s, e in raw.items()}, seed, pairs))
+    splits = {}
+    for split, examples in raw.items():
+        encoding = features.encode(examples.texts, examples.pairs)
+        keep = encoding.lengths > 0
+        if not keep.all():
+            stats.setdefault("emptied_examples", {})[split] = int((~keep).sum())
+        if encoding.dropped_tokens:
+            stats.setdefault("dropped_unknown_tokens", {})[split] = [encoding.dropped_tokens, encoding.total_tokens]
+        splits[split] = EncodedTexts.from_encoding(encoding, examples.labels, keep)
+        if len(splits[split]) == 0:
+            raise DataError(f"{dataset.name} {split}: no example has a token in the vocabulary")
+    return EncodedData(splits, labels, stats)
+
+
+def report(stats: dict, from_cache: bool) -> None:
+    # on a fresh build the reader has already reported the rows it skipped, as it read them
+    for split, reasons in stats.get("skipped_rows", {}).items() if from_cache else ():
+        log.warning("%s: skipped %d bad rows (%s)", split, sum(reasons.values()), reasons)
+    if "coverage" in stats:
+        c = stats["coverage"]
+        log.info(
+            "embeddings: found %d of %d vocabulary words in the pretrained vectors (%.1f%%)",
+            c["found"], c["total"], 100 * c["found"] / max(c["total"], 1),
+        )
+    for split, (dropped, total) in stats.get("dropped_unknown_tokens", {}).items():
+        log.info("%s: dropped %d of %d tokens missing from the vocabulary", split, dropped, total)
+    for split, n in stats.get("emptied_examples", {}).items():
+        log.warning("%s: removed %d examples left without any known token", split, n)
 
 
 class TextClassificationDataModule(L.LightningDataModule):
     def __init__(
         self,
-        dataset: TsvDataset,
-        tokenizer: Tokenizer,
+        dataset: TextDataset,
+        tokenizer: WordTokenizer | PretrainedTokenizer,
         embeddings: EmbeddingSpec | None = None,
         vocab: VocabSpec | dict[str, Any] | None = None,
         cache_dir: str | None = None,
@@ -39,6 +180,8 @@ class TextClassificationDataModule(L.LightningDataModule):
         pin_memory: bool = False,
         seed: int = 42,
         max_examples: int | None = None,
+        folds: int | None = None,
+        fold: int = 0,
     ):
         super().__init__()
         if batch_size < 1:
@@ -46,10 +189,8 @@ class TextClassificationDataModule(L.LightningDataModule):
         if max_examples is not None and max_examples < 1:
             raise ConfigError(f"data.max_examples={max_examples} must be >= 1 (or null for all)")
         self.dataset = dataset
-        self.tokenizer = tokenizer
-        # Vectors only matter to word tokenization; a BERT encoder brings its own embeddings.
-        self.embeddings = embeddings if isinstance(tokenizer, WordTokenizer) else None
-        self.vocab_spec = vocab if isinstance(vocab, VocabSpec) else _vocab_spec(vocab or {})
+        self.features: Features = tokenizer.features(embeddings, vocab, dataset.pretokenized)
+        self.folds = Folds(folds, fold)
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
@@ -60,31 +201,14 @@ class TextClassificationDataModule(L.LightningDataModule):
         self.pin_memory = pin_memory
         self.seed = seed
         self.max_examples = max_examples
-        self.data: PreparedData | None = None
-        # texts for predict_dataloader; None: the dataset's own prediction file
-        self.predict_texts: list[str] | None = None
-
-    # --- what the model needs to know -------------------------------------------------------
-    @property
-    def num_classes(self) -> int:
-        return self.dataset.num_classes
+        self.data: EncodedData | None = None
 
     @property
-    def class_names(self) -> tuple[str, ...]:
-        return self.dataset.class_names
+    def labels(self) -> LabelSet:
+        return self._encoded().labels
 
-    @property
-    def vocab(self) -> Vocabulary | None:
-        return self._prepared().vocab
-
-    @property
-    def embedding_matrix(self) -> torch.Tensor | None:
-        matrix = self._prepared().embedding_matrix
-        return None if matrix is None else torch.from_numpy(matrix)
-
-    @property
-    def pad_id(self) -> int:
-        return self._prepared().pad_id
+    def splits(self) -> list[str]:
+        return list(self._encoded().splits)
 
     # --- Lightning hooks --------------------------------------------------------------------
     def prepare_data(self) -> None:
@@ -92,9 +216,7 @@ class TextClassificationDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self.data is None:
-            self.data = prepare_data(
-                self.dataset, self.tokenizer, self.embeddings, self.vocab_spec, self.cache_dir, self.seed, self.max_examples
-            )
+            self.data = encode_dataset(self.dataset, self.features, self.cache_dir, self.seed, self.max_examples, self.folds)
         if stage == "test":
             self._split("test")
 
@@ -107,31 +229,24 @@ class TextClassificationDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
 
-    def predict_dataloader(self) -> DataLoader:
-        texts = self.predict_texts if self.predict_texts is not None else self.dataset.read_predict_texts()
-        tokenizer = resolve_tokenizer(self.tokenizer, self.dataset)
-        return unlabeled_loader(encode_new_texts(tokenizer, self.vocab, texts, self.pad_id), self.pad_id, self.eval_batch_size)
-
     # --- helpers ----------------------------------------------------------------------------
-    def _prepared(self) -> PreparedData:
+    def _encoded(self) -> EncodedData:
         if self.data is None:
             self.prepare_data()
             self.setup()
         return self.data
 
-    def _split(self, split: str):
-        splits = self._prepared().splits
+    def _split(self, split: str) -> EncodedTexts:
+        splits = self._encoded().splits
         if split not in splits:
-            if split == "test":
-                # raises the dataset's own explanation of why there is no test split
-                self.dataset.read("test")
-            raise ConfigError(f"{self.dataset.name} has no {split} split (it has {sorted(splits)})")
+            reason = self.dataset.missing_test_reason if split == "test" else None
+            raise ConfigError(f"{self.dataset.name} has no {split} split (it has {sorted(splits)})" + (f": {reason}" if reason else ""))
         return splits[split]
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         encoded = self._split(split)
         batch_size = self.batch_size if split == "train" else self.eval_batch_size
-        collate_fn = partial(collate, pad_id=self.pad_id, sort_by_length=self.sort_within_batch)
+        collate_fn = partial(collate, pad_id=self.features.pad_id, sort_by_length=self.sort_within_batch)
         common = dict(
             collate_fn=collate_fn,
             num_workers=self.num_workers,
@@ -152,10 +267,3 @@ class TextClassificationDataModule(L.LightningDataModule):
 
     def train_labels(self) -> np.ndarray:
         return self._split("train").labels
-
-
-def _vocab_spec(options: dict[str, Any]) -> VocabSpec:
-    try:
-        return VocabSpec(**options)
-    except TypeError as err:
-        raise ConfigError(f"data.vocab: {err} (allowed: source, min_freq, restrict_to_data, drop_unknown)") from None

@@ -9,56 +9,43 @@ import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
-from textclass.data.datamodule import TextClassificationDataModule
+from textclass.data.dataset import LabelSet
 from textclass.errors import ConfigError
-from textclass.options import check_known_options
 from textclass.models.classifier import TextClassifier
-from textclass.models.embedding import build_embedding
-from textclass.tokenizers.word import WordTokenizer
+from textclass.options import check_known_options
+from textclass.tokenizers import Features
 
 
-def build_model(cfg: DictConfig, datamodule: TextClassificationDataModule) -> TextClassifier:
-    """Word encoders get an embedding layer sized and initialised from the datamodule's vocabulary."""
+def build_model(cfg: DictConfig, features: Features, labels: LabelSet, class_weights: list[float] | None = None) -> TextClassifier:
+    """The model of `cfg` on top of `features`' input layer: the only constructor, for training and for loading.
+
+    class_weights: the computed weights when `cfg.model.class_weights` is `balanced` (a run being
+    loaded passes its checkpoint's).
+    """
     encoder_class = get_class(cfg.model.encoder._target_)
     check_known_options(cfg.model.encoder, encoder_class, "model.encoder")
     check_known_options(cfg.model, TextClassifier, "model")
-    needs_words = "embedding" in inspect.signature(encoder_class).parameters
-    has_words = isinstance(datamodule.tokenizer, WordTokenizer)
-    if needs_words and not has_words:
+    input_layer = features.input_layer()
+    # the encoder contract: a word-level encoder takes the embedding layer, a pretrained one nothing
+    takes_embedding = "embedding" in inspect.signature(encoder_class).parameters
+    if takes_embedding and input_layer is None:
         raise ConfigError(f"{encoder_class.__name__} reads word ids: use tokenizer=word (got BERT tokenization)")
-    if has_words and not needs_words:
+    if input_layer is not None and not takes_embedding:
         raise ConfigError(
             f"{encoder_class.__name__} needs its own subword tokenization: drop tokenizer=word "
             "(model=bert selects tokenizer=bert itself)"
         )
-    sparse = has_words and datamodule.embeddings.sparse
-    optimizer = instantiate(cfg.model.optimizer)
-    check_optimizer(optimizer, sparse)
-
+    check_optimizer(instantiate(cfg.model.optimizer), features.sparse)
     encoder_factory = instantiate(cfg.model.encoder)
-    if has_words:
-        spec = datamodule.embeddings
-        embedding = build_embedding(
-            vocab_size=len(datamodule.vocab),
-            dim=spec.dim,
-            pretrained=datamodule.embedding_matrix,
-            freeze=spec.freeze,
-            padding_idx=datamodule.pad_id,
-            sparse=sparse,
-            multichannel=spec.multichannel,
-        )
-        encoder = encoder_factory(embedding=embedding)
-    else:
-        encoder = encoder_factory()
-    overrides = {}
-    if cfg.model.get("class_weights") == "balanced":
-        overrides["class_weights"] = balanced_class_weights(datamodule.train_labels(), datamodule.num_classes)
+    encoder = encoder_factory() if input_layer is None else encoder_factory(embedding=input_layer)
+    overrides = {"class_weights": class_weights} if class_weights is not None else {}
     # _convert_: plain containers in hparams, so checkpoints load with torch's weights_only
     return instantiate(
         cfg.model,
         encoder=encoder,
-        num_classes=datamodule.num_classes,
-        class_names=list(datamodule.class_names),
+        num_classes=len(labels),
+        class_names=list(labels.names),
+        multi_label=labels.multi_label,
         _convert_="all",
         **overrides,
     )
@@ -82,7 +69,13 @@ def check_optimizer(optimizer_factory, sparse: bool) -> None:
 
 
 def balanced_class_weights(labels: np.ndarray, num_classes: int) -> list[float]:
-    """n / (k * count_c): every class weighs the same in total (sklearn's 'balanced')."""
+    """n / (k * count_c): every class weighs the same in total (sklearn's 'balanced'); multi-label
+    (labels [N, C] 0/1): each label's negatives over its positives, BCE's pos_weight."""
+    if labels.ndim == 2:
+        positives = labels.sum(axis=0).astype(float)
+        if (positives == 0).any():
+            raise ConfigError(f"class_weights=balanced: label(s) {np.flatnonzero(positives == 0).tolist()} have no training example")
+        return ((len(labels) - positives) / positives).tolist()
     counts = np.bincount(labels, minlength=num_classes).astype(float)
     if (counts == 0).any():
         raise ConfigError(f"class_weights=balanced: class(es) {np.flatnonzero(counts == 0).tolist()} have no training example")

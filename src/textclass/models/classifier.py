@@ -17,6 +17,11 @@ from torchmetrics.classification import (
     MulticlassF1Score,
     MulticlassPrecision,
     MulticlassRecall,
+    MultilabelExactMatch,
+    MultilabelF1Score,
+    MultilabelHammingDistance,
+    MultilabelPrecision,
+    MultilabelRecall,
 )
 
 from textclass.data.batching import Batch
@@ -35,6 +40,9 @@ class TextClassifier(L.LightningModule):
     optimizer (and ``num_training_steps`` when it asks for it), or None.
     loss: ``cross_entropy``, or ``bce`` for two classes: one logit, sigmoid + binary cross-entropy
     (logistic regression). Either way `forward` returns one logit per class.
+    multi_label: any set of the classes per example: one sigmoid output per label, binary
+    cross-entropy (`class_weights` are its per-label pos_weight), a label predicted when its
+    probability reaches `threshold`; acc is then subset accuracy, f1 macro-F1 over labels.
     """
 
     def __init__(
@@ -50,19 +58,25 @@ class TextClassifier(L.LightningModule):
         class_weights: Sequence[float] | None = None,
         head_bias: bool = True,
         head_init: str = "default",
+        multi_label: bool = False,
+        threshold: float = 0.5,
     ):
         super().__init__()
-        _check_options(num_classes, dropout, loss, label_smoothing, class_weights, head_init)
+        _check_options(num_classes, dropout, loss, label_smoothing, class_weights, head_init, multi_label, threshold)
         self.save_hyperparameters(ignore=["encoder", "optimizer", "scheduler"])
         self.class_names = list(class_names or range(num_classes))
         self.encoder = encoder
         self.dropout = nn.Dropout(dropout)
-        self.binary = loss == "bce"
+        self.binary = loss == "bce" and not multi_label
+        self.multi_label = multi_label
+        self.threshold = threshold
         self.head = nn.Linear(encoder.output_dim, 1 if self.binary else num_classes, bias=head_bias)
         if head_init == "normal":  # NLP100-2020 ex.71: weights drawn from N(0, 1)
             nn.init.normal_(self.head.weight)
         weights = torch.tensor(class_weights, dtype=torch.float) if class_weights is not None else None
-        if self.binary:
+        if multi_label:
+            self.loss_fn = nn.BCEWithLogitsLoss(pos_weight=weights)
+        elif self.binary:
             # pos_weight: how much a positive example counts relative to a negative one
             pos_weight = None if weights is None else weights[1:] / weights[0]
             self.loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
@@ -70,21 +84,12 @@ class TextClassifier(L.LightningModule):
             self.loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=label_smoothing)
         self.optimizer_factory = optimizer
         self.scheduler_config = scheduler
-        summary = MetricCollection(
-            {"acc": MulticlassAccuracy(num_classes, average="micro"), "f1": MulticlassF1Score(num_classes, average="macro")}
-        )
-        per_class = MetricCollection(
-            {
-                "precision": MulticlassPrecision(num_classes, average=None),
-                "recall": MulticlassRecall(num_classes, average=None),
-                "confusion": MulticlassConfusionMatrix(num_classes),
-            }
-        )
+        summary, per_class = _metrics(num_classes, multi_label, threshold)
         self.val_metrics = summary.clone(prefix="val/")
         self.test_metrics = summary.clone(prefix="test/")
         self.val_per_class = per_class.clone()
         self.test_per_class = per_class.clone()
-        self.train_totals = TrainingTotals(num_classes)
+        self.train_totals = TrainingTotals(num_classes, multi_label, threshold)
         self.val_acc_best = MaxMetric()
         # metric states stay out of checkpoints by default; the best so far must survive a resume
         self.val_acc_best.persistent(True)
@@ -97,7 +102,13 @@ class TextClassifier(L.LightningModule):
         # one logit z for P(class 1): as two-class logits [0, z], softmax gives [1 - sigmoid(z), sigmoid(z)]
         return torch.cat([torch.zeros_like(logits), logits], dim=-1) if self.binary else logits
 
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """Per class: softmax over the classes, or each label's own sigmoid (multi-label)."""
+        return logits.sigmoid() if self.multi_label else logits.softmax(-1)
+
     def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.multi_label:
+            return self.loss_fn(logits, labels.float())
         if self.binary:
             return self.loss_fn(logits[:, 1], labels.float())
         return self.loss_fn(logits, labels)
@@ -130,8 +141,10 @@ class TextClassifier(L.LightningModule):
         logits = self(batch)
         loss = self.compute_loss(logits, batch.labels)
         metrics: MetricCollection = getattr(self, f"{stage}_metrics")
-        metrics.update(logits, batch.labels)
-        getattr(self, f"{stage}_per_class").update(logits, batch.labels)
+        scores = self.probabilities(logits) if self.multi_label else logits
+        targets = batch.labels.long()
+        metrics.update(scores, targets)
+        getattr(self, f"{stage}_per_class").update(scores, targets)
         # averaged over DDP ranks (torchmetrics sync themselves)
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch), sync_dist=True)
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch))
@@ -157,7 +170,8 @@ class TextClassifier(L.LightningModule):
         per_class: MetricCollection = getattr(self, f"{stage}_per_class")
         results = per_class.compute()
         per_class.reset()
-        self.confusion_matrices[stage] = results["confusion"].cpu()
+        if "confusion" in results:
+            self.confusion_matrices[stage] = results["confusion"].cpu()
         for i, name in enumerate(self.class_names):
             key = str(name).replace("/", "-")
             self.log(f"{stage}/precision/{key}", results["precision"][i])
@@ -207,12 +221,38 @@ def parameter_groups(module: nn.Module) -> list[dict[str, Any]]:
     return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _check_options(num_classes, dropout, loss, label_smoothing, class_weights, head_init) -> None:
+def _metrics(num_classes: int, multi_label: bool, threshold: float) -> tuple[MetricCollection, MetricCollection]:
+    """(summary metrics, per-class metrics): acc and macro f1 either way; subset accuracy, micro F1
+    and Hamming loss for multi-label (which has no confusion matrix)."""
+    if multi_label:
+        k = dict(num_labels=num_classes, threshold=threshold)
+        summary = {
+            "acc": MultilabelExactMatch(**k),
+            "f1": MultilabelF1Score(**k, average="macro"),
+            "f1_micro": MultilabelF1Score(**k, average="micro"),
+            "hamming": MultilabelHammingDistance(**k, average="micro"),
+        }
+        per_class = {"precision": MultilabelPrecision(**k, average=None), "recall": MultilabelRecall(**k, average=None)}
+    else:
+        summary = {"acc": MulticlassAccuracy(num_classes, average="micro"), "f1": MulticlassF1Score(num_classes, average="macro")}
+        per_class = {
+            "precision": MulticlassPrecision(num_classes, average=None),
+            "recall": MulticlassRecall(num_classes, average=None),
+            "confusion": MulticlassConfusionMatrix(num_classes),
+        }
+    return MetricCollection(summary), MetricCollection(per_class)
+
+
+def _check_options(num_classes, dropout, loss, label_smoothing, class_weights, head_init, multi_label, threshold) -> None:
     if not 0.0 <= dropout < 1.0:
         raise ConfigError(f"model.dropout={dropout} must be in [0, 1)")
     if loss not in LOSSES:
         raise ConfigError(f"model.loss={loss!r} is not one of {LOSSES}")
-    if loss == "bce" and num_classes != 2:
+    if multi_label and label_smoothing:
+        raise ConfigError("model.label_smoothing applies to single-label softmax outputs; set it to 0 with data.dataset.multi_label=true")
+    if not 0.0 < threshold < 1.0:
+        raise ConfigError(f"model.threshold={threshold} must be in (0, 1)")
+    if loss == "bce" and num_classes != 2 and not multi_label:
         raise ConfigError(f"model.loss=bce is binary logistic regression, but the dataset has {num_classes} classes; use cross_entropy")
     if not 0.0 <= label_smoothing < 1.0:
         raise ConfigError(f"model.label_smoothing={label_smoothing} must be in [0, 1)")

@@ -17,19 +17,39 @@ class TrainingTotals(Metric):
 
     full_state_update = False
 
-    def __init__(self, num_classes: int):
+    def __init__(self, num_classes: int, multi_label: bool = False, threshold: float = 0.5):
         super().__init__()
         self.num_classes = num_classes
+        self.multi_label = multi_label
+        self.threshold = threshold
         self.add_state("confusion", torch.zeros(num_classes, num_classes, dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("loss_sum", torch.tensor(0.0), dist_reduce_fx="sum")  # float32: MPS has no float64
+        # multi-label: per label true positives, false positives, false negatives; exact-match rows, rows
+        self.add_state("label_counts", torch.zeros(3, num_classes, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("rows", torch.zeros(2, dtype=torch.long), dist_reduce_fx="sum")
 
     def update(self, logits: torch.Tensor, labels: torch.Tensor, loss: torch.Tensor) -> None:
         """`loss`: the batch's mean loss."""
+        self.loss_sum += loss.detach().float() * len(labels)
+        if self.multi_label:
+            predicted = logits.sigmoid() >= self.threshold
+            truth = labels.bool()
+            self.label_counts += torch.stack([(predicted & truth).sum(0), (predicted & ~truth).sum(0), (~predicted & truth).sum(0)])
+            self.rows += torch.stack([(predicted == truth).all(dim=1).sum(), torch.tensor(len(labels), device=labels.device)])
+            return
         cells = labels * self.num_classes + logits.argmax(dim=-1)
         self.confusion += torch.bincount(cells, minlength=self.num_classes**2).view(self.num_classes, self.num_classes)
-        self.loss_sum += loss.detach().float() * len(labels)
 
     def compute(self) -> dict[str, torch.Tensor]:
+        if self.multi_label:
+            tp, fp, fn = self.label_counts.float()
+            exact, examples = self.rows
+            return {
+                "loss_epoch": self.loss_sum / examples,
+                "acc": exact.float() / examples,
+                "f1": (2 * tp / (2 * tp + fp + fn).clamp(min=1)).mean(),
+                "examples": examples.float(),
+            }
         examples = self.confusion.sum()
         return {
             "loss_epoch": self.loss_sum / examples,

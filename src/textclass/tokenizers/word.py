@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import json
+import logging
 import string
+from array import array
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from itertools import chain
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import torch
+from torch import nn
+
+from textclass.data.batching import Encoding
+from textclass.embeddings import EmbeddingSpec, align_vectors, load_vectors
 from textclass.errors import ConfigError, DataError
+from textclass.models.embedding import build_embedding
 
-PAD, UNK = "<pad>", "<unk>"
+log = logging.getLogger(__name__)
+
+PAD, UNK, SEP = "<pad>", "<unk>", "<sep>"
+VOCAB_FILE = "vocab.json"
+VECTORS_FILE = "vectors.npy"
 SPLIT_MODES = ("auto", "punct", "whitespace")
 VOCAB_SOURCES = ("data", "embeddings")
 _PUNCT_TO_SPACE = str.maketrans({c: " " for c in string.punctuation})
@@ -29,8 +44,6 @@ class WordTokenizer:
     split: str = "auto"
     lowercase: bool = True
 
-    kind = "word"
-
     def __post_init__(self) -> None:
         if self.split not in SPLIT_MODES:
             raise ConfigError(f"tokenizer.split={self.split!r} is not one of {SPLIT_MODES}")
@@ -39,6 +52,10 @@ class WordTokenizer:
         if self.split != "auto":
             return self
         return WordTokenizer("whitespace" if pretokenized else "punct", self.lowercase)
+
+    def features(self, embeddings: EmbeddingSpec | None, vocab: VocabSpec | Mapping[str, Any] | None, pretokenized: bool) -> WordFeatures:
+        spec = vocab if isinstance(vocab, VocabSpec) else vocab_spec(vocab or {})
+        return WordFeatures(self.resolved(pretokenized), spec, embeddings or EmbeddingSpec())
 
     def tokenize(self, text: str) -> list[str]:
         if self.lowercase:
@@ -89,10 +106,10 @@ class Vocabulary:
         return len(self.itos)
 
     @classmethod
-    def from_counts(cls, counts: Counter, min_freq: int, with_unk: bool) -> Vocabulary:
+    def from_counts(cls, counts: Counter, min_freq: int, with_unk: bool, specials: Sequence[str] = ()) -> Vocabulary:
         # most_common orders ties by first occurrence, so ids are deterministic.
-        words = [w for w, n in counts.most_common() if n >= min_freq]
-        return cls([PAD] + ([UNK] if with_unk else []) + words)
+        words = [w for w, n in counts.most_common() if n >= min_freq and w not in specials]
+        return cls.from_words([*specials, *words], with_unk)
 
     @classmethod
     def from_words(cls, words: Iterable[str], with_unk: bool) -> Vocabulary:
@@ -106,12 +123,123 @@ class Vocabulary:
         unk = self.unk_id
         return [get(t, unk) for t in tokens]
 
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps({"itos": self.itos}, ensure_ascii=False), encoding="utf-8")
+    def save(self, path: Path, **extra: Any) -> None:
+        path.write_text(json.dumps({"itos": self.itos, **extra}, ensure_ascii=False), encoding="utf-8")
 
     @classmethod
-    def load(cls, path: Path) -> Vocabulary:
+    def load(cls, path: Path) -> tuple[Vocabulary, dict]:
+        """The vocabulary and the other entries saved with it."""
         try:
-            return cls(json.loads(path.read_text(encoding="utf-8"))["itos"])
-        except (OSError, ValueError, KeyError) as err:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            return cls(record.pop("itos")), record
+        except (OSError, ValueError, KeyError, AttributeError) as err:
             raise DataError(f"cannot read vocabulary {path}: {err}") from None
+
+
+def vocab_spec(options: Mapping[str, Any]) -> VocabSpec:
+    try:
+        return VocabSpec(**options)
+    except TypeError as err:
+        raise ConfigError(f"data.vocab: {err} (allowed: source, min_freq, restrict_to_data, drop_unknown)") from None
+
+
+@dataclass
+class WordFeatures:
+    """Word tokens, a vocabulary fitted on the data, and the pretrained vectors aligned to it."""
+
+    tokenizer: WordTokenizer  # resolved: split is never auto
+    vocab_spec: VocabSpec
+    embeddings: EmbeddingSpec
+    vocab: Vocabulary | None = None
+    vectors: np.ndarray | None = None  # |V| x d, row i the vector of word i (pretrained embeddings only)
+    dim: int | None = None
+    pad_id: int = field(default=0, init=False)
+
+    @property
+    def sparse(self) -> bool:
+        return self.embeddings.sparse
+
+    def cache_key(self) -> dict:
+        return {"kind": "word", "tokenizer": asdict(self.tokenizer), "vocab": asdict(self.vocab_spec), "embeddings": self.embeddings.fingerprint()}
+
+    def tokens(self, text: str, pair: str | None = None) -> list[str]:
+        words = self.tokenizer.tokenize(text)
+        return words if pair is None else [*words, SEP, *self.tokenizer.tokenize(pair)]
+
+    def _token_lists(self, texts: Sequence[str], pairs: Sequence[str] | None) -> Iterator[list[str]]:
+        return map(self.tokens, texts) if pairs is None else map(self.tokens, texts, pairs)
+
+    def fit(self, train: Sequence[str], splits: Mapping[str, Sequence[str]], seed: int, pairs: Mapping[str, Sequence[str]] | None = None) -> dict:
+        """The vocabulary (from train's words, or the embeddings' restricted to the data) and its vectors."""
+        spec = self.vocab_spec
+        pretrained = self.embeddings.pretrained
+        if spec.source == "embeddings" and not pretrained:
+            raise ConfigError(
+                "data.vocab.source=embeddings needs pretrained vectors, but embeddings=none; "
+                "choose embeddings (e.g. embeddings=glove_6b_50d) or set data.vocab.source=data"
+            )
+        pairs = pairs or {}
+        kv = load_vectors(self.embeddings) if pretrained else None
+        with_unk = not spec.drop_unknown
+        specials = [SEP] if pairs else []
+        if spec.source == "data":
+            # C-level counting over one stream of tokens: no list of every sentence's tokens is kept
+            counts = Counter(chain.from_iterable(self._token_lists(train, pairs.get("train"))))
+            self.vocab = Vocabulary.from_counts(counts, spec.min_freq, with_unk, specials)
+        elif not spec.restrict_to_data:
+            self.vocab = Vocabulary.from_words([*specials, *kv.index_to_key], with_unk)
+        else:
+            seen = set(chain.from_iterable(chain.from_iterable(self._token_lists(t, pairs.get(s)) for s, t in splits.items())))
+            index = kv.key_to_index
+            # keep the embeddings' own order (by corpus frequency), restricted to words in the data
+            self.vocab = Vocabulary.from_words([*specials, *sorted((w for w in seen if w in index), key=index.__getitem__)], with_unk)
+        if kv is None:
+            self.dim = self.embeddings.dim
+            return {}
+        aligned = align_vectors(self.vocab, kv, self.embeddings.init_std, seed)
+        self.vectors, self.dim = aligned.matrix, aligned.matrix.shape[1]
+        return {"coverage": {"found": aligned.found, "total": aligned.total}}
+
+    def encode(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> Encoding:
+        """Ids per text; unknown words map to <unk>, or are dropped (and counted) when there is no <unk>."""
+        get, unk = self.vocab.stoi.get, self.vocab.unk_id
+        ids, offsets = array("q"), array("q", [0])
+        total = 0
+        for tokens in self._token_lists(texts, pairs):
+            total += len(tokens)
+            ids.extend([get(t, unk) for t in tokens] if unk is not None else [i for i in map(get, tokens) if i is not None])
+            offsets.append(len(ids))
+        flat = np.frombuffer(ids, dtype=np.int64) if len(ids) else np.zeros(0, np.int64)
+        return Encoding(flat.astype(np.int32), np.frombuffer(offsets, dtype=np.int64).copy(), total - len(ids), total)
+
+    def save(self, directory: Path, with_vectors: bool = False) -> None:
+        self.vocab.save(directory / VOCAB_FILE, dim=self.dim)
+        if with_vectors and self.vectors is not None:
+            np.save(directory / VECTORS_FILE, self.vectors)
+
+    def load(self, directory: Path) -> None:
+        self.vocab, extra = Vocabulary.load(directory / VOCAB_FILE)
+        self.dim = extra.get("dim", self.embeddings.dim)
+        vectors = directory / VECTORS_FILE
+        self.vectors = np.load(vectors) if vectors.is_file() else None
+
+    def input_layer(self) -> nn.Module:
+        """An embedding row per vocabulary word: the aligned vectors, or (a trained run being loaded,
+        whose checkpoint holds the weights) zeros in the same layout."""
+        spec = self.embeddings
+        if self.vectors is not None:
+            pretrained = torch.from_numpy(self.vectors)
+        else:
+            pretrained = torch.zeros(len(self.vocab), self.dim) if spec.pretrained and self.dim else None
+        return build_embedding(
+            vocab_size=len(self.vocab),
+            dim=self.dim if pretrained is None else None,
+            pretrained=pretrained,
+            freeze=spec.freeze and self.vectors is not None,
+            padding_idx=self.pad_id,
+            sparse=spec.sparse,
+            multichannel=spec.multichannel,
+        )
+
+    def token_strings(self, ids: Sequence[int]) -> list[str]:
+        return [self.vocab.itos[i] for i in ids]

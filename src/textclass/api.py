@@ -1,0 +1,86 @@
+"""textclass from Python: train with the CLI's config tree, load a trained run, predict and evaluate.
+
+    import textclass
+    metrics = textclass.train(["data=sst2", "model=lstm", "trainer.max_epochs=1"])
+    clf = textclass.load(metrics["run_dir"])      # a run directory or a .ckpt inside one
+    clf.predict(["a fine film"])                   # [Prediction(label="positive", probs={...})]
+    clf.predict_proba(texts)                       # np.ndarray [N, C]
+    clf.evaluate("my_test.csv")                    # the numbers textclass-eval prints
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig
+
+from textclass.checkpoint import TrainedRun, load_run
+from textclass.cli import CONFIG_DIR, compose_config
+from textclass.errors import find_user_error
+
+RUN_DIR_KEY = "run_dir"
+
+
+def train(overrides: Sequence[str] = ()) -> dict[str, float | str]:
+    """Train as `textclass-train <overrides>` does (same config tree, same run directory, same files);
+    returns the final metrics, and the run directory under "run_dir". Bad input raises the error
+    the CLI would print."""
+    from hydra import initialize_config_dir
+
+    from textclass.train import train as train_job
+
+    overrides = list(overrides)
+    compose_config("train", overrides)  # a wrong override: one ConfigError, before Hydra's report
+
+    def task(cfg: DictConfig) -> dict[str, float | str]:
+        return {**train_job(cfg), RUN_DIR_KEY: str(Path(cfg.paths.output_dir))}
+
+    try:
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3", job_name="train"):
+            # the Hydra instance initialize_config_dir sets up runs a job exactly as @hydra.main does
+            return GlobalHydra.instance().hydra.run("train", task, overrides).return_value
+    except Exception as err:
+        user_error = find_user_error(err)
+        if user_error is None:
+            raise
+        raise user_error from None
+
+
+@dataclass
+class Classifier:
+    """A trained run, ready to predict and evaluate (on the CPU)."""
+
+    run: TrainedRun
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.run.labels.names)
+
+    def predict(self, texts: Sequence[str], batch_size: int = 256, explain: bool = False) -> list:
+        """One `Prediction` (label, probs; labels for multi-label) per text."""
+        from textclass.predict import predict
+
+        return list(predict(self.run, [str(t) for t in texts], batch_size, explain))
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+        """Class probabilities [N, C], columns in the order of `labels`."""
+        logits = self.run.logits([str(t) for t in texts], batch_size)
+        return self.run.model.probabilities(logits).numpy()
+
+    def evaluate(self, file: str | Path | None = None, splits: Sequence[str] = ("valid",), batch_size: int = 256):
+        """The `EvalResult` of a labeled file (in the run's dataset columns), or a dict of them for
+        the run's own `splits` when no file is given: the numbers textclass-eval reports."""
+        from textclass.evaluate import evaluate, sources
+
+        data = sources(self.run, list(splits), str(file) if file is not None else None)
+        results = {name: evaluate(self.run, examples, batch_size) for name, examples in data.items()}
+        return results[str(file)] if file is not None else results
+
+
+def load(path: str | Path) -> Classifier:
+    """A trained run from its directory, or from a checkpoint file inside it."""
+    return Classifier(load_run(path))
