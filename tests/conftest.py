@@ -65,6 +65,26 @@ def data_dir(tmp_path: Path) -> Path:
     return write_tiny_data(tmp_path / "data")
 
 
+def builtin_dataset(name: str, data_dir: Path | str, *overrides: str):
+    """The TextDataset that conf/data/<name>.yaml builds for the data root `data_dir` (the folder
+    holding news/ and sst2/), composed and instantiated as textclass-train does; `overrides` as on
+    the command line (e.g. "data.dataset.download=false"). A user error raised while instantiating
+    comes out as itself, not wrapped in Hydra's InstantiationException."""
+    from hydra.utils import instantiate
+
+    from textclass.cli import compose_config
+    from textclass.errors import find_user_error
+
+    cfg = compose_config("train", [f"data={name}", f"paths.data_dir={data_dir}", *overrides])
+    try:
+        return instantiate(cfg.data.dataset, _convert_="all")
+    except Exception as err:
+        user_error = find_user_error(err)
+        if user_error is None:
+            raise
+        raise user_error from None
+
+
 def cli_env(data_dir: Path, tmp_path: Path) -> dict[str, str]:
     """Environment for a CLI run on `data_dir`, with a cache private to the test."""
     return {"TEXTCLASS_DATA_DIR": str(data_dir), "TEXTCLASS_CACHE_DIR": str(tmp_path / "cache")}

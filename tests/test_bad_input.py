@@ -10,23 +10,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import NEWS_ROWS, SST2_ROWS, run_cli, write_tsv
-from textclass.data.datamodule import TextClassificationDataModule
-from textclass.data.news import NewsAggregator
-from textclass.data.pipeline import prepare_data
-from textclass.data.sst2 import SST2
+from conftest import NEWS_ROWS, SST2_ROWS, builtin_dataset, run_cli, write_tsv
+from textclass.data.datamodule import TextClassificationDataModule, encode_dataset
 from textclass.embeddings import EmbeddingSpec, load_vectors
 from textclass.errors import ConfigError, DataError, DownloadError, EmbeddingError
 from textclass.hf import hub_reachable
 from textclass.tokenizers.bert import PretrainedTokenizer
 from textclass.tokenizers.word import VocabSpec, WordTokenizer
 
-# Per dataset: class, header line, good rows as (label, text), and one bad line of each kind with
-# the fragment of the message that names the offending value.
+# Per dataset (conf/data/<name>.yaml): header line, text column, good rows as (label, text), and one
+# bad line of each kind with the fragment of the message that names the offending value.
 DATASETS = {
     "news": {
-        "cls": NewsAggregator,
         "header": "category\ttitle",
+        "text_column": "title",
         "good": list(NEWS_ROWS),
         "bad": {
             "wrong field count": ("b\tFed raises rates\tReuters", "3 fields instead of 2"),
@@ -35,8 +32,8 @@ DATASETS = {
         },
     },
     "sst2": {
-        "cls": SST2,
         "header": "sentence\tlabel",
+        "text_column": "sentence",
         "good": [(label, text) for text, label in SST2_ROWS],
         "bad": {
             "wrong field count": ("a fine film \t1\t0", "3 fields instead of 2"),
@@ -59,13 +56,19 @@ def write_lines(path: Path, lines: list[str], newline: str = "\n") -> Path:
     return path
 
 
-def train_file(root: Path, dataset: str, body: list[str]) -> Path:
-    """root/train.tsv with the dataset's header and `body`, plus a valid split so only train is read."""
+def make(dataset: str, data_dir: Path | str, *overrides: str, download: bool = False):
+    """The built-in `dataset` as conf/data/<dataset>.yaml builds it for the data root `data_dir`."""
+    return builtin_dataset(dataset, data_dir, f"data.dataset.download={str(download).lower()}", *overrides)
+
+
+def train_file(data_dir: Path, dataset: str, body: list[str]) -> Path:
+    """The dataset's train file under `data_dir` with its header and `body`, plus a valid split of
+    good rows, so only train holds bad rows."""
     spec = DATASETS[dataset]
-    ds = spec["cls"](str(root), download=False)
+    ds = make(dataset, data_dir)
     good = [line(dataset, *r) for r in spec["good"]]
-    write_lines(ds.split_path("valid"), [spec["header"], *good])
-    return write_lines(ds.split_path("train"), [spec["header"], *body])
+    write_lines(ds.file("valid"), [spec["header"], *good])
+    return write_lines(ds.file("train"), [spec["header"], *body])
 
 
 def raises(exc: type[Exception], fn, *fragments: str) -> str:
@@ -90,25 +93,25 @@ def error_line(stderr: str) -> str:
 
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_missing_data_files_name_the_path_and_both_remedies(tmp_path, dataset):
-    cls = DATASETS[dataset]["cls"]
     root = tmp_path / dataset
     root.mkdir()
+    ds = make(dataset, tmp_path)
     raises(
         DataError,
-        cls(str(root), download=False).prepare,
+        ds.prepare,
         str(root / "train.tsv"),
         "data.dataset.download=true",
-        cls.url,
+        ds.archive.url,
         "TEXTCLASS_DATA_DIR",
     )
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_offline_download_says_where_to_put_the_file(tmp_path, dataset):
-    cls = DATASETS[dataset]["cls"]
     root = tmp_path / dataset
+    ds = make(dataset, tmp_path, download=True)
     start = time.perf_counter()
-    raises(DownloadError, cls(str(root), download=True).prepare, cls.url, f"put it at {root / cls.archive_names[-1]}")
+    raises(DownloadError, ds.prepare, ds.archive.url, f"put it at {root / ds.archive.archive_names[-1]}")
     assert time.perf_counter() - start < 40, "an offline download should fail fast"
     assert not root.exists(), "a failed download must leave no partial file, nor the folder it created"
 
@@ -121,7 +124,7 @@ def test_corrupt_archive_says_delete_and_download_again(tmp_path, dataset, archi
     zip_path.write_bytes(np.random.default_rng(0).bytes(4096))
     raises(
         DataError,
-        DATASETS[dataset]["cls"](str(root), download=False).prepare,
+        make(dataset, tmp_path).prepare,
         str(zip_path),
         "delete it and download again",
     )
@@ -136,9 +139,9 @@ def test_corrupt_archive_says_delete_and_download_again(tmp_path, dataset, archi
 def test_bad_row_names_file_line_and_value(tmp_path, dataset, kind):
     good = [line(dataset, *r) for r in DATASETS[dataset]["good"]]
     bad, detail = DATASETS[dataset]["bad"][kind]
-    path = train_file(tmp_path / dataset, dataset, [*good[:3], bad, *good[3:]])  # header, 3 rows: line 5
-    ds = DATASETS[dataset]["cls"](str(tmp_path / dataset), download=False)
-    raises(DataError, lambda: ds.read("train"), f"{path}:5: {detail}", "data.dataset.on_bad_row=skip")
+    path = train_file(tmp_path, dataset, [*good[:3], bad, *good[3:]])  # header, 3 rows: line 5
+    ds = make(dataset, tmp_path)
+    raises(DataError, ds.read, f"{path}:5: {detail}", "data.dataset.on_bad_row=skip")
 
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
@@ -147,8 +150,8 @@ def test_line_numbers_count_blank_lines(tmp_path, newline):
     bad, detail = DATASETS["news"]["bad"]["unknown label"]
     path = write_lines(tmp_path / "news" / "train.tsv", ["category\ttitle", good[0], "", good[1], bad], newline)
     write_lines(tmp_path / "news" / "valid.tsv", ["category\ttitle", *good])
-    ds = NewsAggregator(str(tmp_path / "news"), download=False)
-    raises(DataError, lambda: ds.read("train"), f"{path}:5: {detail}")
+    ds = make("news", tmp_path)
+    raises(DataError, ds.read, f"{path}:5: {detail}")
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
@@ -159,17 +162,19 @@ def test_skip_bad_rows_counts_them_and_keeps_every_good_row(tmp_path, dataset, c
     for i, kind in enumerate(BAD_KINDS):  # interleave: one bad row after every other good row
         body.insert(2 * i + 1, spec["bad"][kind][0])
     body.insert(5, spec["bad"]["unknown label"][0])  # a second one of a kind
-    path = train_file(tmp_path / dataset, dataset, body)
-    ds = spec["cls"](str(tmp_path / dataset), download=False, on_bad_row="skip")
+    path = train_file(tmp_path, dataset, body)
+    ds = make(dataset, tmp_path, "data.dataset.on_bad_row=skip")
 
     with caplog.at_level(logging.WARNING):
-        texts, skipped = ds.read("train")
+        data, labels, skipped = ds.read()
 
-    assert dict(skipped.by_reason) == {"wrong field count": 1, "unknown label": 2, "empty text": 1}
-    assert skipped.total == 4 and skipped.path == path
+    # only train's bad rows, by reason (4 in all); the valid file has none
+    assert skipped == {"train": {"wrong field count": 1, "unknown label": 2, "empty text": 1}}
+    texts = data["train"]
     assert len(texts) == len(good)
     assert texts.texts == [text.strip() for _, text in good]
-    assert texts.labels.tolist() == [spec["cls"].label_codes.index(label) for label, _ in good]
+    assert labels.values == tuple(ds.labels)  # the classes of the YAML, in its order
+    assert texts.labels.tolist() == [ds.labels.index(label) for label, _ in good]
     assert f"skipped 4 bad rows in {path}" in caplog.text
 
 
@@ -177,22 +182,28 @@ def test_skip_bad_rows_counts_them_and_keeps_every_good_row(tmp_path, dataset, c
 def test_non_utf8_bytes_name_the_line(tmp_path, dataset):
     spec = DATASETS[dataset]
     good = [line(dataset, *r) for r in spec["good"]]
-    path = train_file(tmp_path / dataset, dataset, good[:3])
+    path = train_file(tmp_path, dataset, good[:3])
     lines = path.read_bytes().split(b"\n")
     lines[2] = lines[2].replace(b" ", b" \xff ", 1)  # line 3: header is line 1
     path.write_bytes(b"\n".join(lines))
-    ds = spec["cls"](str(tmp_path / dataset), download=False)
-    raises(DataError, lambda: ds.read("train"), f"{path}:3:", "UTF-8", "\\xff")
+    ds = make(dataset, tmp_path)
+    raises(DataError, ds.read, f"{path}:3:", "UTF-8", "\\xff")
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
-def test_wrong_header_names_line_1_and_the_expected_header(tmp_path, dataset):
+def test_wrong_header_names_line_1_the_missing_column_and_the_columns_found(tmp_path, dataset):
     spec = DATASETS[dataset]
-    path = train_file(tmp_path / dataset, dataset, [line(dataset, *r) for r in spec["good"]])
+    path = train_file(tmp_path, dataset, [line(dataset, *r) for r in spec["good"]])
     path.write_text("label\ttext\n" + path.read_text().split("\n", 1)[1])
-    ds = spec["cls"](str(tmp_path / dataset), download=False)
-    expected = spec["header"].replace("\t", "<TAB>")
-    raises(DataError, lambda: ds.read("train"), f"{path}:1:", "'label<TAB>text'", f"expected {expected!r}")
+    ds = make(dataset, tmp_path)
+    raises(
+        DataError,
+        ds.read,
+        f"{path}:1:",
+        f"header has no column {spec['text_column']!r}",
+        "(columns found: 'label', 'text')",
+        "data.dataset.text_column",
+    )
 
 
 # --- 6: no test split ---------------------------------------------------------------------------
@@ -208,22 +219,31 @@ NO_TEST_SPLIT = pytest.mark.parametrize(
 
 def presplit_without_test(data_dir: Path, dataset: str):
     (data_dir / "news" / "test.tsv").unlink(missing_ok=True)  # like the shared copy: train and valid only
-    return DATASETS[dataset]["cls"](str(data_dir / dataset), download=False)
+    return make(dataset, data_dir)
 
 
 @NO_TEST_SPLIT
 def test_missing_test_split_is_explained(data_dir, dataset, reason):
     ds = presplit_without_test(data_dir, dataset)
-    raises(DataError, lambda: ds.read("test"), *reason)
+    data, _, _ = ds.read()
+    # no test split (a missing test file is allowed), and the dataset says why; the "<name> has no
+    # test split" opening is the data module's (next test)
+    assert ds.splits() == ["train", "valid"] and list(data) == ["train", "valid"]
+    for fragment in reason[1:]:
+        assert fragment in ds.missing_test_reason, ds.missing_test_reason
 
 
 @NO_TEST_SPLIT
 def test_datamodule_test_loader_without_test_split_raises_the_dataset_error(data_dir, tmp_path, dataset, reason):
     dm = TextClassificationDataModule(
-        presplit_without_test(data_dir, dataset), WordTokenizer(), vocab={"min_freq": 1}, cache_dir=str(tmp_path / "cache")
+        presplit_without_test(data_dir, dataset),
+        WordTokenizer(),
+        embeddings=EmbeddingSpec(name="none", dim=8),
+        vocab={"min_freq": 1},
+        cache_dir=str(tmp_path / "cache"),
     )
     assert len(dm.val_dataloader().dataset) > 0  # the other splits are fine
-    raises(DataError, dm.test_dataloader, *reason)
+    raises(ConfigError, dm.test_dataloader, *reason)
 
 
 # --- 7: embeddings ------------------------------------------------------------------------------
@@ -318,7 +338,7 @@ def test_unknown_pretrained_tokenizer_offline_fails_fast():
 
 
 def datamodule(**kwargs) -> TextClassificationDataModule:
-    return TextClassificationDataModule(NewsAggregator("unused", download=False), WordTokenizer(), **kwargs)
+    return TextClassificationDataModule(make("news", "unused"), WordTokenizer(), **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -328,14 +348,16 @@ def datamodule(**kwargs) -> TextClassificationDataModule:
         pytest.param(lambda: VocabSpec(source="bogus"), ["data.vocab.source='bogus'", "embeddings"], id="vocab-source"),
         pytest.param(lambda: VocabSpec(min_freq=0), ["data.vocab.min_freq=0", ">= 1"], id="vocab-min-freq"),
         pytest.param(
-            lambda: NewsAggregator("unused", split_fractions=[0.5, 0.5]),
-            ["data.dataset.split_fractions=[0.5, 0.5]", "three positive", "summing to 1"],
+            lambda: make("news", "unused", "data.dataset.archive.split_fractions=[0.5,0.5]"),
+            ["data.dataset.archive.split_fractions=[0.5, 0.5]", "three positive", "summing to 1"],
             id="split-fractions",
         ),
         pytest.param(
-            lambda: NewsAggregator("unused", on_bad_row="bogus"), ["on_bad_row='bogus'", "'skip'"], id="news-on-bad-row"
+            lambda: make("news", "unused", "data.dataset.on_bad_row=bogus"), ["on_bad_row='bogus'", "'skip'"], id="news-on-bad-row"
         ),
-        pytest.param(lambda: SST2("unused", on_bad_row="bogus"), ["on_bad_row='bogus'", "'skip'"], id="sst2-on-bad-row"),
+        pytest.param(
+            lambda: make("sst2", "unused", "data.dataset.on_bad_row=bogus"), ["on_bad_row='bogus'", "'skip'"], id="sst2-on-bad-row"
+        ),
         pytest.param(
             lambda: datamodule(vocab={"sourse": "data"}), ["data.vocab", "'sourse'", "allowed: source"], id="vocab-key"
         ),
@@ -346,13 +368,22 @@ def test_invalid_config_value_names_key_and_value(make, fragments):
     raises(ConfigError, make, *fragments)
 
 
-@pytest.mark.parametrize("embeddings", [None, EmbeddingSpec(name="none", dim=10)], ids=["no-spec", "none"])
+@pytest.mark.parametrize(
+    "embeddings",
+    [
+        pytest.param(None, id="no-spec"),
+        pytest.param(EmbeddingSpec(name="none", dim=10), id="none"),
+    ],
+)
 def test_vocab_from_embeddings_without_embeddings(data_dir, embeddings):
+    def encode():
+        dataset = make("sst2", data_dir)
+        features = WordTokenizer().features(embeddings, VocabSpec(source="embeddings"), dataset.pretokenized)
+        encode_dataset(dataset, features, None, 0)
+
     raises(
         ConfigError,
-        lambda: prepare_data(
-            SST2(str(data_dir / "sst2"), download=False), WordTokenizer(), embeddings, VocabSpec(source="embeddings"), None, 0
-        ),
+        encode,
         "data.vocab.source=embeddings",
         "set data.vocab.source=data",
     )

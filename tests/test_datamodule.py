@@ -7,10 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from conftest import NEWS_ROWS, REAL_DATA, real_data, run_cli
+from conftest import NEWS_ROWS, REAL_DATA, builtin_dataset, real_data, run_cli
 from textclass.data.datamodule import TextClassificationDataModule
-from textclass.data.news import NewsAggregator
-from textclass.data.sst2 import SST2
 from textclass.embeddings import EmbeddingSpec
 from textclass.tokenizers.bert import PretrainedTokenizer
 from textclass.tokenizers.word import WordTokenizer
@@ -18,7 +16,7 @@ from textclass.tokenizers.word import WordTokenizer
 
 def test_bert_tokenization_of_a_batch_offline(data_dir, tmp_path):
     dm = TextClassificationDataModule(
-        SST2(str(data_dir / "sst2"), download=False),
+        builtin_dataset("sst2", data_dir, "data.dataset.download=false"),
         PretrainedTokenizer(max_length=8),
         embeddings=EmbeddingSpec(),  # ignored: BERT brings its own embeddings
         cache_dir=str(tmp_path / "cache"),
@@ -26,7 +24,9 @@ def test_bert_tokenization_of_a_batch_offline(data_dir, tmp_path):
     )
     dm.prepare_data()
     dm.setup("fit")
-    assert dm.vocab is None and dm.embedding_matrix is None and dm.pad_id == 0
+    # the tokenizer is its own featurizer: no word vocabulary, no embedding matrix, pad id 0
+    assert isinstance(dm.features, PretrainedTokenizer)
+    assert not hasattr(dm.features, "vocab") and dm.features.input_layer() is None and dm.features.pad_id == 0
     batch = next(iter(dm.val_dataloader()))
     cls, sep = 101, 102  # uncased BERT vocabulary
     assert batch.input_ids.shape[0] == 4 and batch.input_ids.shape[1] <= 8
@@ -34,7 +34,7 @@ def test_bert_tokenization_of_a_batch_offline(data_dir, tmp_path):
     for row, length in zip(batch.input_ids, batch.lengths):
         assert row[length - 1] == sep and (row[length:] == 0).all()
     assert batch.lengths[:2].tolist() == [8, 8]  # both truncated to max_length, [SEP] kept
-    tok = dm.tokenizer.hf_tokenizer
+    tok = dm.features.hf_tokenizer
     # "contains no wit , only labored gags" is 8 word pieces; 6 fit between [CLS] and [SEP]
     assert tok.decode(batch.input_ids[1, 1:7]) == "contains no wit, only labor"
     assert batch.attention_mask.sum().item() == batch.lengths.sum().item()
@@ -42,7 +42,7 @@ def test_bert_tokenization_of_a_batch_offline(data_dir, tmp_path):
 
 def test_word_datamodule_loaders_and_bucketing(data_dir, tmp_path):
     dm = TextClassificationDataModule(
-        NewsAggregator(str(data_dir / "news"), download=False),
+        builtin_dataset("news", data_dir, "data.dataset.download=false"),
         WordTokenizer(),
         embeddings=EmbeddingSpec(),
         vocab={"source": "data", "min_freq": 2},
@@ -51,8 +51,8 @@ def test_word_datamodule_loaders_and_bucketing(data_dir, tmp_path):
         bucket_by_length=True,
         sort_within_batch=True,
     )
-    assert dm.num_classes == 4
-    assert dm.embedding_matrix.shape == (len(dm.vocab), 50)
+    assert len(dm.labels) == 4
+    assert dm.features.vectors.shape == (len(dm.features.vocab), 50)
     train_batches = list(dm.train_dataloader())
     assert sum(len(b) for b in train_batches) == 3 * len(NEWS_ROWS)
     for b in train_batches:
@@ -102,21 +102,3 @@ def test_default_main_job_learns_news(tmp_path):
     assert metrics["val/acc"] > 0.85
     assert "test/acc" not in metrics  # the shared news copy has no test split
 
-
-def test_predict_dataloader_reads_sst2_unlabeled_test_file(data_dir, tmp_path):
-    (data_dir / "sst2" / "test.tsv").write_text("index\tsentence\n0\ta good film \n1\tplugh xyzzyq \n")
-    dm = TextClassificationDataModule(
-        SST2(str(data_dir / "sst2"), download=False),
-        WordTokenizer(),
-        embeddings=EmbeddingSpec(),
-        vocab={"source": "embeddings", "min_freq": 1, "drop_unknown": True},
-        cache_dir=str(tmp_path / "cache"),
-    )
-    (batch,) = list(dm.predict_dataloader())
-    vocab = dm.vocab
-    assert batch.input_ids[0, : batch.lengths[0]].tolist() == [vocab.stoi[w] for w in ("a", "good", "film")]
-    # no known word: still one row, predicted from a lone PAD token
-    assert batch.lengths[1] == 1 and batch.input_ids[1, 0] == 0
-    dm.predict_texts = ["the film"]
-    (batch,) = list(dm.predict_dataloader())
-    assert batch.input_ids.tolist() == [[vocab.stoi["the"], vocab.stoi["film"]]]

@@ -9,32 +9,32 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REAL_DATA, real_data, write_tsv
-from textclass.data.news import RAW_COLUMNS, NewsAggregator, stratified_split
-from textclass.data.sst2 import SST2
+from conftest import REAL_DATA, builtin_dataset, real_data, write_tsv
+from textclass.data.dataset import stratified_split
+from textclass.data.news import RAW_COLUMNS
 
 
 @real_data
 def test_real_sst2_counts():
-    sst2 = SST2(str(REAL_DATA / "sst2"), download=False)
-    train, _ = sst2.read("train")
-    dev, _ = sst2.read("valid")
+    sst2 = builtin_dataset("sst2", REAL_DATA, "data.dataset.download=false")
+    data, _, _ = sst2.read()
+    train, dev = data["train"], data["valid"]
     assert (len(train), len(dev)) == (67_349, 872)
     assert Counter(dev.labels.tolist()) == {1: 444, 0: 428}
     assert train.texts[0] == "hide new secretions from the parental units"
-    assert sst2.available_splits() == ["train", "valid"]
+    assert sst2.splits() == ["train", "valid"] and list(data) == ["train", "valid"]
 
 
 @real_data
 def test_real_news_counts():
-    news = NewsAggregator(str(REAL_DATA / "news"), download=False)
-    train, _ = news.read("train")
-    valid, _ = news.read("valid")
-    names = dict(enumerate(news.label_codes))
+    news = builtin_dataset("news", REAL_DATA, "data.dataset.download=false")
+    data, labels, _ = news.read()
+    train, valid = data["train"], data["valid"]
+    names = dict(enumerate(labels.values))
     assert len(train) == 10_684 and len(valid) == 1_336
     assert Counter(names[i] for i in train.labels.tolist()) == {"b": 4501, "e": 4235, "t": 1220, "m": 728}
     assert Counter(names[i] for i in valid.labels.tolist()) == {"b": 563, "e": 529, "t": 153, "m": 91}
-    assert news.class_names == ("business", "science/technology", "entertainment", "health")
+    assert labels.names == ("business", "science/technology", "entertainment", "health")
 
 
 def _raw_uci_rows(n_per_class: int) -> list[list[str]]:
@@ -66,10 +66,11 @@ def test_raw_uci_filter_and_stratified_split(tmp_path, as_zip):
     else:
         _write_raw(root / "newsCorpora.csv", rows)
 
-    news = NewsAggregator(str(root), download=False)
+    news = builtin_dataset("news", tmp_path, "data.dataset.download=false")
     news.prepare()
 
-    splits = {s: news.read(s)[0] for s in ("train", "valid", "test")}
+    splits, _, _ = news.read()
+    assert list(splits) == ["train", "valid", "test"]
     assert {s: len(t) for s, t in splits.items()} == {"train": 160, "valid": 20, "test": 20}
     for split in splits.values():
         # every class keeps its 80/10/10 share: 50 kept rows per class
@@ -86,10 +87,10 @@ def test_raw_uci_split_is_reused_not_rebuilt(tmp_path):
     root = tmp_path / "news"
     root.mkdir()
     _write_raw(root / "newsCorpora.csv", _raw_uci_rows(20))
-    news = NewsAggregator(str(root), download=False)
+    news = builtin_dataset("news", tmp_path, "data.dataset.download=false")
     news.prepare()
     mtime = (root / "train.tsv").stat().st_mtime_ns
-    NewsAggregator(str(root), download=False).prepare()
+    builtin_dataset("news", tmp_path, "data.dataset.download=false").prepare()
     assert (root / "train.tsv").stat().st_mtime_ns == mtime
 
 
@@ -119,17 +120,19 @@ def test_sst2_from_local_glue_zip(tmp_path):
     with zipfile.ZipFile(root / "SST-2.zip", "w") as zf:
         for name, text in members.items():
             zf.writestr(name, text)
-    sst2 = SST2(str(root), download=False)
+    sst2 = builtin_dataset("sst2", tmp_path, "data.dataset.download=false")
     sst2.prepare()
-    train, _ = sst2.read("train")
+    data, _, _ = sst2.read()
+    train = data["train"]
     assert train.texts == ["a fine film", "a dull film"] and train.labels.tolist() == [1, 0]
     assert (root / "test.tsv").is_file()  # kept for prediction, never read as a labeled split
-    assert sst2.available_splits() == ["train", "valid"]
+    assert sst2.splits() == ["train", "valid"] and list(data) == ["train", "valid"]
 
 
 def test_presplit_fixture_reads_all_splits(data_dir):
-    news = NewsAggregator(str(data_dir / "news"), download=False)
-    assert news.available_splits() == ["train", "valid", "test"]
+    news = builtin_dataset("news", data_dir, "data.dataset.download=false")
+    assert news.splits() == ["train", "valid", "test"]
     write_tsv(data_dir / "news" / "test.tsv", "category\ttitle", [("m", "Flu season ends")])
-    test, _ = news.read("test")
+    data, _, _ = news.read()
+    test = data["test"]
     assert test.texts == ["Flu season ends"] and test.labels.tolist() == [3]

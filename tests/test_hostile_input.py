@@ -219,12 +219,12 @@ def user_dataset_run(trusted: bool):
         package = w.case_dir / "mydata"
         package.mkdir()
         (package / "__init__.py").write_text(
-            "from pathlib import Path\nfrom textclass.data.news import NewsAggregator\n"
-            "Path('pwned').touch()\n\nclass MyNews(NewsAggregator):\n    pass\n"
+            "from pathlib import Path\nfrom textclass.data.dataset import TextDataset\n"
+            "Path('pwned').touch()\n\nclass MyNews(TextDataset):\n    pass\n"
         )
         run = w.copy_run()
         config = run / "config.yaml"
-        config.write_text(config.read_text().replace("textclass.data.news.NewsAggregator", "mydata.MyNews"))
+        config.write_text(config.read_text().replace("textclass.data.dataset.TextDataset", "mydata.MyNews"))
         env = {"PYTHONPATH": str(w.case_dir), **({"TEXTCLASS_TRUSTED_MODULES": "mydata"} if trusted else {})}
         return ["textclass-eval", f"ckpt_path={run}/checkpoints/last.ckpt", "splits=[valid]"], env, None, [run]
 
@@ -312,7 +312,7 @@ CASES = [
     Case(
         "run_config_runs_code",
         on_run("textclass-eval", lambda run: (run / "config.yaml").write_text((run / "config.yaml").read_text().replace(
-            "_target_: textclass.data.news.NewsAggregator", "_target_: posix.system\n    command: touch pwned\n    _args_: []\n    root_: x"))),
+            "_target_: textclass.data.dataset.TextDataset", "_target_: posix.system\n    command: touch pwned\n    _args_: []\n    root_: x"))),
         ("_target_='posix.system'", "TEXTCLASS_TRUSTED_MODULES"),
         check=no_marker,
     ),

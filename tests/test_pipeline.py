@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REAL_DATA, SST2_ROWS, real_data, write_tsv
+from conftest import REAL_DATA, SST2_ROWS, builtin_dataset, real_data, write_tsv
 from textclass.data.batching import BucketBatchSampler, collate, padding_fraction
-from textclass.data.news import NewsAggregator
-from textclass.data.pipeline import prepare_data
-from textclass.data.sst2 import SST2
+from textclass.data.cache import KEY_FILE
+from textclass.data.datamodule import encode_dataset
 from textclass.embeddings import EmbeddingSpec, align_vectors, keyed_vectors, load_vectors
 from textclass.tokenizers.word import PAD, UNK, VocabSpec, Vocabulary, WordTokenizer
 
@@ -52,7 +51,8 @@ def test_vocabulary_min_freq_orders_by_frequency():
 def test_vocabulary_json_round_trip(tmp_path):
     vocab = Vocabulary([PAD, UNK, "naïve", "café"])
     vocab.save(tmp_path / "vocab.json")
-    assert Vocabulary.load(tmp_path / "vocab.json").stoi == vocab.stoi
+    loaded, extra = Vocabulary.load(tmp_path / "vocab.json")
+    assert loaded.stoi == vocab.stoi and extra == {}
     assert "naïve" in (tmp_path / "vocab.json").read_text(encoding="utf-8")
 
 
@@ -68,48 +68,55 @@ def test_aligned_matrix_pad_row_zero_and_coverage():
     assert m[3].std() > 0  # random init for missing words
 
 
+def encode(dataset, tokenizer, embeddings, vocab, cache_dir, seed, max_examples=None):
+    """Encode `dataset` as the data module does: returns (the encoded data, the fitted featurizer)."""
+    features = tokenizer.features(embeddings, vocab, dataset.pretokenized)
+    return encode_dataset(dataset, features, cache_dir, seed, max_examples), features
+
+
 def _prepare(data_dir, cache, **overrides):
     args = dict(
-        dataset=NewsAggregator(str(data_dir / "news"), download=False),
+        dataset=builtin_dataset("news", data_dir, "data.dataset.download=false"),
         tokenizer=WordTokenizer(),
-        embeddings=None,
         vocab=VocabSpec("data", min_freq=2),
         cache_dir=cache,
         seed=0,
     )
     args.update(overrides)
-    return prepare_data(**args)
+    return encode(**args)
 
 
 def _entries(cache: Path) -> list[Path]:
-    return sorted(p for p in cache.iterdir() if not p.name.startswith("."))
+    """The cache entries (not the file-digest memo, nor unfinished builds)."""
+    return sorted(p for p in cache.iterdir() if (p / KEY_FILE).is_file())
 
 
 def test_news_word_pipeline_with_file_embeddings(data_dir, glove_file, tmp_path):
     spec = EmbeddingSpec(name="file", path=str(glove_file), dim=4)
-    data = _prepare(data_dir, tmp_path / "cache", embeddings=spec)
+    data, features = _prepare(data_dir, tmp_path / "cache", embeddings=spec)
+    vocab = features.vocab
     # every fixture headline occurs 3 times in train: min_freq=2 keeps them all
-    assert data.vocab.itos[:2] == [PAD, UNK]
-    assert data.embedding_matrix.shape == (len(data.vocab), 4)
-    assert not data.embedding_matrix[0].any()
-    found = [w for w in data.vocab.itos[2:] if w in GLOVE_WORDS]
-    assert data.stats["coverage"] == {"found": len(found), "total": len(data.vocab) - 2}
+    assert vocab.itos[:2] == [PAD, UNK]
+    assert features.vectors.shape == (len(vocab), 4)
+    assert not features.vectors[0].any()
+    found = [w for w in vocab.itos[2:] if w in GLOVE_WORDS]
+    assert data.stats["coverage"] == {"found": len(found), "total": len(vocab) - 2}
     assert {s: len(e) for s, e in data.splits.items()} == {"train": 30, "valid": 10, "test": 5}
     first = data.splits["train"]
     ids = first.ids[first.offsets[0] : first.offsets[1]]
-    assert [data.vocab.itos[i] for i in ids] == "fed raises interest rates as inflation climbs".split()
+    assert [vocab.itos[i] for i in ids] == "fed raises interest rates as inflation climbs".split()
 
 
 def test_cache_hit_returns_identical_data_without_rebuilding(data_dir, glove_file, tmp_path):
     cache = tmp_path / "cache"
     spec = EmbeddingSpec(name="file", path=str(glove_file), dim=4)
-    first = _prepare(data_dir, cache, embeddings=spec)
+    first, first_features = _prepare(data_dir, cache, embeddings=spec)
     (entry,) = _entries(cache)
     built_at = (entry / "train.npz").stat().st_mtime_ns
-    second = _prepare(data_dir, cache, embeddings=spec)
+    second, second_features = _prepare(data_dir, cache, embeddings=spec)
     assert _entries(cache) == [entry] and (entry / "train.npz").stat().st_mtime_ns == built_at
-    assert second.vocab.itos == first.vocab.itos
-    assert np.array_equal(second.embedding_matrix, first.embedding_matrix)
+    assert second_features.vocab.itos == first_features.vocab.itos
+    assert np.array_equal(second_features.vectors, first_features.vectors)
     assert all(np.array_equal(second.splits[s].ids, first.splits[s].ids) for s in first.splits)
     # freeze does not change the data: same entry
     _prepare(data_dir, cache, embeddings=EmbeddingSpec(name="file", path=str(glove_file), dim=4, freeze=True))
@@ -123,7 +130,7 @@ def test_cache_hit_returns_identical_data_without_rebuilding(data_dir, glove_fil
 def test_any_changed_option_misses_the_cache(data_dir, glove_file, tmp_path, change):
     cache = tmp_path / "cache"
     spec = EmbeddingSpec(name="file", path=str(glove_file), dim=4)
-    before = _prepare(data_dir, cache, embeddings=spec)
+    _, before = _prepare(data_dir, cache, embeddings=spec)
     overrides: dict = {"embeddings": spec}
     if change == "min_freq":
         overrides["vocab"] = VocabSpec("data", min_freq=4)
@@ -144,7 +151,7 @@ def test_any_changed_option_misses_the_cache(data_dir, glove_file, tmp_path, cha
     elif change == "embedding_file":
         glove_file.write_text(glove_file.read_text().replace("the ", "thee ", 1))
         os.utime(glove_file, ns=(1, 1))
-    after = _prepare(data_dir, cache, **overrides)
+    _, after = _prepare(data_dir, cache, **overrides)
     assert len(_entries(cache)) == 2
     if change == "min_freq":
         assert len(after.vocab) < len(before.vocab)
@@ -153,16 +160,16 @@ def test_any_changed_option_misses_the_cache(data_dir, glove_file, tmp_path, cha
 
 
 def test_sst2_drops_unknown_tokens_and_emptied_examples(data_dir, glove_file, tmp_path):
-    data = prepare_data(
-        SST2(str(data_dir / "sst2"), download=False),
+    data, features = encode(
+        builtin_dataset("sst2", data_dir, "data.dataset.download=false"),
         WordTokenizer(),
         EmbeddingSpec(name="file", path=str(glove_file), dim=4),
         VocabSpec("embeddings", min_freq=1, drop_unknown=True),
         tmp_path / "cache",
         seed=0,
     )
-    vocab_words = set(data.vocab.itos[1:])
-    assert UNK not in data.vocab.stoi
+    vocab_words = set(features.vocab.itos[1:])
+    assert UNK not in features.vocab.stoi
     assert vocab_words <= set(GLOVE_WORDS)
     # rows whose every token is missing from the tiny GloVe are removed, and counted
     empty = sum(not any(t in GLOVE_WORDS for t in s.split()) for s, _ in SST2_ROWS)
@@ -185,21 +192,21 @@ def test_offline_glove_package_loads_contiguous_vectors():
 @pytest.mark.slow
 def test_real_sst2_pipeline_coverage_and_cache(tmp_path):
     args = (
-        SST2(str(REAL_DATA / "sst2"), download=False),
+        builtin_dataset("sst2", REAL_DATA, "data.dataset.download=false"),
         WordTokenizer(),
         EmbeddingSpec(),
         VocabSpec("embeddings", min_freq=1, drop_unknown=True),
         tmp_path / "cache",
         42,
     )
-    cold = prepare_data(*args)
-    warm = prepare_data(*args)
-    assert cold.stats["coverage"]["found"] == cold.stats["coverage"]["total"] == len(cold.vocab) - 1
+    cold, cold_features = encode(*args)
+    warm, _ = encode(*args)
+    assert cold.stats["coverage"]["found"] == cold.stats["coverage"]["total"] == len(cold_features.vocab) - 1
     emptied = cold.stats["emptied_examples"]["train"]
     assert len(cold.splits["train"]) == 67_349 - emptied and 0 < emptied < 1000
     assert len(cold.splits["valid"]) == 872 - cold.stats.get("emptied_examples", {}).get("valid", 0)
     assert np.array_equal(warm.splits["train"].ids, cold.splits["train"].ids)
-    assert not cold.embedding_matrix[0].any()
+    assert not cold_features.vectors[0].any()
 
 
 # --- collate and batching -----------------------------------------------------------------------
@@ -258,11 +265,11 @@ def test_cache_key_covers_the_producing_code(tmp_path, monkeypatch):
     assert cache.cache_key({"a": 1}) == key != cache.cache_key({"a": 2})
     fake_package = tmp_path / "pkg"
     (fake_package / "data").mkdir(parents=True)
-    (fake_package / "data" / "pipeline.py").write_text("x = 1\n")
+    (fake_package / "data" / "dataset.py").write_text("x = 1\n")
     monkeypatch.setattr(cache, "PACKAGE_DIR", fake_package)
     cache.code_fingerprint.cache_clear()
     before = cache.cache_key({"a": 1})
-    (fake_package / "data" / "pipeline.py").write_text("x = 2\n")
+    (fake_package / "data" / "dataset.py").write_text("x = 2\n")
     cache.code_fingerprint.cache_clear()
     assert cache.cache_key({"a": 1}) != before
     cache.code_fingerprint.cache_clear()

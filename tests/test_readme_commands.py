@@ -275,7 +275,9 @@ def identity(command: ReadmeCommand) -> tuple:
 
 
 def write_input_files(args: tuple[str, ...], cwd: Path) -> None:
-    """Write the file each `file=NAME` (a labeled news TSV) or `input=NAME` (sentences) names."""
+    """Write the file each `file=NAME` (a labeled news TSV) or `input=NAME` (sentences) names, and
+    the own data a `data=files` / `data=hf` command reads (tiny news rows, in its columns and format)."""
+    write_own_data(args, cwd)
     for arg in args:
         key, _, value = arg.partition("=")
         if key not in INPUT_FILES or not value or value == "-" or (cwd / value).exists():
@@ -284,6 +286,41 @@ def write_input_files(args: tuple[str, ...], cwd: Path) -> None:
             write_tsv(cwd / value, "category\ttitle", NEWS_ROWS[1::2])
         else:
             (cwd / value).write_text("".join(f"{title}\n" for _, title in NEWS_ROWS[:3]), encoding="utf-8")
+
+
+def write_own_data(args: tuple[str, ...], cwd: Path) -> None:
+    options = dict(a.split("=", 1) for a in args if a.startswith("data.dataset.") and "=" in a)
+    text_column = options.get("data.dataset.text_column", "text")
+    label_column = options.get("data.dataset.label_column", "label")
+    label_columns = options.get("data.dataset.label_columns", "").strip("[]").split(",") if "data.dataset.label_columns" in options else None
+    multi_label = options.get("data.dataset.multi_label") == "true"
+    rows = []
+    for i, (code, title) in enumerate(NEWS_ROWS * 3):
+        labels = [code, "odd" if i % 2 else "even"]
+        if label_columns:
+            rows.append({text_column: title, **{c: int(j == i % len(label_columns)) for j, c in enumerate(label_columns)}})
+        else:
+            rows.append({text_column: title, label_column: labels if multi_label else code})
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    for key in ("train", "valid", "test"):
+        name = options.get(f"data.dataset.{key}")
+        if not name or (cwd / name).exists():
+            continue
+        path = cwd / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".jsonl":
+            frame.to_json(path, orient="records", lines=True)
+        elif path.suffix == ".parquet":
+            frame.to_parquet(path)
+        else:
+            frame.to_csv(path, index=False, sep="\t" if path.suffix == ".tsv" else ",")
+    if "data.dataset.path" in options and not (cwd / options["data.dataset.path"]).exists():
+        import datasets
+
+        split = datasets.Dataset.from_pandas(frame)
+        datasets.DatasetDict({"train": split, "validation": split}).save_to_disk(str(cwd / options["data.dataset.path"]))
 
 
 # --- running ----------------------------------------------------------------------------------

@@ -108,7 +108,10 @@ def load_run(path: str | Path) -> TrainedRun:
     try:
         model.load_state_dict(state["state_dict"])
     except RuntimeError as err:
-        raise ConfigError(f"{ckpt} does not fit the model of its run config ({get_class(cfg.model.encoder._target_).__name__}): {err}") from None
+        raise ConfigError(
+            f"{ckpt} does not fit the model of its run config ({get_class(cfg.model.encoder._target_).__name__}): "
+            f"it comes from another run (another vocabulary or model settings than {run_dir}): {str(err).splitlines()[0]}"
+        ) from None
     return TrainedRun(run_dir, cfg, model.eval(), dataset, features, labels)
 
 

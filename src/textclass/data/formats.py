@@ -137,11 +137,11 @@ def text_lines(f: BinaryIO, path: Path, skipped: SkippedRows, on_bad_row: str) -
     for lineno, raw in enumerate(f, start=1):
         try:
             line = raw.decode("utf-8")
-        except UnicodeDecodeError:
+        except UnicodeDecodeError as err:
             if lineno == 1:
                 decode_utf8(raw, path)
-            # the line number of this line in the file, whatever the caller counts
-            skipped.record(f"{path}:{lineno}", "bad UTF-8", "not valid UTF-8", on_bad_row)
+            detail = f"not valid UTF-8 (byte {raw[err.start : err.start + 1]!r} at offset {f.tell() - len(raw) + err.start}); re-save the file as UTF-8"
+            skipped.record(f"{path}:{lineno}", "bad UTF-8", detail, on_bad_row)
             line = "\n"
         if lineno == 1:
             line = line.removeprefix("\ufeff")

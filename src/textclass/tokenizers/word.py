@@ -55,7 +55,7 @@ class WordTokenizer:
 
     def features(self, embeddings: EmbeddingSpec | None, vocab: VocabSpec | Mapping[str, Any] | None, pretokenized: bool) -> WordFeatures:
         spec = vocab if isinstance(vocab, VocabSpec) else vocab_spec(vocab or {})
-        return WordFeatures(self.resolved(pretokenized), spec, embeddings or EmbeddingSpec())
+        return WordFeatures(self.resolved(pretokenized), spec, embeddings)
 
     def tokenize(self, text: str) -> list[str]:
         if self.lowercase:
@@ -149,7 +149,7 @@ class WordFeatures:
 
     tokenizer: WordTokenizer  # resolved: split is never auto
     vocab_spec: VocabSpec
-    embeddings: EmbeddingSpec
+    embeddings: EmbeddingSpec | None  # None: no pretrained vectors (as embeddings=none)
     vocab: Vocabulary | None = None
     vectors: np.ndarray | None = None  # |V| x d, row i the vector of word i (pretrained embeddings only)
     dim: int | None = None
@@ -157,10 +157,15 @@ class WordFeatures:
 
     @property
     def sparse(self) -> bool:
-        return self.embeddings.sparse
+        return self.embeddings is not None and self.embeddings.sparse
+
+    @property
+    def pretrained(self) -> bool:
+        return self.embeddings is not None and self.embeddings.pretrained
 
     def cache_key(self) -> dict:
-        return {"kind": "word", "tokenizer": asdict(self.tokenizer), "vocab": asdict(self.vocab_spec), "embeddings": self.embeddings.fingerprint()}
+        embeddings = self.embeddings.fingerprint() if self.embeddings is not None else None
+        return {"kind": "word", "tokenizer": asdict(self.tokenizer), "vocab": asdict(self.vocab_spec), "embeddings": embeddings}
 
     def tokens(self, text: str, pair: str | None = None) -> list[str]:
         words = self.tokenizer.tokenize(text)
@@ -172,7 +177,7 @@ class WordFeatures:
     def fit(self, train: Sequence[str], splits: Mapping[str, Sequence[str]], seed: int, pairs: Mapping[str, Sequence[str]] | None = None) -> dict:
         """The vocabulary (from train's words, or the embeddings' restricted to the data) and its vectors."""
         spec = self.vocab_spec
-        pretrained = self.embeddings.pretrained
+        pretrained = self.pretrained
         if spec.source == "embeddings" and not pretrained:
             raise ConfigError(
                 "data.vocab.source=embeddings needs pretrained vectors, but embeddings=none; "
@@ -194,7 +199,7 @@ class WordFeatures:
             # keep the embeddings' own order (by corpus frequency), restricted to words in the data
             self.vocab = Vocabulary.from_words([*specials, *sorted((w for w in seen if w in index), key=index.__getitem__)], with_unk)
         if kv is None:
-            self.dim = self.embeddings.dim
+            self.dim = self.embeddings.dim if self.embeddings is not None else None
             return {}
         aligned = align_vectors(self.vocab, kv, self.embeddings.init_std, seed)
         self.vectors, self.dim = aligned.matrix, aligned.matrix.shape[1]
@@ -219,18 +224,18 @@ class WordFeatures:
 
     def load(self, directory: Path) -> None:
         self.vocab, extra = Vocabulary.load(directory / VOCAB_FILE)
-        self.dim = extra.get("dim", self.embeddings.dim)
+        self.dim = extra.get("dim")
         vectors = directory / VECTORS_FILE
         self.vectors = np.load(vectors) if vectors.is_file() else None
 
     def input_layer(self) -> nn.Module:
         """An embedding row per vocabulary word: the aligned vectors, or (a trained run being loaded,
         whose checkpoint holds the weights) zeros in the same layout."""
-        spec = self.embeddings
+        spec = self.embeddings or EmbeddingSpec(name="none", dim=self.dim)
         if self.vectors is not None:
             pretrained = torch.from_numpy(self.vectors)
         else:
-            pretrained = torch.zeros(len(self.vocab), self.dim) if spec.pretrained and self.dim else None
+            pretrained = torch.zeros(len(self.vocab), self.dim) if self.pretrained and self.dim else None
         return build_embedding(
             vocab_size=len(self.vocab),
             dim=self.dim if pretrained is None else None,
