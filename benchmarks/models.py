@@ -79,7 +79,7 @@ def throughput(
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")
-    model = build_model(cfg, datamodule)
+    model = build_model(cfg, datamodule.features, datamodule.labels)
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     timer = StepTimer(warmup)
     trainer = L.Trainer(

@@ -117,7 +117,7 @@ def bare_run(cfg: DictConfig) -> tuple[list[float], list[float]]:
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")
-    classifier = build_model(cfg, datamodule)
+    classifier = build_model(cfg, datamodule.features, datamodule.labels)
     model = BareClassifier(classifier)
     loss_fn = classifier.loss_fn  # nn.CrossEntropyLoss with the config's weights and label smoothing
     optimizer = instantiate(cfg.model.optimizer)(params=parameter_groups(model))  # as configure_optimizers

@@ -34,6 +34,27 @@ def test_data_pipeline_benchmark_quick(tmp_path):
     assert "target sst2 prepare cached <= 1 s" in result.stdout
 
 
+def test_data_pipeline_benchmark_rows(tmp_path):
+    """--rows: a small synthetic CSV (some fields quoted) read and encoded, each step in its own process."""
+    out = tmp_path / "rows.json"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "data_pipeline.py"), "--rows", "3000", "--out", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    record = json.loads(out.read_text())
+    rows = {r["name"]: r["value"] for r in record["rows"]}
+    meta = record["metadata"]
+    assert meta["rows_with_commas"] > 0 and meta["rows_with_quotes"] > 0
+    assert sum(meta["examples"].values()) == 3000 and abs(meta["examples"]["train"] - 2700) <= 4  # stratified 0.9/0.1
+    assert rows["csv3000 file size"] > 0
+    for step in ("read", "cold", "cache build", "cache hit"):
+        assert rows[f"csv3000 {step}"] > 0
+        assert rows[f"csv3000 {step} peak rss"] >= rows[f"csv3000 {step} rss before"] > 0
+    assert "| step | time (s) |" in result.stdout and "target peak RSS - before <= 3x" in result.stdout
+    assert "files data loaded from cache" in result.stderr  # the pipeline's INFO log reaches the user
+
+
 @real_data
 def test_models_benchmark_quick(tmp_path):
     _, rows = run_quick("models.py", tmp_path, "--models", "bow,cnn", "--accuracy", "bow")

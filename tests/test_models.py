@@ -458,8 +458,9 @@ def minilm():
 def bert_batch() -> Batch:
     from textclass.tokenizers.bert import PretrainedTokenizer
 
-    ids = PretrainedTokenizer().encode(SENTENCES)
-    return collate([(np.array(i), y) for i, y in zip(ids, [1, 0, 0, 1])], pad_id=0)
+    encoding = PretrainedTokenizer().encode(SENTENCES)
+    ids = [encoding.ids[a:b] for a, b in zip(encoding.offsets[:-1], encoding.offsets[1:])]
+    return collate([(i, np.int64(y)) for i, y in zip(ids, [1, 0, 0, 1])], pad_id=0)
 
 
 def trainable(module: nn.Module) -> bool:

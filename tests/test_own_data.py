@@ -13,10 +13,11 @@ import pytest
 
 import textclass
 from conftest import NEWS_ROWS, REAL_DATA, SST2_ROWS, cli_env, real_data, run_cli
-from textclass.data.dataset import LabelSet, TextDataset, fold_ids
+from textclass.data.dataset import TextDataset, fold_ids
 from textclass.data.datamodule import Folds, encode_dataset
 from textclass.embeddings import EmbeddingSpec
 from textclass.errors import ConfigError, DataError
+from textclass.models.metrics import tune_thresholds
 from textclass.tokenizers.bert import PretrainedTokenizer
 from textclass.tokenizers.word import SEP, VocabSpec, WordTokenizer
 
@@ -73,17 +74,26 @@ def test_each_format_trains_evaluates_and_predicts_label_names(tmp_path, name):
     (run_dir,) = (tmp_path / "outputs" / "train" / "runs").iterdir()
     labels = json.loads((run_dir / "labels.json").read_text())
     assert labels["values"] == ["business", "entertainment", "health", "tech"]  # sorted, from train
-    predicted = run_cli(["textclass-predict", f"ckpt_path={run_dir}/checkpoints/last.ckpt", 'text=["Fed raises rates","Ebola spreads"]'], tmp_path, env)
-    assert predicted.returncode == 0, predicted.stderr[-2000:]
-    rows = [json.loads(line) for line in predicted.stdout.splitlines()]
-    assert len(rows) == 2 and all(r["label"] in labels["values"] for r in rows)
+    texts = ["Fed raises rates", "Ebola spreads"]
+    if name == "train.csv":  # the CLI once; for the other formats the same code through the Python API
+        predicted = run_cli(["textclass-predict", f"ckpt_path={run_dir}/checkpoints/last.ckpt", f"text={json.dumps(texts)}"], tmp_path, env)
+        assert predicted.returncode == 0, predicted.stderr[-2000:]
+        rows = [json.loads(line) for line in predicted.stdout.splitlines()]
+    else:
+        rows = [p.record() for p in textclass.load(run_dir).predict(texts)]
+    assert [r["text"] for r in rows] == texts and all(r["label"] in labels["values"] for r in rows)
     assert all(sorted(r["probs"]) == labels["values"] and abs(sum(r["probs"].values()) - 1) < 1e-5 for r in rows)
+    # eval reads the run's own splits again, in their format
+    own_splits = run_cli(["textclass-eval", f"ckpt_path={run_dir}/checkpoints/last.ckpt", "splits=[train,valid]"], tmp_path, env)
+    assert own_splits.returncode == 0, own_splits.stderr[-2000:]
+    table = [line for line in own_splits.stdout.splitlines() if line.startswith("| train |") or line.startswith("| valid |")]
+    assert [line.split("|")[2].strip() for line in table] == [str(len(ROWS) * 3), str(len(ROWS) * (3 if name == "hfdir" else 1))]
     if name == "train.csv":
         # the CLI's eval and the Python API give the same numbers on the same file
         evaluated = run_cli(["textclass-eval", f"ckpt_path={run_dir}/checkpoints/last.ckpt", f"file={data}"], tmp_path, env)
         assert evaluated.returncode == 0, evaluated.stderr[-2000:]
-        (eval_json,) = (tmp_path / "outputs" / "eval" / "runs").glob("*/eval.json")
-        cli_result = json.loads(eval_json.read_text())["results"][str(data)]
+        (cli_result,) = [r for p in (tmp_path / "outputs" / "eval" / "runs").glob("*/eval.json")
+                         for name_, r in json.loads(p.read_text())["results"].items() if name_ == str(data)]
         api_result = textclass.load(run_dir).evaluate(data)
         assert cli_result["examples"] == api_result.examples == len(ROWS) * 3
         assert cli_result["acc"] == pytest.approx(api_result.acc) and cli_result["f1"] == pytest.approx(api_result.f1)
@@ -246,29 +256,46 @@ def test_multi_label_formats_give_the_same_label_sets(tmp_path):
     assert found[0][0] == tuple(names) and [sum(r) for r in found[0][1]] == [2] * 6
 
 
+def test_thresholds_are_tuned_per_label_for_f1():
+    probs = np.array([[0.9, 0.2], [0.6, 0.3], [0.4, 0.35], [0.1, 0.8]])
+    truth = np.array([[1, 0], [1, 0], [0, 1], [0, 0]])
+    # label 0: 0.45 ... 0.6 keep both positives and drop 0.4 (F1 1); the lowest such grid point is 0.45.
+    # label 1: its one positive (0.35) is below a negative (0.8): at 0.35 one false positive (F1 2/3),
+    # at 0.30 two (F1 1/2), above 0.35 none found (F1 0)
+    assert tune_thresholds(probs, truth).tolist() == [0.45, 0.35]
+    assert tune_thresholds(probs, np.zeros_like(truth)).tolist() == [0.5, 0.5]  # no positive: the default
+
+
 def test_multi_label_metrics_match_a_hand_computation(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TEXTCLASS_CACHE_DIR", str(tmp_path / "cache"))
     path = tmp_path / "ml.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in multi_label_rows()))
-    metrics = textclass.train(
-        ["data=files", f"data.dataset.train={path}", f"data.dataset.valid={path}", "data.dataset.multi_label=true", *FAST]
-    )
-    clf = textclass.load(metrics["run_dir"])
+    metrics = textclass.train([
+        "data=files", f"data.dataset.train={path}", f"data.dataset.valid={path}", "data.dataset.multi_label=true",
+        "model.tune_thresholds=true", *FAST,
+    ])
+    run_dir = Path(metrics["run_dir"])
+    clf = textclass.load(run_dir)
     result = clf.evaluate(path)
     data, labels, _ = clf.run.dataset.read(clf.run.labels)
     truth = data["train"].labels.astype(bool)
-    predicted = clf.predict_proba(data["train"].texts) >= 0.5
+    thresholds = json.loads((run_dir / "thresholds.json").read_text())
+    assert list(thresholds) == list(labels.names)
+    probs = clf.predict_proba(data["train"].texts)
+    predicted = probs >= np.array([thresholds[n] for n in labels.names])
     tp, fp, fn = (predicted & truth).sum(0), (predicted & ~truth).sum(0), (~predicted & truth).sum(0)
     assert result.acc == pytest.approx((predicted == truth).all(1).mean())
     assert result.hamming == pytest.approx((predicted != truth).mean())
     assert result.f1_micro == pytest.approx(2 * tp.sum() / (2 * tp.sum() + fp.sum() + fn.sum()))
     assert result.f1 == pytest.approx(np.mean(2 * tp / np.maximum(2 * tp + fp + fn, 1)))
     assert result.precision[labels.names[0]] == pytest.approx(tp[0] / max(tp[0] + fp[0], 1))
-    # training logged the same subset accuracy on the same (valid = train) file
-    assert metrics["val/acc"] == pytest.approx(result.acc, abs=1e-6)
+    # training reported the same tuned F1 on the same (valid = train) file
+    assert metrics["val/f1_tuned"] == pytest.approx(result.f1, abs=1e-6)
+    assert metrics["val/f1_micro_tuned"] == pytest.approx(result.f1_micro, abs=1e-6)
     (prediction,) = clf.predict([data["train"].texts[0]])
-    assert prediction.labels == [n for n, p in zip(labels.names, clf.predict_proba(data["train"].texts[:1])[0]) if p >= 0.5]
+    assert prediction.labels == [n for n, keep in zip(labels.names, predicted[0]) if keep]
+    assert prediction.label == "|".join(prediction.labels)
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ Eval and predict never use the current config for these: ids must mean what they
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 # files of a textclass-train run directory that other commands read
 RUN_CONFIG = "config.yaml"
 METRICS_FILE = "metrics.json"
+THRESHOLDS_FILE = "thresholds.json"  # multi-label runs with model.tune_thresholds=true
 OVERRIDES_FILE = ".hydra/overrides.yaml"
 LAST_CHECKPOINT = "checkpoints/last.ckpt"
 # what every run config has, and eval/predict read
@@ -112,7 +114,17 @@ def load_run(path: str | Path) -> TrainedRun:
             f"{ckpt} does not fit the model of its run config ({get_class(cfg.model.encoder._target_).__name__}): "
             f"it comes from another run (another vocabulary or model settings than {run_dir}): {str(err).splitlines()[0]}"
         ) from None
+    if (run_dir / THRESHOLDS_FILE).is_file():
+        model.thresholds = torch.tensor([load_thresholds(run_dir / THRESHOLDS_FILE)[name] for name in labels.names])
     return TrainedRun(run_dir, cfg, model.eval(), dataset, features, labels)
+
+
+def load_thresholds(path: Path) -> dict[str, float]:
+    try:
+        record = json.loads(path.read_text())
+        return {str(k): float(v) for k, v in record.items()}
+    except (OSError, ValueError, AttributeError, TypeError) as err:
+        raise ConfigError(f"cannot read {path} ({err}); the run directory is damaged: restore the file or train again") from None
 
 
 def load_yaml(path: Path) -> DictConfig | ListConfig:

@@ -55,8 +55,9 @@ def evaluate(run: TrainedRun, data: Examples, batch_size: int = 256) -> EvalResu
             f1=float(multiclass_f1_score(logits, labels, k, average="macro")),
             confusion=multiclass_confusion_matrix(logits, labels, k).tolist(),
         )
-    probs = run.model.probabilities(logits)
-    common = dict(num_labels=k, threshold=run.model.threshold)
+    # the run's decisions (its per-label thresholds, when tuned) as 0/1 scores: the metrics' 0.5 keeps them
+    probs = run.model.decide(run.model.probabilities(logits)).float()
+    common = dict(num_labels=k, threshold=0.5)
     names = list(run.labels.names)
     return EvalResult(
         examples=len(data),

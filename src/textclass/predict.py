@@ -94,10 +94,11 @@ def predict(run: TrainedRun, texts: list[str], batch_size: int = 256, explain: b
             with torch.no_grad():
                 logits = model(batch)
         probs = model.probabilities(logits)
+        chosen_rows = model.decide(probs).tolist() if model.multi_label else None
         for row, text in enumerate(chunk):
             p = probs[row].tolist()
             if model.multi_label:
-                chosen = [n for n, v in zip(names, p) if v >= model.threshold]
+                chosen = [n for n, keep in zip(names, chosen_rows[row]) if keep]
                 prediction = Prediction(text, "|".join(chosen), dict(zip(names, p)), labels=chosen)
             else:
                 prediction = Prediction(text, names[int(probs[row].argmax())], dict(zip(names, p)))

@@ -6,7 +6,9 @@ that raises aborts the sweep, so for an aborted (or still running) sweep, write 
 
     python -m textclass.sweep_summary outputs/train/multiruns/2025-01-01_12-00-00
 
-A job directory without metrics.json is listed with status "failed".
+A job directory without metrics.json is listed with status "failed". Jobs that differ only in
+`data.fold` or `seed` (a cross-validation, repeated seeds) also get one row each in a second table
+of summary.md: n, and each metric's mean ± sample std.
 
 With `plot_x` (a swept key such as `data.batch_size`), it also draws `plot_y` (seconds per epoch by
 default) against that key's values, as `<plot_y>_by_<plot_x>.png`: the batch-size study

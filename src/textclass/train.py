@@ -13,20 +13,30 @@ from pathlib import Path
 
 import hydra
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, ProgressBar
-from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities import move_data_to_device, rank_zero_only
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from textclass.checkpoint import LAST_CHECKPOINT, METRICS_FILE, OVERRIDES_FILE, RUN_CONFIG, load_run_overrides, read_checkpoint
+from textclass.checkpoint import (
+    LAST_CHECKPOINT,
+    METRICS_FILE,
+    OVERRIDES_FILE,
+    RUN_CONFIG,
+    THRESHOLDS_FILE,
+    load_run_overrides,
+    read_checkpoint,
+)
 from textclass.cli import CONFIG_DIR, compose_config, exit_on_user_error, run_command
 from textclass.errors import ConfigError, NothingToDo
 from textclass.data.dataset import LABELS_FILE
 from textclass.models.build import balanced_class_weights, build_model
 from textclass.models.classifier import TextClassifier
+from textclass.models.metrics import tune_thresholds
 from textclass.options import check_config_types
 from textclass.trust import check_trusted
 
@@ -65,6 +75,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         read_checkpoint(Path(cfg.ckpt_path))  # a missing or truncated file: one clear error, before fitting
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    if model.multi_label and cfg.model.get("tune_thresholds"):
+        metrics.update(fit_thresholds(model, datamodule, output_dir / THRESHOLDS_FILE if is_rank_zero else None))
     if cfg.get("test") and "test" in datamodule.splits():
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         results = trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
@@ -75,6 +87,31 @@ def train(cfg: DictConfig) -> dict[str, float]:
         (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1, sort_keys=True))
         write_confusion_matrices(model, output_dir / "confusion_matrix.json")
     return metrics
+
+
+def fit_thresholds(model: TextClassifier, datamodule, path: Path | None) -> dict[str, float]:
+    """Per-label thresholds that maximise each label's F1 on valid, for the model as trained (its last
+    epoch, checkpoints/last.ckpt); set on the model (so the test stage uses them) and written to `path`.
+    Returns valid's macro and micro F1 under them (optimistic: chosen on that split)."""
+    model.eval()
+    probs, truth = [], []
+    with torch.no_grad():
+        for batch in datamodule.val_dataloader():
+            batch = move_data_to_device(batch, model.device)
+            probs.append(model.probabilities(model(batch)).cpu().numpy())
+            truth.append(batch.labels.cpu().numpy())
+    probs_all, truth_all = np.concatenate(probs), np.concatenate(truth).astype(bool)
+    thresholds = tune_thresholds(probs_all, truth_all)
+    model.thresholds = torch.tensor(thresholds, dtype=model.thresholds.dtype, device=model.thresholds.device)
+    if path is not None:
+        path.write_text(json.dumps(dict(zip(model.class_names, thresholds.tolist())), indent=1))
+    predicted = probs_all >= thresholds
+    tp, fp, fn = (predicted & truth_all).sum(0), (predicted & ~truth_all).sum(0), (~predicted & truth_all).sum(0)
+    log.info("per-label thresholds tuned on valid: %s", dict(zip(model.class_names, thresholds.tolist())))
+    return {
+        "val/f1_tuned": float(np.mean(2 * tp / np.maximum(2 * tp + fp + fn, 1))),
+        "val/f1_micro_tuned": float(2 * tp.sum() / max(2 * tp.sum() + fp.sum() + fn.sum(), 1)),
+    }
 
 
 def check_epoch_limit(trainer_cfg: DictConfig) -> None:

@@ -18,6 +18,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from textclass.errors import DataError
+
 log = logging.getLogger(__name__)
 
 KEY_FILE = "key.json"
@@ -103,7 +105,7 @@ def content_digest(path: Path, memo_root: Path) -> str:
     Remembered under `memo_root` by (path, size, mtime, inode), so a second run does not read the
     file again, while a file rewritten with the same size (another mtime or inode) is hashed anew.
     """
-    path = path.resolve()
+    given, path = path, path.resolve()
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     stats = [(str(p), s.st_size, s.st_mtime_ns, s.st_ino) for p in files for s in [p.stat()]]
     memo = memo_root / "digests" / (hashlib.sha256(json.dumps(stats).encode()).hexdigest()[:24] + ".txt")
@@ -112,8 +114,12 @@ def content_digest(path: Path, memo_root: Path) -> str:
     digest = hashlib.sha256()
     for p in files:
         digest.update(str(p.relative_to(path)).encode() if path.is_dir() else b"")
-        with p.open("rb") as f:
-            digest.update(hashlib.file_digest(f, "sha256").digest())
+        try:
+            with p.open("rb") as f:
+                digest.update(hashlib.file_digest(f, "sha256").digest())
+        except OSError as err:
+            shown = p if path.is_dir() else given  # the name the user gave, not where a link leads
+            raise DataError(f"cannot read data file {shown} ({err.strerror or err}); check the file and its permissions") from None
     value = digest.hexdigest()
     memo.parent.mkdir(parents=True, exist_ok=True)
     tmp = memo.with_name(f"{TMP_PREFIX}{memo.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")

@@ -135,6 +135,7 @@ def _encode(
     stats.update(features.fit(raw["train"].texts, {s: e.texts for s, e in raw.items()}, seed, pairs))
     splits = {}
     for split, examples in raw.items():
+        log.info("%s: encoding %d %s texts", dataset.name, len(examples), split)
         encoding = features.encode(examples.texts, examples.pairs)
         keep = encoding.lengths > 0
         if not keep.all():

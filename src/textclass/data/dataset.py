@@ -455,6 +455,8 @@ class HubDataset(TextDataset):
     _loaded: Any = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.split_fractions is not None:  # one split (train) of the dataset is split instead
+            self.valid = self.test = None
         super().__post_init__()
         if not self.path and self.name == "hf":
             raise ConfigError("data=hf needs data.dataset.path=<a directory written by save_to_disk> or data.dataset.name=<hub name>")

@@ -134,7 +134,14 @@ def text_lines(f: BinaryIO, path: Path, skipped: SkippedRows, on_bad_row: str) -
     """The file's lines decoded (BOM dropped, line ends kept); a line that is not UTF-8 is a bad row
     (blanked when skipped); in the header it is always an error."""
     size = max(path.stat().st_size, 1)
-    for lineno, raw in enumerate(f, start=1):
+    lines = enumerate(f, start=1)
+    while True:
+        try:
+            lineno, raw = next(lines)
+        except StopIteration:
+            return
+        except OSError as err:  # EIO and the like, mid-file
+            raise DataError(f"cannot read data file {path} ({err.strerror or err}); check the file and its permissions") from None
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as err:
@@ -274,7 +281,10 @@ def _parquet_rows(path: Path, columns: Sequence[str], skipped: SkippedRows, on_b
     except Exception as err:  # pyarrow raises ArrowInvalid, OSError...
         raise DataError(f"{path}: not a readable Parquet file ({type(err).__name__}: {err})") from None
     column_indices(file.schema_arrow.names, columns, str(path))
-    yield from table_rows(file.iter_batches(batch_size=65_536, columns=list(columns)), columns, str(path), file.metadata.num_rows)
+    try:
+        yield from table_rows(file.iter_batches(batch_size=65_536, columns=list(columns)), columns, str(path), file.metadata.num_rows)
+    except OSError as err:  # pyarrow's ArrowInvalid / IOError on a damaged file
+        raise DataError(f"{path}: cannot read the Parquet data ({type(err).__name__}: {err})") from None
 
 
 def table_rows(batches: Iterable[Any], columns: Sequence[str], source: str, total: int) -> Iterator[Row]:

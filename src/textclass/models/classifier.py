@@ -42,7 +42,8 @@ class TextClassifier(L.LightningModule):
     (logistic regression). Either way `forward` returns one logit per class.
     multi_label: any set of the classes per example: one sigmoid output per label, binary
     cross-entropy (`class_weights` are its per-label pos_weight), a label predicted when its
-    probability reaches `threshold`; acc is then subset accuracy, f1 macro-F1 over labels.
+    probability reaches `threshold` (or, with `tune_thresholds`, the per-label thresholds that
+    textclass-train fits on valid after training); acc is then subset accuracy, f1 macro-F1 over labels.
     """
 
     def __init__(
@@ -60,6 +61,7 @@ class TextClassifier(L.LightningModule):
         head_init: str = "default",
         multi_label: bool = False,
         threshold: float = 0.5,
+        tune_thresholds: bool = False,
     ):
         super().__init__()
         _check_options(num_classes, dropout, loss, label_smoothing, class_weights, head_init, multi_label, threshold)
@@ -70,6 +72,8 @@ class TextClassifier(L.LightningModule):
         self.binary = loss == "bce" and not multi_label
         self.multi_label = multi_label
         self.threshold = threshold
+        # per label; not in checkpoints: tuned thresholds travel as the run's thresholds.json
+        self.register_buffer("thresholds", torch.full((num_classes,), threshold), persistent=False)
         self.head = nn.Linear(encoder.output_dim, 1 if self.binary else num_classes, bias=head_bias)
         if head_init == "normal":  # NLP100-2020 ex.71: weights drawn from N(0, 1)
             nn.init.normal_(self.head.weight)
@@ -106,6 +110,10 @@ class TextClassifier(L.LightningModule):
         """Per class: softmax over the classes, or each label's own sigmoid (multi-label)."""
         return logits.sigmoid() if self.multi_label else logits.softmax(-1)
 
+    def decide(self, probabilities: torch.Tensor) -> torch.Tensor:
+        """Multi-label: which labels are predicted, [B, C] bool (each label's probability reaches its threshold)."""
+        return probabilities >= self.thresholds
+
     def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.multi_label:
             return self.loss_fn(logits, labels.float())
@@ -141,7 +149,8 @@ class TextClassifier(L.LightningModule):
         logits = self(batch)
         loss = self.compute_loss(logits, batch.labels)
         metrics: MetricCollection = getattr(self, f"{stage}_metrics")
-        scores = self.probabilities(logits) if self.multi_label else logits
+        # multi-label: the decisions (0/1, which the metrics' 0.5 threshold keeps), so per-label thresholds apply
+        scores = self.decide(self.probabilities(logits)).float() if self.multi_label else logits
         targets = batch.labels.long()
         metrics.update(scores, targets)
         getattr(self, f"{stage}_per_class").update(scores, targets)

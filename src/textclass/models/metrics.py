@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torchmetrics import Metric
+
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)
 
 
 class TrainingTotals(Metric):
@@ -67,3 +70,17 @@ def macro_f1(confusion: torch.Tensor) -> torch.Tensor:
     seen = (true_positives + errors) > 0
     f1 = 2 * true_positives / (2 * true_positives + errors).clamp(min=1)
     return f1[seen].sum() / seen.sum().clamp(min=1)
+
+
+def tune_thresholds(probabilities: np.ndarray, truth: np.ndarray, grid: np.ndarray = THRESHOLD_GRID) -> np.ndarray:
+    """Per label (column), the threshold of `grid` with the best F1 of that label; ties: the lowest.
+
+    probabilities, truth: [N, C]; a label with no positive example keeps 0.5.
+    """
+    truth = truth.astype(bool)
+    predicted = probabilities[None, :, :] >= grid[:, None, None]  # [G, N, C]
+    tp = (predicted & truth).sum(1)
+    errors = (predicted & ~truth).sum(1) + (~predicted & truth).sum(1)
+    f1 = 2 * tp / np.maximum(2 * tp + errors, 1)  # [G, C]
+    best = grid[f1.argmax(0)]
+    return np.where(truth.any(0), best, 0.5)

@@ -208,14 +208,15 @@ class WordFeatures:
     def encode(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> Encoding:
         """Ids per text; unknown words map to <unk>, or are dropped (and counted) when there is no <unk>."""
         get, unk = self.vocab.stoi.get, self.vocab.unk_id
-        ids, offsets = array("q"), array("q", [0])
+        # int32 from the start, viewed (not copied) by numpy: one buffer of the final size
+        ids, offsets = array("i"), array("q", [0])
         total = 0
         for tokens in self._token_lists(texts, pairs):
             total += len(tokens)
             ids.extend([get(t, unk) for t in tokens] if unk is not None else [i for i in map(get, tokens) if i is not None])
             offsets.append(len(ids))
-        flat = np.frombuffer(ids, dtype=np.int64) if len(ids) else np.zeros(0, np.int64)
-        return Encoding(flat.astype(np.int32), np.frombuffer(offsets, dtype=np.int64).copy(), total - len(ids), total)
+        flat = np.frombuffer(ids, dtype=np.int32) if len(ids) else np.zeros(0, np.int32)
+        return Encoding(flat, np.frombuffer(offsets, dtype=np.int64), total - len(ids), total)
 
     def save(self, directory: Path, with_vectors: bool = False) -> None:
         self.vocab.save(directory / VOCAB_FILE, dim=self.dim)
