@@ -164,9 +164,6 @@ class TextDataset:
             return list(SPLITS[: len(self.split_fractions)])
         return self.file_splits()
 
-    def source_files(self) -> list[Path]:
-        return [self.file(s) for s in self.file_splits()]
-
     def prepare(self) -> None:
         """Make sure the split files exist: built from a local archive (or a download) where the dataset has one."""
         required = [self.file(s) for s in ("train", "valid") if self.file(s) is not None]
