@@ -25,7 +25,7 @@ from torchmetrics.functional.classification import (
 
 from textclass.checkpoint import TrainedRun, load_run
 from textclass.cli import CONFIG_DIR, exit_on_user_error, run_command
-from textclass.data.datamodule import Folds
+from textclass.data.datamodule import Folds, read_splits
 from textclass.data.dataset import Examples
 from textclass.errors import DataError
 
@@ -77,8 +77,7 @@ def sources(run: TrainedRun, splits: list[str], file: str | None) -> dict[str, E
     if file:
         return {file: dataset.read_file(Path(file), run.labels)}
     dataset.prepare()
-    data, _, _ = dataset.read(run.labels)
-    data = Folds(run.cfg.data.get("folds"), run.cfg.data.get("fold", 0)).apply(data, dataset.split_seed)
+    data, _, _ = read_splits(dataset, Folds(run.cfg.data.get("folds"), run.cfg.data.get("fold", 0)), run.labels)
     chosen = [s for s in splits if s in data]
     if not chosen:
         raise DataError(f"none of splits={list(splits)} exists for {dataset.name} (it has {list(data)})")

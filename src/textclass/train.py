@@ -21,6 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from torchmetrics.functional.classification import multilabel_f1_score
 
 from textclass.checkpoint import (
     LAST_CHECKPOINT,
@@ -105,12 +106,14 @@ def fit_thresholds(model: TextClassifier, datamodule, path: Path | None) -> dict
     model.thresholds = torch.tensor(thresholds, dtype=model.thresholds.dtype, device=model.thresholds.device)
     if path is not None:
         path.write_text(json.dumps(dict(zip(model.class_names, thresholds.tolist())), indent=1))
-    predicted = probs_all >= thresholds
-    tp, fp, fn = (predicted & truth_all).sum(0), (predicted & ~truth_all).sum(0), (~predicted & truth_all).sum(0)
     log.info("per-label thresholds tuned on valid: %s", dict(zip(model.class_names, thresholds.tolist())))
+    # the F1 textclass-eval computes, on the decisions under the tuned thresholds
+    decisions = torch.from_numpy(probs_all >= thresholds).float()
+    targets = torch.from_numpy(truth_all).long()
+    common = dict(num_labels=len(thresholds), threshold=0.5)
     return {
-        "val/f1_tuned": float(np.mean(2 * tp / np.maximum(2 * tp + fp + fn, 1))),
-        "val/f1_micro_tuned": float(2 * tp.sum() / max(2 * tp.sum() + fp.sum() + fn.sum(), 1)),
+        "val/f1_tuned": float(multilabel_f1_score(decisions, targets, **common, average="macro")),
+        "val/f1_micro_tuned": float(multilabel_f1_score(decisions, targets, **common, average="micro")),
     }
 
 

@@ -117,12 +117,11 @@ def encode_dataset(
 def _encode(
     dataset: TextDataset, features: Features, seed: int, max_examples: int | None, folds: Folds, directory: Path | None = None
 ) -> EncodedData:
-    raw, labels, skipped = dataset.read()
+    raw, labels, skipped = read_splits(dataset, folds)
     if dataset.split_fractions is not None and directory is not None:
         rows = {s: e.rows.tolist() for s, e in raw.items()}
         record = {"source": str(dataset.file("train")), "split_fractions": list(dataset.split_fractions), "split_seed": dataset.split_seed, "rows": rows}
         (directory / SPLIT_FILE).write_text(json.dumps(record))
-    raw = folds.apply(raw, dataset.split_seed)
     if "valid" not in raw:
         raise ConfigError(
             f"{dataset.name}: no valid split to select the epoch on; give data.dataset.valid=PATH, or split the train "
@@ -146,6 +145,15 @@ def _encode(
         if len(splits[split]) == 0:
             raise DataError(f"{dataset.name} {split}: no example has a token in the vocabulary")
     return EncodedData(splits, labels, stats)
+
+
+def read_splits(
+    dataset: TextDataset, folds: Folds, labels: LabelSet | None = None
+) -> tuple[dict[str, Examples], LabelSet, dict[str, dict[str, int]]]:
+    """The dataset's splits as training uses them: read (mapped to `labels` when given, a trained
+    run's), then the cross-validation fold applied."""
+    raw, labels, skipped = dataset.read(labels)
+    return folds.apply(raw, dataset.split_seed), labels, skipped
 
 
 def report(stats: dict, from_cache: bool) -> None:

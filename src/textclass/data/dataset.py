@@ -209,7 +209,10 @@ class TextDataset:
 
     def rows(self, split: str) -> tuple[str, str, Iterator[Row], SkippedRows]:
         """(source name, format, rows, skipped-row counter) of one configured split."""
-        path = self.file(split)
+        return self.file_rows(self.file(split))
+
+    def file_rows(self, path: Path) -> tuple[str, str, Iterator[Row], SkippedRows]:
+        """(source name, format, rows, skipped-row counter) of a data file in this dataset's columns."""
         fmt = detect_format(path, self.format)
         skipped = SkippedRows(path)
         return str(path), fmt, read_rows(path, fmt, self.columns(), skipped, self.on_bad_row), skipped
@@ -251,9 +254,7 @@ class TextDataset:
 
     def read_file(self, path: Path, labels: LabelSet) -> Examples:
         """A labeled file in this dataset's columns (e.g. for textclass-eval file=...)."""
-        fmt = detect_format(path, self.format)
-        skipped = SkippedRows(path)
-        examples, _ = read_examples(self, str(path), fmt, read_rows(path, fmt, self.columns(), skipped, self.on_bad_row), skipped, labels)
+        examples, _ = read_examples(self, *self.file_rows(path), labels)
         return examples
 
     def fingerprint(self, digest) -> dict:
