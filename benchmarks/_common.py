@@ -19,7 +19,10 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from textclass.cli import CONFIG_DIR
+
 REPO = Path(__file__).resolve().parents[1]
+CONF = Path(CONFIG_DIR)  # the config tree textclass ships (src/textclass/conf)
 RESULTS_DIR = REPO / "benchmarks" / "results"
 
 Row = dict[str, object]

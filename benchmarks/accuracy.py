@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from _common import REPO, RESULTS_DIR, Row, default_data_dir, require_data, write_results
+from _common import CONF, REPO, RESULTS_DIR, Row, default_data_dir, require_data, write_results
 
 DATASETS = ("news", "sst2")
 ARCHS = ("bow", "mlp", "rnn", "gru", "lstm", "cnn", "textcnn", "attention", "bert")
@@ -96,7 +96,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--extra takes KEY=VALUE overrides, got {', '.join(bad)}")
     for data in args.datasets:
         for arch in args.archs:
-            if not (REPO / "conf" / "experiment" / f"{experiment(data, arch)}.yaml").is_file():
+            if not (CONF / "experiment" / f"{experiment(data, arch)}.yaml").is_file():
                 parser.error(f"no config conf/experiment/{experiment(data, arch)}.yaml")
     return args
 

@@ -21,7 +21,7 @@ import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
 
-from _common import REPO, RESULTS_DIR, default_data_dir, quiet_training, require_data, row, write_results
+from _common import CONF, RESULTS_DIR, default_data_dir, quiet_training, require_data, row, write_results
 from textclass.models.build import build_model
 from textclass.train import train
 
@@ -55,7 +55,7 @@ def _synchronize(device: torch.device) -> None:
 
 
 def compose_config(overrides: list[str], output_dir: Path):
-    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(str(CONF), version_base="1.3"):
         return compose("train", overrides=[*overrides, f"paths.output_dir={output_dir}", "paths.log_dir=" + str(output_dir)])
 
 

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from textclass.cli import CONFIG_DIR
+
 REPO = Path(__file__).resolve().parents[1]
+CONF = Path(CONFIG_DIR)  # the config tree textclass ships (src/textclass/conf)
 # The real data: TEXTCLASS_DATA_DIR when set, else ../shared/data beside the checkout.
 REAL_DATA = Path(os.environ.get("TEXTCLASS_DATA_DIR") or REPO.parent / "shared" / "data").resolve()
 HAVE_REAL_DATA = (REAL_DATA / "sst2" / "train.tsv").is_file() and (REAL_DATA / "news" / "train.tsv").is_file()

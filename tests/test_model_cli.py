@@ -11,7 +11,7 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 
-from conftest import REAL_DATA, REPO, cli_env, real_data, run_cli
+from conftest import CONF, REAL_DATA, cli_env, real_data, run_cli
 
 WORD_MODELS = ["bow", "mlp", "rnn", "lstm", "gru", "cnn", "textcnn", "attention"]
 MODELS = [*WORD_MODELS, "bert"]
@@ -72,7 +72,7 @@ def test_every_model_and_dataset_fast_dev_run(data_dir, tmp_path):
 
 
 def _compose(overrides: list[str]):
-    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
         return compose(config_name="train", overrides=overrides)
 
 
@@ -203,7 +203,7 @@ def test_models_overfit_32_real_headlines(overfit_data, tmp_path, group):
 
 
 # best/news_lstm and the like included
-EXPERIMENTS = sorted(p.relative_to(REPO / "conf" / "experiment").with_suffix("").as_posix() for p in (REPO / "conf" / "experiment").rglob("*.yaml"))
+EXPERIMENTS = sorted(p.relative_to(CONF / "experiment").with_suffix("").as_posix() for p in (CONF / "experiment").rglob("*.yaml"))
 
 
 def test_every_experiment_composes_and_runs(data_dir, tmp_path):

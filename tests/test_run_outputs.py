@@ -18,7 +18,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from lightning.pytorch.callbacks import RichProgressBar
 from omegaconf import OmegaConf
 
-from conftest import NEWS_ROWS, REPO, cli_env, run_cli, write_tsv
+from conftest import CONF, NEWS_ROWS, cli_env, run_cli, write_tsv
 from textclass import sweep_summary
 from textclass.callbacks import RunPlots, write_history
 from textclass.plots import EpochRecord, plot_confusion, plot_curves
@@ -201,7 +201,7 @@ def test_failed_job_aborts_sweep_and_summary_marks_it(data_dir, tmp_path):
 
 @pytest.mark.parametrize("enabled", [True, False])
 def test_progress_bar_redraws_every_ten_steps_and_follows_the_trainer_switch(enabled):
-    default = OmegaConf.load(REPO / "conf" / "callbacks" / "default.yaml")
+    default = OmegaConf.load(CONF / "callbacks" / "default.yaml")
     cfg = OmegaConf.create({"callbacks": {"progress_bar": default.progress_bar, "epoch_timer": default.epoch_timer}, "trainer": {"enable_progress_bar": enabled}})
     callbacks = make_callbacks(cfg)
     bars = [c for c in callbacks if isinstance(c, RichProgressBar)]

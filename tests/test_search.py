@@ -24,7 +24,7 @@ from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from conftest import REPO, cli_env, run_cli
+from conftest import CONF, cli_env, run_cli
 from hydra_plugins.textclass_optuna_sweeper.optuna_sweeper import FAIL_REASON, tell
 from textclass.errors import ConfigError
 from textclass.search.results import best_params_yaml
@@ -167,7 +167,7 @@ def test_best_params_of_a_search_over_an_experiment_include_it(tmp_path):
     assert "#   textclass-train trainer.max_epochs=15 experiment=<name>" in text
     (tmp_path / "experiment").mkdir()
     (tmp_path / "experiment" / "found.yaml").write_text(text)
-    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
         cfg = compose("train", overrides=["experiment=found", "trainer.max_epochs=15", f"hydra.searchpath=[file://{tmp_path}]"])
     assert cfg.embeddings.freeze is True and cfg.data.dataset.name == "sst2"  # from sst2_bow_frozen
     assert cfg.optimizer.lr == trial.params["optimizer.lr"]  # the found value over the experiment's
@@ -385,7 +385,7 @@ def test_n_jobs_with_joblib_launcher_runs_trials_in_parallel(data_dir, tmp_path)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(p.stem for p in (REPO / "conf" / "hparams_search").glob("*.yaml")))
+@pytest.mark.parametrize("name", sorted(p.stem for p in (CONF / "hparams_search").glob("*.yaml")))
 def test_every_hparams_search_runs_a_trial(name, data_dir, tmp_path):
     result = run_cli(
         ["textclass-train", "-m", f"hparams_search={name}", "hydra.sweeper.n_trials=1", "trainer.fast_dev_run=true", "logger=[]", "hydra.sweep.dir=sweep"],

@@ -19,8 +19,8 @@ from textclass.errors import ConfigError, NothingToDo, TextclassError, find_user
 
 log = logging.getLogger("textclass")
 
-# conf/ sits at the project top level, beside src/ (editable install or a source checkout).
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+# the built-in config tree, shipped inside the package
+CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")
 
 T = TypeVar("T")
 
