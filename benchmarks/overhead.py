@@ -56,7 +56,8 @@ from omegaconf import DictConfig
 from torch import nn
 
 from _common import RESULTS_DIR, Row, default_data_dir, require_data, row, write_results
-from textclass.callbacks import HISTORY_FILE, EpochTimer
+from textclass.callbacks import EpochTimer
+from textclass.run_files import HISTORY_FILE
 from textclass.cli import CONFIG_DIR
 from textclass.models.build import build_model
 from textclass.models.classifier import TextClassifier, parameter_groups

@@ -25,7 +25,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from conftest import CONF, cli_env, run_cli
-from hydra_plugins.textclass_optuna_sweeper.optuna_sweeper import FAIL_REASON, tell
+from hydra_plugins.textclass_optuna_sweeper._impl import FAIL_REASON, tell
 from textclass.errors import ConfigError
 from textclass.search.results import best_params_yaml
 from textclass.search.space import parse_override, parse_search_space

@@ -26,15 +26,11 @@ from lightning.pytorch.callbacks import LearningRateMonitor as _LearningRateMoni
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import OmegaConf
 
-from textclass.checkpoint import RUN_CONFIG
+from textclass.run_files import CONFUSION_PLOT, CONFUSION_TEST_PLOT, CURVES_FILE, HISTORY_FILE, RUN_CONFIG
 from textclass.plots import EpochRecord, plot_confusion, plot_curves
 
 log = logging.getLogger(__name__)
 
-HISTORY_FILE = "history.csv"
-CURVES_FILE = "curves.png"
-CONFUSION_FILE = "confusion_matrix.png"
-CONFUSION_TEST_FILE = "confusion_matrix_test.png"
 
 
 class EpochTimer(Callback):
@@ -101,11 +97,11 @@ class RunPlots(Callback):
             plot_curves(self.history, run_dir / CURVES_FILE)
         validated = [r.epoch for r in self.history if r.val_loss is not None]
         title = f"valid confusion matrix, epoch {validated[-1]}" if validated else "valid confusion matrix"
-        self._plot_confusion(pl_module, "val", run_dir / CONFUSION_FILE, title)
+        self._plot_confusion(pl_module, "val", run_dir / CONFUSION_PLOT, title)
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.is_global_zero:
-            self._plot_confusion(pl_module, "test", Path(trainer.default_root_dir) / CONFUSION_TEST_FILE, "test confusion matrix")
+            self._plot_confusion(pl_module, "test", Path(trainer.default_root_dir) / CONFUSION_TEST_PLOT, "test confusion matrix")
 
     @staticmethod
     def _plot_confusion(pl_module: L.LightningModule, stage: str, path: Path, title: str) -> None:

@@ -17,21 +17,16 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from textclass.data.batching import Batch, unlabeled_loader
-from textclass.data.dataset import LABELS_FILE, LabelSet, TextDataset
+from textclass.data.dataset import LabelSet, TextDataset
 from textclass.errors import ConfigError, UnsafeRunError
 from textclass.models.build import build_model
 from textclass.models.classifier import TextClassifier
+from textclass.run_files import LABELS_FILE, LAST_CHECKPOINT, OVERRIDES_FILE, RUN_CONFIG, THRESHOLDS_FILE
 from textclass.tokenizers import Features
 from textclass.trust import check_trusted
 
 log = logging.getLogger(__name__)
 
-# files of a textclass-train run directory that other commands read
-RUN_CONFIG = "config.yaml"
-METRICS_FILE = "metrics.json"
-THRESHOLDS_FILE = "thresholds.json"  # multi-label runs with model.tune_thresholds=true
-OVERRIDES_FILE = ".hydra/overrides.yaml"
-LAST_CHECKPOINT = "checkpoints/last.ckpt"
 # what every run config has, and eval/predict read
 RUN_CONFIG_KEYS = ("data", "tokenizer", "model")
 

@@ -28,6 +28,7 @@ from textclass.cli import CONFIG_DIR, exit_on_user_error, run_command
 from textclass.data.datamodule import Folds, read_splits
 from textclass.data.dataset import Examples
 from textclass.errors import DataError
+from textclass.run_files import EVAL_REPORT
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ def hydra_main(cfg: DictConfig) -> dict[str, EvalResult]:
     run = load_run(cfg.ckpt_path)
     results = {name: evaluate(run, data, cfg.batch_size) for name, data in sources(run, list(cfg.splits), cfg.file).items()}
     print(format_table(results))
-    out = Path(HydraConfig.get().runtime.output_dir) / "eval.json"
+    out = Path(HydraConfig.get().runtime.output_dir) / EVAL_REPORT
     report = {"ckpt_path": str(cfg.ckpt_path), "class_names": list(run.labels.names), "results": {n: asdict(r) for n, r in results.items()}}
     out.write_text(json.dumps(report, indent=1))
     log.info("wrote %s", out)

@@ -30,7 +30,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from textclass.checkpoint import METRICS_FILE
+from textclass.run_files import HISTORY_FILE, METRICS_FILE
 from textclass.plots import plot_metric_by_param
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def read_job(job_dir: Path) -> JobResult:
     overrides = [str(o) for o in OmegaConf.load(overrides_file)] if overrides_file.is_file() else []
     metrics_file = job_dir / METRICS_FILE
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
-    return JobResult(num=int(num), dir=job_dir, overrides=overrides, metrics=metrics, epoch_s_mean=_epoch_s_mean(job_dir / "history.csv"))
+    return JobResult(num=int(num), dir=job_dir, overrides=overrides, metrics=metrics, epoch_s_mean=_epoch_s_mean(job_dir / HISTORY_FILE))
 
 
 def _epoch_s_mean(history_csv: Path) -> float | None:

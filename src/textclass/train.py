@@ -10,36 +10,25 @@ import sys
 import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
-import lightning as L
-import numpy as np
-import torch
-from lightning.pytorch.callbacks import Callback, ProgressBar
-from lightning.pytorch.utilities import move_data_to_device, rank_zero_only
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from torchmetrics.functional.classification import multilabel_f1_score
 
-from textclass.checkpoint import (
-    LAST_CHECKPOINT,
-    METRICS_FILE,
-    OVERRIDES_FILE,
-    RUN_CONFIG,
-    THRESHOLDS_FILE,
-    load_run_overrides,
-    read_checkpoint,
-)
 from textclass.cli import CONFIG_DIR, compose_config, exit_on_user_error, run_command
 from textclass.errors import ConfigError, NothingToDo
-from textclass.data.dataset import LABELS_FILE
-from textclass.models.build import balanced_class_weights, build_model
-from textclass.models.classifier import TextClassifier
-from textclass.models.metrics import tune_thresholds
-from textclass.options import check_config_types
-from textclass.trust import check_trusted
+from textclass.run_files import CONFUSION_FILE, LABELS_FILE, LAST_CHECKPOINT, METRICS_FILE, OVERRIDES_FILE, RUN_CONFIG, THRESHOLDS_FILE
+
+if TYPE_CHECKING:
+    from lightning.pytorch.callbacks import Callback
+
+    from textclass.models.classifier import TextClassifier
+
+# Lightning, torch and the models are imported inside the functions that use them: `--help`,
+# `--cfg job` and bad overrides are answered without them (most of the start-up time).
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +38,13 @@ RUNS_DIR = Path("outputs") / "train" / "runs"
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit (and test) the configured model; returns the final metrics by name."""
+    import lightning as L
+    from lightning.pytorch.utilities import rank_zero_only
+
+    from textclass.checkpoint import read_checkpoint
+    from textclass.models.build import balanced_class_weights, build_model
+    from textclass.options import check_config_types
+
     check_config_types(cfg)
     check_epoch_limit(cfg.trainer)
     if cfg.get("seed") is not None:
@@ -86,7 +82,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         log.info("no test split for %s: skipping the test stage", datamodule.dataset.name)
     if trainer.is_global_zero:
         (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1, sort_keys=True))
-        write_confusion_matrices(model, output_dir / "confusion_matrix.json")
+        write_confusion_matrices(model, output_dir / CONFUSION_FILE)
     return metrics
 
 
@@ -94,6 +90,13 @@ def fit_thresholds(model: TextClassifier, datamodule, path: Path | None) -> dict
     """Per-label thresholds that maximise each label's F1 on valid, for the model as trained (its last
     epoch, checkpoints/last.ckpt); set on the model (so the test stage uses them) and written to `path`.
     Returns valid's macro and micro F1 under them (optimistic: chosen on that split)."""
+    import numpy as np
+    import torch
+    from lightning.pytorch.utilities import move_data_to_device
+    from torchmetrics.functional.classification import multilabel_f1_score
+
+    from textclass.models.metrics import tune_thresholds
+
     model.eval()
     probs, truth = [], []
     with torch.no_grad():
@@ -128,6 +131,8 @@ def check_epoch_limit(trainer_cfg: DictConfig) -> None:
 
 
 def make_callbacks(cfg: DictConfig) -> list[Callback]:
+    from lightning.pytorch.callbacks import ProgressBar
+
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
     if not cfg.trainer.get("enable_progress_bar", True):
         # one switch turns the bar off: Lightning refuses a progress-bar callback while the bar is disabled
@@ -172,10 +177,20 @@ def hydra_main(cfg: DictConfig) -> float | list[float] | None:
     finally:
         # Lightning leaves LOCAL_RANK & co. set after a DDP job; the next job would then take its
         # ranks for externally launched ones and never start them.
-        os.environ.clear()
-        os.environ.update(env_before)
+        restore_environment(env_before)
+        import torch
+
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
+
+
+def restore_environment(before: Mapping[str, str]) -> None:
+    """Remove the variables a job added and restore those it changed; the rest stays untouched."""
+    for name in set(os.environ) - set(before):
+        del os.environ[name]
+    for name, value in before.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
 
 
 def main() -> None:
@@ -204,6 +219,9 @@ def resume_arguments(args: list[str], runs_dir: Path) -> list[str]:
     resume = [a for a in args if a.startswith("resume=")]
     if not resume:
         return args
+    from textclass.checkpoint import load_run_overrides, read_checkpoint
+    from textclass.trust import check_trusted
+
     target = resume[-1].split("=", 1)[1]
     run_dir = latest_run(runs_dir) if target == "last" else Path(target).expanduser()
     ckpt = run_dir / LAST_CHECKPOINT

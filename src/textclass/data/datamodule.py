@@ -17,9 +17,10 @@ from torch.utils.data import DataLoader
 
 from textclass.data.batching import BucketBatchSampler, EncodedDataset, EncodedTexts, EpochShuffleSampler, collate
 from textclass.data.cache import cached_dir, content_digest
-from textclass.data.dataset import LABELS_FILE, Examples, LabelSet, TextDataset, fold_ids
+from textclass.data.dataset import Examples, LabelSet, TextDataset, fold_ids
 from textclass.embeddings import EmbeddingSpec
 from textclass.errors import ConfigError, DataError
+from textclass.run_files import LABELS_FILE
 from textclass.tokenizers import Features
 from textclass.tokenizers.bert import PretrainedTokenizer
 from textclass.tokenizers.word import VocabSpec, WordTokenizer

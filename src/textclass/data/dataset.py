@@ -24,7 +24,6 @@ from textclass.errors import ConfigError, DataError
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid", "test")
-LABELS_FILE = "labels.json"
 TRUE_VALUES = {"1", "1.0", "true", "yes"}
 FALSE_VALUES = {"0", "0.0", "false", "no", ""}
 

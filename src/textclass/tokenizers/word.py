@@ -21,11 +21,11 @@ from textclass.data.batching import Encoding
 from textclass.embeddings import EmbeddingSpec, align_vectors, load_vectors
 from textclass.errors import ConfigError, DataError
 from textclass.models.embedding import build_embedding
+from textclass.run_files import VOCAB_FILE
 
 log = logging.getLogger(__name__)
 
 PAD, UNK, SEP = "<pad>", "<unk>", "<sep>"
-VOCAB_FILE = "vocab.json"
 VECTORS_FILE = "vectors.npy"
 SPLIT_MODES = ("auto", "punct", "whitespace")
 VOCAB_SOURCES = ("data", "embeddings")
