@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import secrets
 import sys
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 
+from hydra_plugins.textclass_searchpath.searchpath import CONFIG_DIR_ENV
 from textclass.errors import ConfigError, NothingToDo, TextclassError, find_user_error
 
 log = logging.getLogger("textclass")
@@ -62,8 +64,42 @@ def exit_on_user_error(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-def check_overrides(config_name: str, args: list[str]) -> None:
-    """Compose the config as Hydra will, so a mistyped override is one `error:` line, not Hydra's report.
+CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
+
+
+def take_config_dirs(args: list[str], env: dict[str, str] | os._Environ = os.environ) -> list[str]:
+    """`--config-dir DIR` (or `-cd DIR`, `--config-dir=DIR`) moved into TEXTCLASS_CONFIG_DIR, checked
+    to exist, so every later composition searches the user's folders first (see
+    hydra_plugins.textclass_searchpath); returns the other arguments."""
+    rest, given = [], []
+    args = list(args)
+    while args:
+        arg = args.pop(0)
+        flag, eq, value = arg.partition("=")
+        if arg in CONFIG_DIR_FLAGS:
+            if not args:
+                raise ConfigError(f"{arg} needs a folder: {arg} my_conf")
+            given.append(args.pop(0))
+        elif flag in CONFIG_DIR_FLAGS and eq:
+            given.append(value)
+        else:
+            rest.append(arg)
+    folders = [*given, *(f for f in env.get(CONFIG_DIR_ENV, "").split(os.pathsep) if f)]
+    for folder in folders:
+        if not Path(folder).is_dir():
+            source = f"--config-dir {folder}" if folder in given else f"{CONFIG_DIR_ENV}={env[CONFIG_DIR_ENV]}"
+            raise ConfigError(
+                f"{source}: no such folder ({Path(folder).resolve()}); pass the folder that holds your own "
+                "config groups (experiment/, model/, data/, ...)"
+            )
+    if given:
+        env[CONFIG_DIR_ENV] = os.pathsep.join(str(Path(f).resolve()) for f in folders)
+    return rest
+
+
+def check_overrides(config_name: str, args: list[str], check: Callable[[DictConfig], None] | None = None) -> None:
+    """Compose the config as Hydra will, so a mistyped override is one `error:` line, not Hydra's report;
+    then `check` it (before the slow imports of the job).
 
     Only plain single runs: with flags (-m, --cfg, --help, ...) or sweeps (a config that is a multirun
     by itself), Hydra's own handling is left as is.
@@ -75,7 +111,9 @@ def check_overrides(config_name: str, args: list[str]) -> None:
     except OverrideParseException as err:
         raise parse_error(err) from None
     if not sweeps:
-        compose_config(config_name, args)
+        cfg = compose_config(config_name, args)
+        if check is not None:
+            check(cfg)
 
 
 def compose_config(config_name: str, overrides: list[str]) -> DictConfig:
@@ -103,13 +141,19 @@ def composition_message(text: str) -> str:
     return message
 
 
-def run_command(hydra_main: Callable[[], object], config_name: str, rewrite: Callable[[list[str]], list[str]] | None = None) -> None:
+def run_command(
+    hydra_main: Callable[[], object],
+    config_name: str,
+    rewrite: Callable[[list[str]], list[str]] | None = None,
+    check: Callable[[DictConfig], None] | None = None,
+) -> None:
     """Console entry: check (and optionally rewrite) the command line, then hand it to Hydra."""
     args = sys.argv[1:]
     try:
+        args = take_config_dirs(args)
         if rewrite is not None:
             args = rewrite(args)
-        check_overrides(config_name, args)
+        check_overrides(config_name, args, check)
     except TextclassError as err:
         fail(err)
     except NothingToDo as done:

@@ -8,13 +8,13 @@ one error naming it.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import types
 import typing
 from collections.abc import Callable
 from typing import Any, Literal
 
-from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError
 
@@ -55,8 +55,39 @@ def check_option_types(node: DictConfig, target: Callable, prefix: str) -> None:
 def check_config_types(cfg: DictConfig) -> None:
     """`check_option_types` for every node of `cfg` that has a `_target_`."""
     for path, node in target_nodes(cfg, ""):
-        target = get_object(node._target_)
+        target = locate_target(node._target_, f"{path + '.' if path else ''}_target_")
         check_option_types(node, target, path)
+
+
+def locate(target: str) -> Any:
+    """The object a dotted name names (`pkg.module.Class.attr`), as Hydra finds it, without the
+    error Hydra's get_object logs: the caller decides what a missing one means."""
+    parts = target.split(".")
+    for split in range(len(parts), 0, -1):
+        module_name = ".".join(parts[:split])
+        try:
+            obj = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            # only the name being tried is missing: try a shorter module; anything else is a real error
+            if err.name is None or not module_name.startswith(err.name) or split == 1:
+                raise
+            continue
+        for attr in parts[split:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(f"empty target {target!r}")
+
+
+def locate_target(target: str, key: str) -> Any:
+    """The object a `_target_` names, or one ConfigError saying why it cannot be imported."""
+    try:
+        return locate(target)
+    except Exception as err:
+        fix = (
+            "check the name" if isinstance(err, AttributeError)
+            else "install the package that defines it, or put its folder on PYTHONPATH (textclass-* commands do not search the current directory)"
+        )
+        raise ConfigError(f"{key}={target} cannot be imported ({type(err).__name__}: {str(err).splitlines()[0]}): {fix}") from None
 
 
 def target_nodes(node: Any, path: str):

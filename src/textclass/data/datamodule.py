@@ -198,6 +198,11 @@ class TextClassificationDataModule(L.LightningDataModule):
             raise ConfigError(f"data.batch_size={batch_size} must be >= 1")
         if max_examples is not None and max_examples < 1:
             raise ConfigError(f"data.max_examples={max_examples} must be >= 1 (or null for all)")
+        if not isinstance(dataset, TextDataset):
+            raise ConfigError(
+                f"data.dataset: {type(dataset).__module__}.{type(dataset).__qualname__} is not a dataset reader: "
+                "subclass textclass.data.dataset.TextDataset (override rows(split) to read your source)"
+            )
         self.dataset = dataset
         self.features: Features = tokenizer.features(embeddings, vocab, dataset.pretokenized)
         self.folds = Folds(folds, fold)

@@ -6,13 +6,13 @@ import inspect
 
 import numpy as np
 import torch
-from hydra.utils import get_class, instantiate
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from textclass.data.dataset import LabelSet
 from textclass.errors import ConfigError
 from textclass.models.classifier import TextClassifier
-from textclass.options import check_known_options
+from textclass.options import check_known_options, locate_target
 from textclass.tokenizers import Features
 
 
@@ -22,7 +22,7 @@ def build_model(cfg: DictConfig, features: Features, labels: LabelSet, class_wei
     class_weights: the computed weights when `cfg.model.class_weights` is `balanced` (a run being
     loaded passes its checkpoint's).
     """
-    encoder_class = get_class(cfg.model.encoder._target_)
+    encoder_class = locate_target(cfg.model.encoder._target_, "model.encoder._target_")
     check_known_options(cfg.model.encoder, encoder_class, "model.encoder")
     check_known_options(cfg.model, TextClassifier, "model")
     input_layer = features.input_layer()
@@ -38,6 +38,7 @@ def build_model(cfg: DictConfig, features: Features, labels: LabelSet, class_wei
     check_optimizer(instantiate(cfg.model.optimizer), features.sparse)
     encoder_factory = instantiate(cfg.model.encoder)
     encoder = encoder_factory() if input_layer is None else encoder_factory(embedding=input_layer)
+    check_encoder(encoder, cfg.model.encoder._target_)
     overrides = {"class_weights": class_weights} if class_weights is not None else {}
     # _convert_: plain containers in hparams, so checkpoints load with torch's weights_only
     return instantiate(
@@ -49,6 +50,27 @@ def build_model(cfg: DictConfig, features: Features, labels: LabelSet, class_wei
         _convert_="all",
         **overrides,
     )
+
+
+def check_encoder(encoder: object, target: str) -> None:
+    """The encoder contract (README "Your own encoder"): an nn.Module whose forward takes the batch
+    and returns [B, output_dim] features; its constructor takes `embedding` (word ids) or nothing."""
+    contract = "an encoder is a torch.nn.Module with forward(batch) -> [batch, output_dim] and an int output_dim"
+    if not isinstance(encoder, torch.nn.Module):
+        raise ConfigError(f"model.encoder._target_={target}: built a {type(encoder).__name__}, not a torch.nn.Module; {contract}")
+    output_dim = getattr(encoder, "output_dim", None)
+    if isinstance(output_dim, bool) or not isinstance(output_dim, int) or output_dim < 1:
+        found = "has no output_dim" if output_dim is None else f"has output_dim={output_dim!r}"
+        raise ConfigError(f"model.encoder._target_={target} {found}: set self.output_dim (the size of the features forward returns) in its __init__; {contract}")
+    required = [
+        p for p in inspect.signature(encoder.forward).parameters.values()
+        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if len(required) != 1:
+        raise ConfigError(
+            f"model.encoder._target_={target}: forward takes {len(required)} required arguments "
+            f"({', '.join(p.name for p in required) or 'none'}), the contract is one, the batch; {contract}"
+        )
 
 
 def check_optimizer(optimizer_factory, sparse: bool) -> None:
