@@ -2,7 +2,8 @@
 
 - `EpochTimer`: `time/epoch_s`, the wall-clock seconds of each training epoch.
 - `RunPlots`: `history.csv`, `curves.png`, `confusion_matrix.png` (and `confusion_matrix_test.png`).
-- `HparamsWithMetrics`: the run's configuration with its final metrics in TensorBoard's HPARAMS tab.
+- `HparamsWithMetrics`: the run's configuration with its final metrics in TensorBoard's HPARAMS tab,
+  and as the parameters of every other logger (CSV, MLflow, W&B).
 - `LearningRateMonitor`: Lightning's, but a no-op instead of an error when the run has no logger.
 
 All three are configured in conf/callbacks/default.yaml; list `epoch_timer` before `run_plots` there
@@ -133,11 +134,21 @@ class HparamsWithMetrics(Callback):
     `TensorBoardLogger.log_hyperparams(params, metrics)` also writes each metric as a scalar. It is
     written at the step where Lightning logged the last epoch's metrics (global_step - 1), so it
     coincides with the last point of the same tag instead of adding a new one.
+
+    The other loggers (CSV, MLflow, W&B) take parameters without metrics, and they get every metric
+    as it is logged (the final values included): they get the same parameters at fit start.
     """
 
     def __init__(self, metrics: Sequence[str] = ("val/acc_best", "val/loss"), config_file: str = RUN_CONFIG) -> None:
         self.metrics = list(metrics)
         self.config_file = config_file
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        others = [lg for lg in trainer.loggers if not isinstance(lg, TensorBoardLogger)]
+        if others:
+            params = self.run_params(trainer, pl_module)
+            for logger in others:
+                logger.log_hyperparams(params)
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         loggers = [lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]

@@ -44,8 +44,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     from textclass.checkpoint import read_checkpoint
     from textclass.models.build import balanced_class_weights, build_model
     from textclass.options import check_config_types
+    from textclass.trust import check_user_targets
 
     check_config_types(cfg)
+    check_user_targets(cfg)
     check_epoch_limit(cfg.trainer)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
@@ -66,7 +68,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         # resolved (after build_model has rejected inconsistent choices): eval and predict rebuild
         # the model and data from this file, from any directory
         (output_dir / RUN_CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
+    from textclass.loggers import finish_runs, make_loggers  # here, not at start-up
+
+    loggers = make_loggers(cfg)
     trainer = instantiate(cfg.trainer, callbacks=make_callbacks(cfg), logger=loggers or False)
     if cfg.get("ckpt_path"):
         read_checkpoint(Path(cfg.ckpt_path))  # a missing or truncated file: one clear error, before fitting
@@ -83,6 +87,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if trainer.is_global_zero:
         (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1, sort_keys=True))
         write_confusion_matrices(model, output_dir / CONFUSION_FILE)
+    finish_runs(loggers)  # each job its own run: the next one (under -m) starts a new one
     return metrics
 
 
@@ -131,9 +136,15 @@ def check_epoch_limit(trainer_cfg: DictConfig) -> None:
 
 
 def make_callbacks(cfg: DictConfig) -> list[Callback]:
-    from lightning.pytorch.callbacks import ProgressBar
+    from lightning.pytorch.callbacks import Callback, ProgressBar
 
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
+    callbacks = []
+    for name, callback_cfg in (cfg.get("callbacks") or {}).items():
+        if callback_cfg:
+            callback = instantiate(callback_cfg)
+            if not isinstance(callback, Callback):
+                raise ConfigError(f"callbacks.{name}: {callback_cfg._target_} is not a Lightning callback (a subclass of lightning.pytorch.callbacks.Callback)")
+            callbacks.append(callback)
     if not cfg.trainer.get("enable_progress_bar", True):
         # one switch turns the bar off: Lightning refuses a progress-bar callback while the bar is disabled
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
@@ -195,7 +206,9 @@ def restore_environment(before: Mapping[str, str]) -> None:
 
 def main() -> None:
     """Console entry: `resume=<run dir>|last` becomes that run's own overrides plus its last checkpoint."""
-    run_command(hydra_main, "train", rewrite=lambda args: resume_arguments(ddp_rank_arguments(args, os.environ), RUNS_DIR))
+    from textclass.trust import check_user_targets
+
+    run_command(hydra_main, "train", rewrite=lambda args: resume_arguments(ddp_rank_arguments(args, os.environ), RUNS_DIR), check=check_user_targets)
 
 
 def ddp_rank_arguments(args: list[str], env: Mapping[str, str]) -> list[str]:
