@@ -5,8 +5,10 @@
 - `HparamsWithMetrics`: the run's configuration with its final metrics in TensorBoard's HPARAMS tab,
   and as the parameters of every other logger (CSV, MLflow, W&B).
 - `LearningRateMonitor`: Lightning's, but a no-op instead of an error when the run has no logger.
+- `ModelSummary`: Lightning's rich parameter table, without the FLOPs column (all zeros: Lightning
+  counts FLOPs only for a model with an example input, which a text batch is not).
 
-All three are configured in conf/callbacks/default.yaml; list `epoch_timer` before `run_plots` there
+All are configured in conf/callbacks/default.yaml; list `epoch_timer` before `run_plots` there
 (see `RunPlots`).
 """
 
@@ -24,6 +26,7 @@ import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.callbacks import LearningRateMonitor as _LearningRateMonitor
+from lightning.pytorch.callbacks import RichModelSummary
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import OmegaConf
 
@@ -196,6 +199,37 @@ class LearningRateMonitor(_LearningRateMonitor):
     def on_train_epoch_start(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
         if trainer.loggers:
             super().on_train_epoch_start(trainer, *args, **kwargs)
+
+
+class ModelSummary(RichModelSummary):
+    """Layers, types, parameter counts and train/eval mode, then the totals; no FLOPs."""
+
+    @staticmethod
+    def summarize(
+        summary_data: list[tuple[str, list[str]]],
+        total_parameters: int,
+        trainable_parameters: int,
+        model_size: float,
+        total_training_modes: dict[str, int],
+        total_flops: int = 0,
+        **summarize_kwargs: Any,
+    ) -> None:
+        from lightning.pytorch.utilities.model_summary import get_formatted_model_size, get_human_readable_count
+        from rich import get_console
+        from rich.table import Table
+
+        columns = [(name, values) for name, values in summary_data if name != "FLOPs"]
+        table = Table(header_style=summarize_kwargs.get("header_style", "bold magenta"))
+        for name, _ in columns:
+            table.add_column(name, justify="left" if name in ("Name", "Type", "Mode") else "right", style="dim" if name == " " else None)
+        for row in zip(*(values for _, values in columns)):
+            table.add_row(*row)
+        console = get_console()
+        console.print(table)
+        console.print(
+            f"Trainable params: {get_human_readable_count(trainable_parameters).strip()}, non-trainable: "
+            f"{get_human_readable_count(total_parameters - trainable_parameters).strip()}, size: {get_formatted_model_size(model_size)} MB"
+        )
 
 
 def write_history(history: Sequence[EpochRecord], path: Path) -> Path:

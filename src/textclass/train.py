@@ -8,6 +8,7 @@ import math
 import os
 import sys
 import types
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,6 +49,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     check_config_types(cfg)
     check_user_targets(cfg)
+    quiet_lightning()
     check_epoch_limit(cfg.trainer)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
@@ -89,6 +91,25 @@ def train(cfg: DictConfig) -> dict[str, float]:
         write_confusion_matrices(model, output_dir / CONFUSION_FILE)
     finish_runs(loggers)  # each job its own run: the next one (under -m) starts a new one
     return metrics
+
+
+class DropLightningNoise(logging.Filter):
+    """Lightning's advertisements for its cloud services ("💡 Tip: ... litlogger / litmodels"), and
+    its note that it found our ModelSummary callback (configured on purpose)."""
+
+    NOISE = ("💡 Tip:", "Trainer already configured with model summary callbacks")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.NOISE)
+
+
+def quiet_lightning() -> None:
+    """Drop what is noise to a user: Lightning's tips and notes, and a deprecation inside Lightning itself
+    (its pytree helper uses torch's LeafSpec), which a user can do nothing about."""
+    tips = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, DropLightningNoise) for f in tips.filters):
+        tips.addFilter(DropLightningNoise())
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 
 
 def fit_thresholds(model: TextClassifier, datamodule, path: Path | None) -> dict[str, float]:
@@ -136,7 +157,7 @@ def check_epoch_limit(trainer_cfg: DictConfig) -> None:
 
 
 def make_callbacks(cfg: DictConfig) -> list[Callback]:
-    from lightning.pytorch.callbacks import Callback, ProgressBar
+    from lightning.pytorch.callbacks import Callback, ModelSummary, ProgressBar
 
     callbacks = []
     for name, callback_cfg in (cfg.get("callbacks") or {}).items():
@@ -145,9 +166,11 @@ def make_callbacks(cfg: DictConfig) -> list[Callback]:
             if not isinstance(callback, Callback):
                 raise ConfigError(f"callbacks.{name}: {callback_cfg._target_} is not a Lightning callback (a subclass of lightning.pytorch.callbacks.Callback)")
             callbacks.append(callback)
+    # one switch turns each off: Lightning refuses these callbacks while the trainer disables them
     if not cfg.trainer.get("enable_progress_bar", True):
-        # one switch turns the bar off: Lightning refuses a progress-bar callback while the bar is disabled
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    if not cfg.trainer.get("enable_model_summary", True):
+        callbacks = [c for c in callbacks if not isinstance(c, ModelSummary)]
     return callbacks
 
 
