@@ -32,6 +32,7 @@ from omegaconf import OmegaConf
 
 from textclass.run_files import CONFUSION_PLOT, CONFUSION_TEST_PLOT, CURVES_FILE, HISTORY_FILE, RUN_CONFIG
 from textclass.plots import EpochRecord, plot_confusion, plot_curves
+from textclass.metric_names import EPOCH_S, TRAIN_ACC, TRAIN_LOSS_EPOCH, VAL_ACC, VAL_ACC_BEST, VAL_LOSS
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class EpochTimer(Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._start is not None:
             # through pl_module.log: TensorBoard (per epoch) and trainer.callback_metrics alike
-            pl_module.log("time/epoch_s", time.perf_counter() - self._start, on_step=False, on_epoch=True)
+            pl_module.log(EPOCH_S, time.perf_counter() - self._start, on_step=False, on_epoch=True)
 
 
 class RunPlots(Callback):
@@ -84,11 +85,11 @@ class RunPlots(Callback):
         self.history.append(
             EpochRecord(
                 epoch=trainer.current_epoch,
-                train_loss=_metric(metrics, "train/loss_epoch"),
-                train_acc=_metric(metrics, "train/acc"),
-                val_loss=_metric(metrics, "val/loss") if val else None,
-                val_acc=_metric(metrics, "val/acc") if val else None,
-                epoch_s=_metric(metrics, "time/epoch_s"),
+                train_loss=_metric(metrics, TRAIN_LOSS_EPOCH),
+                train_acc=_metric(metrics, TRAIN_ACC),
+                val_loss=_metric(metrics, VAL_LOSS) if val else None,
+                val_acc=_metric(metrics, VAL_ACC) if val else None,
+                epoch_s=_metric(metrics, EPOCH_S),
             )
         )
 
@@ -142,7 +143,7 @@ class HparamsWithMetrics(Callback):
     as it is logged (the final values included): they get the same parameters at fit start.
     """
 
-    def __init__(self, metrics: Sequence[str] = ("val/acc_best", "val/loss"), config_file: str = RUN_CONFIG) -> None:
+    def __init__(self, metrics: Sequence[str] = (VAL_ACC_BEST, VAL_LOSS), config_file: str = RUN_CONFIG) -> None:
         self.metrics = list(metrics)
         self.config_file = config_file
 

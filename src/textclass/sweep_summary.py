@@ -32,15 +32,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from textclass.run_files import HISTORY_FILE, METRICS_FILE
 from textclass.plots import plot_metric_by_param
+from textclass.metric_names import EPOCH_S_MEAN, TEST_ACC, VAL_ACC, VAL_ACC_BEST, VAL_F1, VAL_LOSS
 
 log = logging.getLogger(__name__)
 
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
 # metrics.json keys, in column order; test/acc only exists when the dataset has a test split
-METRICS = ("val/loss", "val/acc", "val/acc_best", "val/f1", "test/acc")
+METRICS = (VAL_LOSS, VAL_ACC, VAL_ACC_BEST, VAL_F1, TEST_ACC)
 # mean of history.csv's epoch_s (metrics.json holds only the last epoch's time/epoch_s)
-EPOCH_S_MEAN = "time/epoch_s_mean"
 # jobs that differ only in these overrides are repeats of one setup: summarised as mean ± std
 REPEAT_KEYS = ("data.fold", "seed")
 COLUMNS = ("job", "status", "overrides", *METRICS[:4], EPOCH_S_MEAN, METRICS[4])
@@ -105,7 +105,7 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> Path:
 
 def to_markdown(rows: list[dict[str, Any]]) -> str:
     """A Markdown table for people: 4 decimals, without the optional columns no job has."""
-    optional = (EPOCH_S_MEAN, "test/acc")
+    optional = (EPOCH_S_MEAN, TEST_ACC)
     columns = [c for c in COLUMNS if c not in optional or any(r.get(c) is not None for r in rows)]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from textclass.cli import CONFIG_DIR, compose_config, exit_on_user_error, run_command
 from textclass.errors import ConfigError, NothingToDo
 from textclass.run_files import CONFUSION_FILE, LABELS_FILE, LAST_CHECKPOINT, METRICS_FILE, OVERRIDES_FILE, RUN_CONFIG, THRESHOLDS_FILE
+from textclass.metric_names import VAL_F1_MICRO_TUNED, VAL_F1_TUNED
 
 if TYPE_CHECKING:
     from lightning.pytorch.callbacks import Callback
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DDP_JOB_ENV = "TEXTCLASS_DDP_JOB_ARGS"
-RUNS_DIR = Path("outputs") / "train" / "runs"
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -141,8 +141,8 @@ def fit_thresholds(model: TextClassifier, datamodule, path: Path | None) -> dict
     targets = torch.from_numpy(truth_all).long()
     common = dict(num_labels=len(thresholds), threshold=0.5)
     return {
-        "val/f1_tuned": float(multilabel_f1_score(decisions, targets, **common, average="macro")),
-        "val/f1_micro_tuned": float(multilabel_f1_score(decisions, targets, **common, average="micro")),
+        VAL_F1_TUNED: float(multilabel_f1_score(decisions, targets, **common, average="macro")),
+        VAL_F1_MICRO_TUNED: float(multilabel_f1_score(decisions, targets, **common, average="micro")),
     }
 
 
@@ -231,7 +231,7 @@ def main() -> None:
     """Console entry: `resume=<run dir>|last` becomes that run's own overrides plus its last checkpoint."""
     from textclass.trust import check_user_targets
 
-    run_command(hydra_main, "train", rewrite=lambda args: resume_arguments(ddp_rank_arguments(args, os.environ), RUNS_DIR), check=check_user_targets)
+    run_command(hydra_main, "train", rewrite=lambda args: resume_arguments(ddp_rank_arguments(args, os.environ)), check=check_user_targets)
 
 
 def ddp_rank_arguments(args: list[str], env: Mapping[str, str]) -> list[str]:
@@ -246,7 +246,7 @@ def ddp_rank_arguments(args: list[str], env: Mapping[str, str]) -> list[str]:
     return [*json.loads(env[DDP_JOB_ENV]), *lightning_added]
 
 
-def resume_arguments(args: list[str], runs_dir: Path) -> list[str]:
+def resume_arguments(args: list[str]) -> list[str]:
     """Rewrite `resume=...` into the resumed run's overrides, its run dir and its last checkpoint.
 
     Overrides given now come after the original ones, so they win (e.g. a larger trainer.max_epochs).
@@ -259,12 +259,12 @@ def resume_arguments(args: list[str], runs_dir: Path) -> list[str]:
     from textclass.trust import check_trusted
 
     target = resume[-1].split("=", 1)[1]
-    run_dir = latest_run(runs_dir) if target == "last" else Path(target).expanduser()
+    now = [a for a in args if not a.startswith("resume=")]
+    run_dir = latest_run(runs_dir(compose_config("train", now))) if target == "last" else Path(target).expanduser()
     ckpt = run_dir / LAST_CHECKPOINT
     if not ckpt.is_file() or not (run_dir / OVERRIDES_FILE).is_file():
         raise ConfigError(f"resume={target}: {run_dir} is not a textclass-train run with {LAST_CHECKPOINT} and {OVERRIDES_FILE}")
     original = load_run_overrides(run_dir)
-    now = [a for a in args if not a.startswith("resume=")]
     cfg = compose_config("train", [*original, *now])
     check_trusted(cfg, run_dir / OVERRIDES_FILE)
     if finished := finished_reason(read_checkpoint(ckpt), cfg):
@@ -290,6 +290,11 @@ def finished_reason(checkpoint: dict, cfg: DictConfig) -> tuple[str, str] | None
         if states and states[0].get("stopped_epoch", 0) > 0:
             return f"early stopping ended it after {epochs} epochs", "callbacks.early_stopping=null"
     return None
+
+
+def runs_dir(cfg: DictConfig) -> Path:
+    """Where single runs go (hydra.run.dir's parent under the default layout): paths.log_dir/<task>/runs."""
+    return Path(cfg.paths.log_dir) / cfg.task_name / "runs"
 
 
 def latest_run(runs_dir: Path) -> Path:

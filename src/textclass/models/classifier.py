@@ -27,6 +27,7 @@ from torchmetrics.classification import (
 from textclass.data.batching import Batch
 from textclass.errors import ConfigError
 from textclass.models.metrics import TrainingTotals
+from textclass.metric_names import TEST, TRAIN, TRAIN_LOSS_STEP, VAL, VAL_ACC_BEST, metric
 
 LOSSES = ("cross_entropy", "bce")
 HEAD_INITS = ("default", "normal")
@@ -89,8 +90,8 @@ class TextClassifier(L.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_config = scheduler
         summary, per_class = _metrics(num_classes, multi_label, threshold)
-        self.val_metrics = summary.clone(prefix="val/")
-        self.test_metrics = summary.clone(prefix="test/")
+        self.val_metrics = summary.clone(prefix=metric(VAL, ""))
+        self.test_metrics = summary.clone(prefix=metric(TEST, ""))
         self.val_per_class = per_class.clone()
         self.test_per_class = per_class.clone()
         self.train_totals = TrainingTotals(num_classes, multi_label, threshold)
@@ -131,9 +132,9 @@ class TextClassifier(L.LightningModule):
         # them), and the step loss on the steps whose values Lightning writes (every log_every_n_steps).
         if self._ends_training_epoch(batch_idx):
             figures = self.train_totals.compute()  # summed over DDP ranks: the same on each
-            self.log_dict({f"train/{name}": value for name, value in figures.items()}, on_step=False, on_epoch=True, batch_size=1)
+            self.log_dict({metric(TRAIN, name): value for name, value in figures.items()}, on_step=False, on_epoch=True, batch_size=1)
         if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
-            self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
+            self.log(TRAIN_LOSS_STEP, loss, on_step=True, on_epoch=False, prog_bar=True)
         return loss
 
     def _ends_training_epoch(self, batch_idx: int) -> bool:
@@ -155,7 +156,7 @@ class TextClassifier(L.LightningModule):
         metrics.update(scores, targets)
         getattr(self, f"{stage}_per_class").update(scores, targets)
         # averaged over DDP ranks (torchmetrics sync themselves)
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch), sync_dist=True)
+        self.log(metric(stage, "loss"), loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch), sync_dist=True)
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch))
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
@@ -169,7 +170,7 @@ class TextClassifier(L.LightningModule):
         if self._trainer is None or not self.trainer.sanity_checking:
             # compute() before Lightning resets the collection at epoch end
             self.val_acc_best.update(self.val_metrics["acc"].compute())
-            self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+            self.log(VAL_ACC_BEST, self.val_acc_best.compute(), prog_bar=True)
         self._log_per_class("val")
 
     def on_test_epoch_end(self) -> None:
@@ -183,8 +184,8 @@ class TextClassifier(L.LightningModule):
             self.confusion_matrices[stage] = results["confusion"].cpu()
         for i, name in enumerate(self.class_names):
             key = str(name).replace("/", "-")
-            self.log(f"{stage}/precision/{key}", results["precision"][i])
-            self.log(f"{stage}/recall/{key}", results["recall"][i])
+            self.log(metric(stage, f"precision/{key}"), results["precision"][i])
+            self.log(metric(stage, f"recall/{key}"), results["recall"][i])
 
     # --- exact resume: the random state travels with the checkpoint ---------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
