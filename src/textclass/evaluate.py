@@ -6,29 +6,22 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
-import numpy as np
-import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
-from torchmetrics.functional.classification import (
-    multiclass_accuracy,
-    multiclass_confusion_matrix,
-    multiclass_f1_score,
-    multilabel_exact_match,
-    multilabel_f1_score,
-    multilabel_hamming_distance,
-    multilabel_precision,
-    multilabel_recall,
-)
 
-from textclass.checkpoint import TrainedRun, load_run
 from textclass.cli import CONFIG_DIR, exit_on_user_error, run_command
-from textclass.data.datamodule import Folds, read_splits
-from textclass.data.dataset import Examples
 from textclass.errors import DataError
 from textclass.run_files import EVAL_REPORT
+
+if TYPE_CHECKING:
+    from textclass.checkpoint import TrainedRun
+    from textclass.data.dataset import Examples
+
+# torch, torchmetrics and the model code are imported by the functions that use them: --help and
+# bad overrides are answered without them
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +39,19 @@ class EvalResult:
 
 
 def evaluate(run: TrainedRun, data: Examples, batch_size: int = 256) -> EvalResult:
+    import numpy as np
+    import torch
+    from torchmetrics.functional.classification import (
+        multiclass_accuracy,
+        multiclass_confusion_matrix,
+        multiclass_f1_score,
+        multilabel_exact_match,
+        multilabel_f1_score,
+        multilabel_hamming_distance,
+        multilabel_precision,
+        multilabel_recall,
+    )
+
     logits = run.logits(data.texts, batch_size, data.pairs)
     labels = torch.from_numpy(np.asarray(data.labels, dtype=np.int64))
     k = len(run.labels)
@@ -74,6 +80,8 @@ def evaluate(run: TrainedRun, data: Examples, batch_size: int = 256) -> EvalResu
 def sources(run: TrainedRun, splits: list[str], file: str | None) -> dict[str, Examples]:
     """What to evaluate: a labeled file in the dataset's columns, or the run's splits that exist
     (its fold's, for a cross-validation run)."""
+    from textclass.data.datamodule import Folds, read_splits
+
     dataset = run.dataset
     if file:
         return {file: dataset.read_file(Path(file), run.labels)}
@@ -102,6 +110,8 @@ def format_table(results: dict[str, EvalResult]) -> str:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 @exit_on_user_error
 def hydra_main(cfg: DictConfig) -> dict[str, EvalResult]:
+    from textclass.checkpoint import load_run
+
     run = load_run(cfg.ckpt_path)
     results = {name: evaluate(run, data, cfg.batch_size) for name, data in sources(run, list(cfg.splits), cfg.file).items()}
     print(format_table(results))

@@ -9,18 +9,24 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
-import torch
 from omegaconf import DictConfig
-from torch import nn
 
-from textclass.checkpoint import TrainedRun, load_run
 from textclass.cli import CONFIG_DIR, exit_on_user_error, run_command
-from textclass.data.batching import Batch
 from textclass.data.formats import decode_utf8
 from textclass.errors import ConfigError, DataError
-from textclass.models.embedding import MultichannelEmbedding
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from textclass.checkpoint import TrainedRun
+    from textclass.data.batching import Batch
+
+# torch and the model code are imported by the functions that use them: --help and bad overrides
+# are answered without them
 
 FORMATS = ("jsonl", "tsv")
 
@@ -82,6 +88,8 @@ def predict_lines(run: TrainedRun, lines: list[str], batch_size: int = 256, expl
 
 def predict(run: TrainedRun, texts: list[str], batch_size: int = 256, explain: bool = False) -> Iterator[Prediction]:
     """Predictions for non-empty `texts`; for a sentence-pair run each text is `text<TAB>pair`."""
+    import torch
+
     names = list(run.labels.names)
     model = run.model
     for start in range(0, len(texts), batch_size):
@@ -119,6 +127,11 @@ def split_pairs(lines: list[str]) -> tuple[list[str], list[str]]:
 def explain_batch(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, str]:
     """(logits, per-token importance [B, T], method): attention weights when the encoder has them,
     else gradient x input of the predicted class's logit at the token embeddings."""
+    import torch
+    from torch import nn
+
+    from textclass.models.embedding import MultichannelEmbedding
+
     encoder = model.encoder
     if hasattr(encoder, "attend"):
         with torch.no_grad():
@@ -191,6 +204,8 @@ def hydra_main(cfg: DictConfig) -> None:
     ckpt_path = cfg.ckpt_path  # a missing ckpt_path is the first thing to say
     check_output(cfg.output, cfg.input)
     lines = read_texts(cfg.text, cfg.input)
+    from textclass.checkpoint import load_run
+
     run = load_run(ckpt_path)
     start = time.perf_counter()
     write(predict_lines(run, lines, cfg.batch_size, cfg.explain), cfg.output, cfg.format, list(run.labels.names))

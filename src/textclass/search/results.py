@@ -79,8 +79,8 @@ def best_params_yaml(study: optuna.Study, best: optuna.trial.FrozenTrial, params
         "# @package _global_",
         f"# best of {len(study.trials)} trials in study {study.study_name!r}: trial {best.number}, value {best.value:.6g} ({study.direction.name.lower()})",
         f"# searched with: {' '.join(['textclass-train -m', *base_overrides])}",
-        "# to train with it, copy it to conf/experiment/<name>.yaml and run:",
-        f"#   {command} experiment=<name>",
+        "# to train with it, copy it to <your config folder>/experiment/<name>.yaml and run:",
+        f"#   {command.replace('textclass-train', 'textclass-train --config-dir <your config folder>', 1)} experiment=<name>",
     ]
     return "\n".join(header) + "\n" + OmegaConf.to_yaml(config)
 
