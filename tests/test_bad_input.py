@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import NEWS_ROWS, SST2_ROWS, builtin_dataset, run_cli, write_tsv
+from conftest import NEWS_ROWS, SST2_ROWS, builtin_dataset, cli_env, run_cli, write_tsv
 from textclass.data.datamodule import TextClassificationDataModule, encode_dataset
 from textclass.embeddings import EmbeddingSpec, load_vectors
 from textclass.errors import ConfigError, DataError, DownloadError, EmbeddingError
@@ -389,20 +389,17 @@ def test_vocab_from_embeddings_without_embeddings(data_dir, embeddings):
     )
 
 
-# --- the real CLI: one line on stderr, exit code 2, no traceback -------------------------------
+# --- the real CLI: one line on stderr, exit code 2, no traceback (slow: a CLI process each) -------
 
 
 def train_cli(tmp_path: Path, data_dir: Path, *overrides: str):
-    result = run_cli(
-        ["textclass-train", "hydra.run.dir=run", "trainer.accelerator=cpu", *overrides],
-        cwd=tmp_path,
-        env={"TEXTCLASS_DATA_DIR": str(data_dir), "TEXTCLASS_CACHE_DIR": str(tmp_path / "cache")},
-    )
+    result = run_cli(["textclass-train", "hydra.run.dir=run", "trainer.accelerator=cpu", *overrides], cwd=tmp_path, env=cli_env(data_dir, tmp_path))
     assert result.returncode == 2, result.stderr[-3000:]
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     return error_line(result.stderr)
 
 
+@pytest.mark.slow
 def test_cli_missing_data_directory(tmp_path):
     data_dir = tmp_path / "no-such-data"
     # download=false keeps the run off the network (online, the default would fetch the archive)
@@ -411,6 +408,7 @@ def test_cli_missing_data_directory(tmp_path):
         assert fragment in message, message
 
 
+@pytest.mark.slow
 def test_cli_malformed_news_row(tmp_path, data_dir):
     train = write_tsv(data_dir / "news" / "train.tsv", "category\ttitle", [*NEWS_ROWS, ("x", "A headline of no known topic")])
     bad_line = len(NEWS_ROWS) + 2  # header, then the good rows

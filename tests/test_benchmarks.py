@@ -1,4 +1,5 @@
-"""The benchmark scripts run (quick mode) and write every row they promise."""
+"""The benchmark scripts run (quick mode) and write every row they promise. Each test runs a benchmark
+script in a subprocess, most on the real data: all are slow."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import sys
 import pytest
 import torch
 from conftest import REAL_DATA, REPO, real_data
+
+pytestmark = pytest.mark.slow
 
 
 def run_quick(script: str, tmp_path, *args: str, timeout: int = 600) -> tuple[subprocess.CompletedProcess, list[dict]]:
@@ -89,7 +92,6 @@ def test_overhead_benchmark_bad_override_is_one_message(tmp_path):
 
 
 @real_data
-@pytest.mark.slow
 def test_bert_throughput_benchmark_quick(tmp_path):
     result, rows = run_quick("bert_throughput.py", tmp_path)
     rows = {r["name"]: r["value"] for r in rows}
@@ -119,7 +121,6 @@ def test_bert_throughput_without_a_gpu_says_it_was_not_measured(tmp_path):
 
 
 @real_data
-@pytest.mark.slow
 def test_inference_benchmark_quick(tmp_path):
     _, rows = run_quick("inference.py", tmp_path, "--models", "textcnn", timeout=900)
     rows = {r["name"]: r for r in rows}

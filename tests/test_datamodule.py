@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import NEWS_ROWS, REAL_DATA, builtin_dataset, real_data, run_cli
+from conftest import NEWS_ROWS, REAL_DATA, TinyRun, builtin_dataset, cli_env, real_data, run_ok
 from textclass.data.datamodule import TextClassificationDataModule
 from textclass.embeddings import EmbeddingSpec
 from textclass.tokenizers.bert import PretrainedTokenizer
@@ -62,14 +62,9 @@ def test_word_datamodule_loaders_and_bucketing(data_dir, tmp_path):
     assert sorted(labels.tolist()) == sorted("btem".index(c) for c, _ in NEWS_ROWS)
 
 
-def test_train_cli_on_tiny_news_writes_run_dir(data_dir, tmp_path):
-    result = run_cli(
-        ["textclass-train", "trainer.max_epochs=2", "data.batch_size=4", "trainer.accelerator=cpu", "hydra.run.dir=run"],
-        cwd=tmp_path,
-        env={"TEXTCLASS_DATA_DIR": str(data_dir), "TEXTCLASS_CACHE_DIR": str(tmp_path / "cache")},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    run = tmp_path / "run"
+def test_train_cli_on_tiny_news_writes_run_dir(tiny_run: TinyRun):
+    """conftest's shared run: `textclass-train trainer.max_epochs=2 data.batch_size=4 trainer.accelerator=cpu`."""
+    run = tiny_run.run
     metrics = json.loads((run / "metrics.json").read_text())
     assert {"val/loss", "val/acc", "val/f1", "test/acc", "test/f1"} <= metrics.keys()
     assert 0.0 <= metrics["test/acc"] <= 1.0
@@ -92,12 +87,7 @@ def test_train_cli_on_tiny_news_writes_run_dir(data_dir, tmp_path):
 @pytest.mark.slow
 def test_default_main_job_learns_news(tmp_path):
     """README's main job (news, bow, GloVe) on the real data reaches a sensible accuracy."""
-    result = run_cli(
-        ["textclass-train", "hydra.run.dir=run", "trainer.accelerator=cpu"],
-        cwd=tmp_path,
-        env={"TEXTCLASS_DATA_DIR": str(REAL_DATA), "TEXTCLASS_CACHE_DIR": str(tmp_path / "cache")},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_ok(["textclass-train", "hydra.run.dir=run", "trainer.accelerator=cpu"], cwd=tmp_path, env=cli_env(REAL_DATA, tmp_path))
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["val/acc"] > 0.85
     assert "test/acc" not in metrics  # the shared news copy has no test split

@@ -15,6 +15,7 @@ from textclass.data.news import RAW_COLUMNS
 
 
 @real_data
+@pytest.mark.slow
 def test_real_sst2_counts():
     sst2 = builtin_dataset("sst2", REAL_DATA, "data.dataset.download=false")
     data, _, _ = sst2.read()
@@ -26,6 +27,7 @@ def test_real_sst2_counts():
 
 
 @real_data
+@pytest.mark.slow
 def test_real_news_counts():
     news = builtin_dataset("news", REAL_DATA, "data.dataset.download=false")
     data, labels, _ = news.read()

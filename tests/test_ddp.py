@@ -1,21 +1,24 @@
-"""DDP with 2 CPU processes (trainer=ddp_cpu): alone and inside a Hydra multirun."""
+"""DDP with 2 CPU processes (trainer=ddp_cpu): alone and inside a Hydra multirun (slow), and the rank
+arguments of a multirun job."""
 
 from __future__ import annotations
 
 import json
 
-from conftest import NEWS_ROWS, cli_env, run_cli
+import pytest
+
+from conftest import NEWS_ROWS, cli_env, run_ok
 from textclass.train import DDP_JOB_ENV, ddp_rank_arguments
 
 COMMON = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", "data.batch_size=4"]
 
 
 
+@pytest.mark.slow
 def test_two_process_run_sees_every_example_once_and_rank_zero_writes(data_dir, tmp_path):
     env = cli_env(data_dir, tmp_path)
-    single = run_cli(["textclass-train", *COMMON, "hydra.run.dir=single"], cwd=tmp_path, env=env)
-    ddp = run_cli(["textclass-train", "trainer=ddp_cpu", *COMMON, "hydra.run.dir=ddp"], cwd=tmp_path, env=env)
-    assert single.returncode == 0 and ddp.returncode == 0, ddp.stderr[-3000:]
+    run_ok(["textclass-train", *COMMON, "hydra.run.dir=single"], cwd=tmp_path, env=env)
+    ddp = run_ok(["textclass-train", "trainer=ddp_cpu", *COMMON, "hydra.run.dir=ddp"], cwd=tmp_path, env=env)
     assert "GLOBAL_RANK: 1, MEMBER: 2/2" in ddp.stderr + ddp.stdout
     seen = {run: json.loads((tmp_path / run / "metrics.json").read_text())["train/examples"] for run in ("single", "ddp")}
     assert seen == {"single": 3 * len(NEWS_ROWS), "ddp": 3 * len(NEWS_ROWS)}
@@ -25,13 +28,13 @@ def test_two_process_run_sees_every_example_once_and_rank_zero_writes(data_dir, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "data", "ddp", "single"]
 
 
+@pytest.mark.slow
 def test_ddp_inside_multirun_runs_each_job_exactly_once(data_dir, tmp_path):
-    result = run_cli(
+    result = run_ok(
         ["textclass-train", "-m", "trainer=ddp_cpu", *COMMON, "logger=[]", "optimizer.lr=0.01,0.02", "hydra.sweep.dir=sweep"],
         cwd=tmp_path,
         env=cli_env(data_dir, tmp_path),
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr
     assert output.count("GLOBAL_RANK: 1, MEMBER: 2/2") == 2  # one rank 1 per job, not a sweep per rank
     jobs = sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir())

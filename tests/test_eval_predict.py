@@ -1,4 +1,7 @@
-"""`textclass-eval` and `textclass-predict` on checkpoints of real training runs (tiny data)."""
+"""`textclass-eval` and `textclass-predict` on checkpoints of real training runs (tiny data).
+
+The quick loop keeps eval and predict on conftest's shared `tiny_run` and the in-process checkpoint
+checks; the other CLI runs (more eval and predict processes, other trainings) are `slow`."""
 
 from __future__ import annotations
 
@@ -10,45 +13,45 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NEWS_ROWS, cli_env, run_cli, write_tsv
+from conftest import NEWS_ROWS, TinyRun, cli_env, in_parallel, run_cli, run_ok, write_tsv
 from textclass.checkpoint import load_run
 from textclass.errors import ConfigError
 
 
 
 def _train(data_dir: Path, tmp_path: Path, name: str, *overrides: str) -> Path:
-    result = run_cli(
+    run_ok(
         ["textclass-train", "trainer.max_epochs=2", "data.batch_size=4", "logger=[]", f"hydra.run.dir={name}", *overrides],
         cwd=tmp_path,
         env=cli_env(data_dir, tmp_path),
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     return tmp_path / name
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> tuple[Path, Path, Path]:
-    """(work dir, data dir, run dir) of a 2-epoch bow run on tiny news with a test split."""
-    work = tmp_path_factory.mktemp("work")
-    data = work / "data"
-    write_tsv(data / "news" / "train.tsv", "category\ttitle", NEWS_ROWS * 3)
-    write_tsv(data / "news" / "valid.tsv", "category\ttitle", NEWS_ROWS)
-    write_tsv(data / "news" / "test.tsv", "category\ttitle", NEWS_ROWS[::2])
-    return work, data, _train(data, work, "run")
+@pytest.fixture
+def trained(tiny_run: TinyRun) -> tuple[Path, Path, Path]:
+    """(work dir, data dir, run dir) of conftest's shared 2-epoch bow run on tiny news with a test split."""
+    return tiny_run.work, tiny_run.data, tiny_run.run
 
 
-def _eval(work: Path, data: Path, *args: str):
-    return run_cli(["textclass-eval", *args, "hydra.run.dir=eval_out"], cwd=work, env=cli_env(data, work))
+def _eval(work: Path, data: Path, *args: str, ok: bool = True, out: str = "eval_out"):
+    """textclass-eval in `work`, its report in work/`out`; `ok`: assert it exits 0."""
+    return (run_ok if ok else run_cli)(["textclass-eval", *args, f"hydra.run.dir={out}"], cwd=work, env=cli_env(data, work))
 
 
-def _predict(work: Path, data: Path, *args: str, stdin: str | None = None):
-    return run_cli(["textclass-predict", *args], cwd=work, env=cli_env(data, work), stdin=stdin)
+def _predict(work: Path, data: Path, *args: str, stdin: str | None = None, ok: bool = True):
+    """textclass-predict in `work`; `ok`: assert it exits 0."""
+    return (run_ok if ok else run_cli)(["textclass-predict", *args], cwd=work, env=cli_env(data, work), stdin=stdin)
 
 
 def test_eval_equals_the_metrics_logged_at_the_end_of_training(trained):
     work, data, run = trained
-    result = _eval(work, data, f"ckpt_path={run}/checkpoints/last.ckpt")
-    assert result.returncode == 0, result.stderr[-3000:]
+    # test/acc was logged with the best checkpoint: eval of that checkpoint agrees (below)
+    best = next(p for p in (run / "checkpoints").glob("epoch_*.ckpt"))
+    result, _ = in_parallel(
+        lambda: _eval(work, data, f"ckpt_path={run}/checkpoints/last.ckpt"),
+        lambda: _eval(work, data, f"ckpt_path={best}", "splits=[test]", out="eval_best"),
+    )
     logged = json.loads((run / "metrics.json").read_text())
     report = json.loads((work / "eval_out" / "eval.json").read_text())["results"]
     assert set(report) == {"train", "valid", "test"}
@@ -57,23 +60,22 @@ def test_eval_equals_the_metrics_logged_at_the_end_of_training(trained):
     assert report["valid"]["examples"] == len(NEWS_ROWS) and report["train"]["examples"] == 3 * len(NEWS_ROWS)
     assert sum(map(sum, report["test"]["confusion"])) == len(NEWS_ROWS[::2])
     assert "| valid | 10 |" in result.stdout
-    # test/acc was logged with the best checkpoint: eval of that checkpoint agrees
-    best = next(p for p in (run / "checkpoints").glob("epoch_*.ckpt"))
-    _eval(work, data, f"ckpt_path={best}", "splits=[test]")
-    report = json.loads((work / "eval_out" / "eval.json").read_text())["results"]
+    report = json.loads((work / "eval_best" / "eval.json").read_text())["results"]
     assert report["test"]["acc"] == pytest.approx(logged["test/acc"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_eval_on_a_labeled_file_uses_the_runs_vocabulary(trained, tmp_path):
     work, data, run = trained
     file = write_tsv(tmp_path / "extra.tsv", "category\ttitle", [("b", "Fed raises rates"), ("e", "Star Wars movie")])
-    result = _eval(work, data, f"ckpt_path={run}/checkpoints/last.ckpt", f"file={file}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads((work / "eval_out" / "eval.json").read_text())["results"]
-    assert list(report) == [str(file)] and report[str(file)]["examples"] == 2
-    # a file of another dataset (SST-2 header) is refused naming the missing column and the columns found
+    # a file of another dataset (SST-2 header) is refused naming the missing column and the columns found (below)
     other = write_tsv(tmp_path / "sst.tsv", "sentence\tlabel", [("a fine film", "1")])
-    result = _eval(work, data, f"ckpt_path={run}/checkpoints/last.ckpt", f"file={other}")
+    _, result = in_parallel(
+        lambda: _eval(work, data, f"ckpt_path={run}/checkpoints/last.ckpt", f"file={file}", out=str(tmp_path / "eval_file")),
+        lambda: _eval(work, data, f"ckpt_path={run}/checkpoints/last.ckpt", f"file={other}", ok=False, out=str(tmp_path / "eval_other")),
+    )
+    report = json.loads((tmp_path / "eval_file" / "eval.json").read_text())["results"]
+    assert list(report) == [str(file)] and report[str(file)]["examples"] == 2
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"{other}:1: header has no column 'title' (columns found: 'sentence', 'label')" in result.stderr
 
@@ -81,31 +83,32 @@ def test_eval_on_a_labeled_file_uses_the_runs_vocabulary(trained, tmp_path):
 def test_predict_text_stdin_and_file_formats(trained, tmp_path):
     work, data, run = trained
     ckpt = f"ckpt_path={run}/checkpoints/last.ckpt"
-    one = _predict(work, data, ckpt, "text=Fed raises interest rates")
-    assert one.returncode == 0, one.stderr[-3000:]
+    sentences = tmp_path / "in.txt"
+    sentences.write_text("Stocks rally\nJustin Bieber cancels tour\nNew study links sugar to disease\n")
+    out = tmp_path / "preds.tsv"
+    one, piped, result = in_parallel(  # three independent processes, two at a time
+        lambda: _predict(work, data, ckpt, "text=Fed raises interest rates"),
+        lambda: _predict(work, data, ckpt, stdin="Apple unveils new iPhone\n\nEbola outbreak spreads\n"),
+        lambda: _predict(work, data, ckpt, f"input={sentences}", f"output={out}"),
+    )
     (record,) = [json.loads(line) for line in one.stdout.splitlines()]
     assert record["text"] == "Fed raises interest rates"
     assert set(record["probs"]) == {"business", "science/technology", "entertainment", "health"}
     assert math.isclose(sum(record["probs"].values()), 1.0, abs_tol=1e-5)
     assert record["label"] == max(record["probs"], key=record["probs"].get)
 
-    piped = _predict(work, data, ckpt, stdin="Apple unveils new iPhone\n\nEbola outbreak spreads\n")
     rows = [json.loads(line) for line in piped.stdout.splitlines()]
     assert [r["text"] for r in rows] == ["Apple unveils new iPhone", "", "Ebola outbreak spreads"]  # row i answers line i
     assert rows[1]["label"] is None and rows[1]["skipped"] == "empty line"
     assert "1 empty input line got a row with no label (line 2)" in piped.stderr
 
-    sentences = tmp_path / "in.txt"
-    sentences.write_text("Stocks rally\nJustin Bieber cancels tour\nNew study links sugar to disease\n")
-    out = tmp_path / "preds.tsv"
-    result = _predict(work, data, ckpt, f"input={sentences}", f"output={out}")
-    assert result.returncode == 0, result.stderr[-3000:]
     rows = [line.split("\t") for line in out.read_text().splitlines()]
     assert rows[0] == ["text", "label", "p_business", "p_science/technology", "p_entertainment", "p_health"]
     assert len(rows) == 4 and all(math.isclose(sum(map(float, r[2:])), 1.0, abs_tol=1e-4) for r in rows[1:])
     assert re.search(r"predicted 3 sentences with .* in [\d.]+ s \([\d,]+ sentences/s\)", result.stderr)
 
 
+@pytest.mark.slow
 def test_predict_explain_gradient_x_input_on_words(trained):
     work, data, run = trained
     result = _predict(work, data, f"ckpt_path={run}/checkpoints/last.ckpt", "text=Fed raises zzzunseen rates", "explain=true")
@@ -115,10 +118,10 @@ def test_predict_explain_gradient_x_input_on_words(trained):
     assert len(record["importance"]) == 4 and any(v != 0 for v in record["importance"])
 
 
+@pytest.mark.slow
 def test_predict_explain_attention_weights(data_dir, tmp_path):
     run = _train(data_dir, tmp_path, "attn", "model=attention", "trainer.max_epochs=1")
-    result = _predict(data_dir, tmp_path, f"ckpt_path={run}/checkpoints/last.ckpt", 'text=["Fed raises rates","Oscars"]', "explain=true")
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = _predict(tmp_path, data_dir, f"ckpt_path={run}/checkpoints/last.ckpt", 'text=["Fed raises rates","Oscars"]', "explain=true")
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["method"] for r in records] == ["attention", "attention"]
     assert [len(r["tokens"]) for r in records] == [3, 1]
@@ -126,6 +129,7 @@ def test_predict_explain_attention_weights(data_dir, tmp_path):
         assert math.isclose(sum(r["importance"]), 1.0, abs_tol=1e-5)
 
 
+@pytest.mark.slow
 def test_multichannel_run_loads_and_explains(data_dir, tmp_path):
     """A Kim CNN-multichannel run: its checkpoint rebuilds both channels, and explain covers both."""
     import torch
@@ -141,7 +145,6 @@ def test_multichannel_run_loads_and_explains(data_dir, tmp_path):
     assert torch.equal(embedding.tuned.weight, state["encoder.embedding.tuned.weight"])
     assert not torch.equal(embedding.static.weight, embedding.tuned.weight)  # two epochs of fine-tuning
     result = _predict(tmp_path, data_dir, f"ckpt_path={ckpt}", "text=Fed raises rates", "explain=true")
-    assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads(result.stdout)
     assert record["method"] == "grad_x_input" and record["tokens"] == ["fed", "raises", "rates"]
     assert len(record["importance"]) == 3 and all(math.isfinite(v) for v in record["importance"])
@@ -180,19 +183,24 @@ def test_bad_checkpoints_raise_a_clear_error(trained, tmp_path, problem):
     assert BROKEN[problem] in str(err.value) and str(ckpt) in str(err.value)
 
 
+@pytest.mark.slow
 def test_corrupt_checkpoint_through_both_clis(trained, tmp_path):
     work, data, run = trained
     ckpt = _broken_copy(run, tmp_path, "corrupt")
-    for result in (_eval(work, data, f"ckpt_path={ckpt}"), _predict(work, data, f"ckpt_path={ckpt}", "text=hello")):
+    for result in in_parallel(
+        lambda: _eval(work, data, f"ckpt_path={ckpt}", ok=False, out=str(tmp_path / "eval_out")),
+        lambda: _predict(work, data, f"ckpt_path={ckpt}", "text=hello", ok=False),
+    ):
         assert result.returncode == 2, result.stderr[-2000:]
         assert "truncated or corrupt" in result.stderr and str(ckpt) in result.stderr
         assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_predict_with_empty_input_says_so(trained, tmp_path):
     work, data, run = trained
     empty = tmp_path / "empty.txt"
     empty.write_text("\n  \n")
-    result = _predict(work, data, f"ckpt_path={run}/checkpoints/last.ckpt", f"input={empty}")
+    result = _predict(work, data, f"ckpt_path={run}/checkpoints/last.ckpt", f"input={empty}", ok=False)
     assert result.returncode == 2 and "nothing to predict" in result.stderr and "Traceback" not in result.stderr
     assert result.stdout == ""

@@ -29,7 +29,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import NEWS_ROWS, cli_env, run_cli, write_tsv
+from conftest import NEWS_ROWS, cli_env, run_cli, run_ok, write_tiny_data, write_tsv
 
 pytestmark = pytest.mark.slow
 
@@ -348,11 +348,8 @@ CASES = [
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> World:
     root = tmp_path_factory.mktemp("hostile")
-    data = root / "data"
-    write_tsv(data / "news" / "train.tsv", "category\ttitle", NEWS_ROWS * 3)
-    write_tsv(data / "news" / "valid.tsv", "category\ttitle", NEWS_ROWS)
-    result = run_cli(["textclass-train", "trainer.max_epochs=2", "trainer.enable_progress_bar=false"], cwd=root, env=cli_env(data, root))
-    assert result.returncode == 0, result.stderr[-3000:]
+    data = write_tiny_data(root / "data", sst2=False, news_test=False)
+    run_ok(["textclass-train", "trainer.max_epochs=2", "trainer.enable_progress_bar=false"], cwd=root, env=cli_env(data, root))
     (run,) = (root / "outputs" / "train" / "runs").iterdir()
     return World(data, run, root)
 
@@ -425,8 +422,7 @@ def test_sigkill_mid_epoch_leaves_a_loadable_checkpoint_that_resumes(world, tmp_
     done = state["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
     assert done >= 1
     assert not list((run / "checkpoints").glob(".*.tmp")), "a half-written checkpoint was left behind"
-    resumed = run_cli(["textclass-train", f"resume={run}", f"trainer.max_epochs={done + 1}", "callbacks.early_stopping=null"], cwd=tmp_path, env=env)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    run_ok(["textclass-train", f"resume={run}", f"trainer.max_epochs={done + 1}", "callbacks.early_stopping=null"], cwd=tmp_path, env=env)
     history = (run / "history.csv").read_text().splitlines()
     assert len(history) == 1 + done + 1  # header, the epochs before the kill, the resumed one
 
@@ -445,9 +441,8 @@ def test_sigkill_mid_cache_build_leaves_no_orphan(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     (orphan,) = cache.glob(".tmp-*")
-    again = run_cli(["textclass-train", "trainer.max_epochs=1", "embeddings=none", "embeddings.dim=8", "logger=[]",
-                     "trainer.enable_progress_bar=false", "data.max_examples=2000"], cwd=tmp_path, env=env)
-    assert again.returncode == 0, again.stderr[-3000:]
+    again = run_ok(["textclass-train", "trainer.max_epochs=1", "embeddings=none", "embeddings.dim=8", "logger=[]",
+                    "trainer.enable_progress_bar=false", "data.max_examples=2000"], cwd=tmp_path, env=env)
     assert not orphan.exists() and not list(cache.glob(".tmp-*"))
     assert "interrupted cache build" in again.stdout + again.stderr
 
@@ -479,8 +474,7 @@ def test_full_disk_keeps_the_previous_checkpoint(world, tmp_path):
     try:
         env = cli_env(world.data, tmp_path)
         args = ["trainer.enable_progress_bar=false", "logger=[]", f"paths.log_dir={disk}"]
-        first = run_cli(["textclass-train", "trainer.max_epochs=1", *args], cwd=tmp_path, env=env)
-        assert first.returncode == 0, first.stderr[-3000:]
+        run_ok(["textclass-train", "trainer.max_epochs=1", *args], cwd=tmp_path, env=env)
         (run,) = (disk / "train" / "runs").iterdir()
         last = run / "checkpoints" / "last.ckpt"
         saved = last.read_bytes()

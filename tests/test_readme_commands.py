@@ -1,15 +1,15 @@
 """Every textclass command line in README.md runs, as written, through the real CLI.
 
-The module guarantees that each `textclass-train` / `textclass-eval` / `textclass-predict` command the
+The module guarantees that each `textclass-train` / `-eval` / `-predict` / `-export` command the
 README shows (in ```bash blocks, and in inline code spans in prose and tables) exits 0 without a
 traceback on the tiny fixture data, started as a subprocess from a fresh working directory. Only the
 README's placeholders are replaced, by the rules in `PLACEHOLDERS` (and `ENV_PLACEHOLDERS`, `ELISION`,
-`INPUT_FILES`); optional `[parts]` are all included (the first of `a|b`), and an alternative in a
+`INPUT_FILES`, `CONFIG_DIR_FLAG`); optional `[parts]` are all included (the first of `a|b`), and an alternative in a
 trailing comment (`# or resume=last`) is a command of its own. Nothing is added to a command to make
 it faster: the tiny data keeps them fast. A new command in the README is picked up automatically,
 and extraction must find at least `MIN_COMMANDS` of them.
 
-Commands that need an earlier run (eval, predict, `resume=`) run after one training run,
+Commands that need an earlier run (eval, predict, export, `resume=`) run after one training run,
 `textclass-train` (the README's main job), in its working directory; a search that only raises
 `hydra.sweeper.n_trials` continues the study of the command it extends, in that command's directory.
 Everything else runs in a directory of its own, two commands at a time.
@@ -28,12 +28,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NEWS_ROWS, REPO, cli_env, run_cli, write_tiny_data, write_tsv
+from conftest import NEWS_ROWS, REPO, cli_env, run_cli, write_table, write_tiny_data, write_tsv
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+# the README commands run in one module fixture (slow: dozens of CLI processes); the parsing tests are quick
+pytestmark = pytest.mark.timeout(1800)
 
 README = REPO / "README.md"
-PROGRAMS = ("textclass-train", "textclass-eval", "textclass-predict")
+PROGRAMS = ("textclass-train", "textclass-eval", "textclass-predict", "textclass-export")
 MIN_COMMANDS = 20
 WORKERS = 2
 COMMAND_TIMEOUT_S = 600
@@ -60,6 +61,8 @@ SEARCH_SWEEPER = "hydra/sweeper=textclass_optuna"
 SEARCH_PARAMETER = "optimizer.lr=tag(log, interval(1e-4, 1e-1))"
 # `key=NAME` arguments whose file is written into the working directory first.
 INPUT_FILES = ("file", "input")
+# `--config-dir NAME` (the user's config folder): an empty folder of that name, so the built-in options serve
+CONFIG_DIR_FLAG = "--config-dir"
 
 FENCE = re.compile(r"^```(\w*)\s*$")
 INLINE_SPAN = re.compile(r"`([^`\n]+(?:\n[^`\n]+)*)`")
@@ -275,9 +278,13 @@ def identity(command: ReadmeCommand) -> tuple:
 
 
 def write_input_files(args: tuple[str, ...], cwd: Path) -> None:
-    """Write the file each `file=NAME` (a labeled news TSV) or `input=NAME` (sentences) names, and
-    the own data a `data=files` / `data=hf` command reads (tiny news rows, in its columns and format)."""
+    """Write the file each `file=NAME` (a labeled news TSV) or `input=NAME` (sentences) names, the
+    own data a `data=files` / `data=hf` command reads (tiny news rows, in its columns and format), and
+    make the (empty) folder a `--config-dir NAME` names."""
     write_own_data(args, cwd)
+    for flag, value in zip(args, args[1:]):
+        if flag == CONFIG_DIR_FLAG:
+            (cwd / value).mkdir(parents=True, exist_ok=True)
     for arg in args:
         key, _, value = arg.partition("=")
         if key not in INPUT_FILES or not value or value == "-" or (cwd / value).exists():
@@ -301,26 +308,12 @@ def write_own_data(args: tuple[str, ...], cwd: Path) -> None:
             rows.append({text_column: title, **{c: int(j == i % len(label_columns)) for j, c in enumerate(label_columns)}})
         else:
             rows.append({text_column: title, label_column: labels if multi_label else code})
-    import pandas as pd
-
-    frame = pd.DataFrame(rows)
     for key in ("train", "valid", "test"):
         name = options.get(f"data.dataset.{key}")
-        if not name or (cwd / name).exists():
-            continue
-        path = cwd / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix == ".jsonl":
-            frame.to_json(path, orient="records", lines=True)
-        elif path.suffix == ".parquet":
-            frame.to_parquet(path)
-        else:
-            frame.to_csv(path, index=False, sep="\t" if path.suffix == ".tsv" else ",")
+        if name and not (cwd / name).exists():
+            write_table(cwd / name, rows)
     if "data.dataset.path" in options and not (cwd / options["data.dataset.path"]).exists():
-        import datasets
-
-        split = datasets.Dataset.from_pandas(frame)
-        datasets.DatasetDict({"train": split, "validation": split}).save_to_disk(str(cwd / options["data.dataset.path"]))
+        write_table(cwd / options["data.dataset.path"], rows)  # a save_to_disk directory
 
 
 # --- running ----------------------------------------------------------------------------------
@@ -448,6 +441,7 @@ def test_shell_line_parsing() -> None:
     assert fill(search, "r") == ("textclass-train", "-m", SEARCH_SWEEPER, SEARCH_PARAMETER)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", COMMANDS, ids=[c.text for c in COMMANDS])
 def test_readme_command_runs(
     command: ReadmeCommand,

@@ -1,6 +1,6 @@
 """What a run leaves behind: plots, history.csv, TensorBoard scalars and hparams, per-epoch checkpoints,
-and the sweep summary. Three real `textclass-train` processes on the tiny news data, plus unit tests
-of the plotting and summary functions."""
+and the sweep summary. Real `textclass-train` processes on the tiny news data (slow), plus unit tests
+of the plotting and summary functions (quick)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from lightning.pytorch.callbacks import RichProgressBar
 from omegaconf import OmegaConf
 
-from conftest import CONF, NEWS_ROWS, cli_env, run_cli, write_tsv
+from conftest import CONF, NEWS_ROWS, cli_env, run_cli, run_ok, write_tiny_data
 from textclass import sweep_summary
 from textclass.callbacks import RunPlots, write_history
 from textclass.plots import EpochRecord, plot_confusion, plot_curves
@@ -26,14 +26,6 @@ from textclass.train import make_callbacks
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
-
-
-def _news_data(root: Path) -> Path:
-    """The news part of conftest's `data_dir`, for the module-scoped runs below."""
-    write_tsv(root / "news" / "train.tsv", "category\ttitle", NEWS_ROWS * 3)
-    write_tsv(root / "news" / "valid.tsv", "category\ttitle", NEWS_ROWS)
-    write_tsv(root / "news" / "test.tsv", "category\ttitle", NEWS_ROWS[::2])
-    return root
 
 
 def _png_size(path: Path) -> tuple[int, int]:
@@ -66,8 +58,8 @@ def _scalars(acc: EventAccumulator, tag: str) -> dict[int, float]:
 @pytest.fixture(scope="module")
 def train_run(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("train_run")
-    data_dir = _news_data(tmp / "data")
-    result = run_cli(
+    data_dir = write_tiny_data(tmp / "data", sst2=False)  # the news part of conftest's `data_dir`
+    result = run_ok(
         [
             "textclass-train",
             "trainer.max_epochs=3",
@@ -81,11 +73,11 @@ def train_run(tmp_path_factory) -> Path:
         cwd=tmp,
         env=cli_env(data_dir, tmp),
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     return tmp / "run"
 
 
+@pytest.mark.slow
 def test_run_writes_plots_and_history(train_run):
     width, height = _png_size(train_run / "curves.png")
     assert width > height  # two panels side by side
@@ -106,6 +98,7 @@ def test_run_writes_plots_and_history(train_run):
     assert metrics["val/acc_best"] == pytest.approx(max(float(r["val_acc"]) for r in history), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_run_tensorboard_scalars_match_history_and_hparams_hold_metrics(train_run):
     acc = EventAccumulator(str(train_run / "tensorboard"), size_guidance={"scalars": 0})
     acc.Reload()
@@ -135,6 +128,7 @@ def test_run_tensorboard_scalars_match_history_and_hparams_hold_metrics(train_ru
     assert hparams["choice/optimizer"].string_value == "adam"
 
 
+@pytest.mark.slow
 def test_save_top_k_minus_one_keeps_every_epoch(train_run):
     names = sorted(p.name for p in (train_run / "checkpoints").glob("*.ckpt"))
     assert names == ["epoch_000.ckpt", "epoch_001.ckpt", "epoch_002.ckpt", "last.ckpt"]
@@ -145,13 +139,13 @@ def test_save_top_k_minus_one_keeps_every_epoch(train_run):
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_multirun_writes_summary(data_dir, tmp_path):
-    result = run_cli(
+    result = run_ok(
         ["textclass-train", "-m", "model=bow,cnn", "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "hydra.sweep.dir=sweep"],
         cwd=tmp_path,
         env=cli_env(data_dir, tmp_path),
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     sweep = tmp_path / "sweep"
     rows = _read_csv(sweep / "summary.csv")
     assert [r["job"] for r in rows] == ["0", "1"]
@@ -168,6 +162,7 @@ def test_multirun_writes_summary(data_dir, tmp_path):
     assert table in result.stdout + result.stderr  # logged at the end of the sweep
 
 
+@pytest.mark.slow
 def test_failed_job_aborts_sweep_and_summary_marks_it(data_dir, tmp_path):
     """Hydra 1.3's basic launcher: a job's error ends the whole multirun, and `on_multirun_end` never
     runs (a user error exits with SystemExit, which run_job does not catch; any other exception is
@@ -282,16 +277,16 @@ def test_summary_plot_of_a_swept_key(tmp_path):
         sweep_summary.main([str(tmp_path), "--plot-x", "data.batch_size", "--plot-y", "val/accuracy"])
 
 
+@pytest.mark.slow
 def test_step_loss_reaches_tensorboard_every_log_every_n_steps(data_dir, tmp_path):
     """train/loss_step is logged only on the steps Lightning writes (step + 1 a multiple of
     log_every_n_steps); the epoch figures once per epoch, over every step."""
-    result = run_cli(
+    run_ok(
         ["textclass-train", "data.batch_size=2", "trainer.max_epochs=2", "trainer.log_every_n_steps=3", "callbacks.early_stopping=null",
          "trainer.enable_progress_bar=false", "hydra.run.dir=run"],
         cwd=tmp_path,
         env=cli_env(data_dir, tmp_path),
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     steps_per_epoch = math.ceil(len(NEWS_ROWS) * 3 / 2)  # conftest's news train split, batches of 2
     acc = EventAccumulator(str(tmp_path / "run" / "tensorboard"), size_guidance={"scalars": 0})
     acc.Reload()
@@ -301,15 +296,15 @@ def test_step_loss_reaches_tensorboard_every_log_every_n_steps(data_dir, tmp_pat
     assert metrics["train/examples"] == len(NEWS_ROWS) * 3
 
 
+@pytest.mark.slow
 def test_batch_size_study_experiment(data_dir, tmp_path):
     """experiment=news_batch_size_study is a multirun without -m: one 1-epoch job per batch size,
     training only (no validation, no checkpoints), and the seconds-per-epoch plot in the sweep dir."""
-    result = run_cli(
+    run_ok(
         ["textclass-train", "experiment=news_batch_size_study", "data.batch_size=1,4", "trainer.enable_progress_bar=false", "hydra.sweep.dir=sweep"],
         cwd=tmp_path,
         env=cli_env(data_dir, tmp_path),
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     sweep = tmp_path / "sweep"
     rows = _read_csv(sweep / "summary.csv")
     assert [r["overrides"].split()[0] for r in rows] == ["data.batch_size=1", "data.batch_size=4"]

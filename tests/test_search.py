@@ -1,6 +1,7 @@
 """Hyperparameter search with the textclass_optuna sweeper: the real CLI, a real SQLite study, tiny data.
 
-Each CLI test runs `textclass-train -m` in a subprocess and reads the study back from its SQLite file.
+Each CLI test runs `textclass-train -m` in a subprocess and reads the study back from its SQLite file
+(slow); the search space parser, Optuna bookkeeping and best_params.yaml are tested in-process (quick).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from conftest import CONF, cli_env, run_cli
+from conftest import CONF, cli_env, run_cli, run_ok
 from hydra_plugins.textclass_optuna_sweeper._impl import FAIL_REASON, tell
 from textclass.errors import ConfigError
 from textclass.search.results import best_params_yaml
@@ -152,7 +153,7 @@ def test_best_params_yaml_is_an_experiment(tmp_path):
     params = {"trainer.max_epochs": 3, **trial.params}
     text = best_params_yaml(study, study.best_trial, params, groups={"model", "data"}, base_overrides=["data=sst2"])
     assert text.startswith("# @package _global_\n")
-    assert "textclass-train data=sst2 experiment=<name>" in text
+    assert "textclass-train --config-dir <your config folder> data=sst2 experiment=<name>" in text
     config = yaml.safe_load(text)
     assert config["defaults"] == [{"override /model": trial.params["model"]}]
     assert config["optimizer"]["lr"] == trial.params["optimizer.lr"] and config["trainer"]["max_epochs"] == 3
@@ -164,7 +165,7 @@ def test_best_params_of_a_search_over_an_experiment_include_it(tmp_path):
     trial = study.ask({"optimizer.lr": FloatDistribution(0.001, 0.1)})
     study.tell(trial, 0.7)
     text = best_params_yaml(study, study.best_trial, trial.params, groups={"model"}, base_overrides=["experiment=sst2_bow_frozen", "trainer.max_epochs=15"])
-    assert "#   textclass-train trainer.max_epochs=15 experiment=<name>" in text
+    assert "#   textclass-train --config-dir <your config folder> trainer.max_epochs=15 experiment=<name>" in text
     (tmp_path / "experiment").mkdir()
     (tmp_path / "experiment" / "found.yaml").write_text(text)
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
@@ -173,6 +174,7 @@ def test_best_params_of_a_search_over_an_experiment_include_it(tmp_path):
     assert cfg.optimizer.lr == trial.params["optimizer.lr"]  # the found value over the experiment's
 
 
+@pytest.mark.slow
 def test_processes_creating_one_new_database_at_once_all_open_it(tmp_path):
     """The race behind a CI failure: whoever loses CREATE TABLE on a new SQLite file opens it again."""
     script = "import sys; from textclass.search.storage import open_storage; open_storage(sys.argv[1]).get_all_studies()"
@@ -189,6 +191,7 @@ def test_processes_creating_one_new_database_at_once_all_open_it(tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_bad_sweeper_settings_are_one_error_line(data_dir, tmp_path):
     for setting, message in [
         ("hydra.sweeper.storage=nosuchdb://x", "hydra.sweeper.storage=nosuchdb://x: cannot open it"),
@@ -221,8 +224,7 @@ def test_killed_sweep_resumes_to_total_and_best_params_work_as_experiment(data_d
     before = _states(_study(db))
     assert sum(s == "COMPLETE" for s in before.values()) in (2, 3) and len(before) <= 4
 
-    resumed = run_cli(["textclass-train", "-m", *args, "hydra.sweeper.n_trials=6"], cwd=tmp_path, env=env)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    resumed = run_ok(["textclass-train", "-m", *args, "hydra.sweeper.n_trials=6"], cwd=tmp_path, env=env)
     study = _study(db)
     states = _states(study)
     complete = sorted(n for n, s in states.items() if s == "COMPLETE")
@@ -247,8 +249,7 @@ def test_killed_sweep_resumes_to_total_and_best_params_work_as_experiment(data_d
     experiment_dir = tmp_path / "extra" / "experiment"
     experiment_dir.mkdir(parents=True)
     shutil.copy(tmp_path / "sweep" / "best_params.yaml", experiment_dir / "tuned.yaml")
-    composed = run_cli(["textclass-train", "--config-dir", str(tmp_path / "extra"), "experiment=tuned", "--cfg", "job", "--resolve"], cwd=tmp_path, env=env)
-    assert composed.returncode == 0, composed.stderr[-3000:]
+    composed = run_ok(["textclass-train", "--config-dir", str(tmp_path / "extra"), "experiment=tuned", "--cfg", "job", "--resolve"], cwd=tmp_path, env=env)
     config = yaml.safe_load(composed.stdout)
     assert config["optimizer"]["lr"] == pytest.approx(best.params["optimizer.lr"])
     expected_encoder = {"bow": "textclass.models.encoders.bow.BagOfEmbeddings", "cnn": "textclass.models.encoders.cnn.CNNEncoder"}[best.params["model"]]
@@ -258,12 +259,11 @@ def test_killed_sweep_resumes_to_total_and_best_params_work_as_experiment(data_d
 @pytest.mark.slow
 def test_failing_trial_is_recorded_and_the_sweep_goes_on(data_dir, tmp_path):
     """Brute force over three learning rates: lr=-1 exits with a config error (FAIL), the others complete."""
-    result = run_cli(
+    result = run_ok(
         ["textclass-train", "-m", *SWEEPER, "hydra/sweeper/sampler=brute_force",
          "hydra.sweeper.n_trials=3", "hydra.sweeper.max_failure_rate=0.5", "optimizer.lr=choice(0.01, -1, 0.02)", "trainer.max_epochs=1", *QUIET, "hydra.sweep.dir=sweep"],
         cwd=tmp_path, env=cli_env(data_dir, tmp_path),
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     study = _study(tmp_path / "sweep" / "optuna.db")
     by_lr = {t.params["optimizer.lr"]: t for t in study.trials}
     assert sorted(by_lr) == [-1, 0.01, 0.02]
@@ -275,14 +275,14 @@ def test_failing_trial_is_recorded_and_the_sweep_goes_on(data_dir, tmp_path):
     assert (tmp_path / "sweep" / "best_params.yaml").is_file()
 
 
+@pytest.mark.slow
 def test_list_choices_reach_the_jobs_and_best_params(data_dir, tmp_path):
     """choice([2,3],[3,4]) over TextCNN widths: each job's config has a list, and so has best_params.yaml."""
-    result = run_cli(
+    run_ok(
         ["textclass-train", "-m", *SWEEPER, "hydra/sweeper/sampler=brute_force", "hydra.sweeper.n_trials=2", "model=textcnn",
          "model.encoder.widths=choice([2,3],[3,4])", "model.encoder.paddings=[1,1]", "trainer.max_epochs=1", *QUIET, "hydra.sweep.dir=sweep"],
         cwd=tmp_path, env=cli_env(data_dir, tmp_path),
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     study = _study(tmp_path / "sweep" / "optuna.db")
     assert sorted(t.params["model.encoder.widths"] for t in study.trials) == ["[2,3]", "[3,4]"]
     for trial in study.trials:
@@ -310,12 +310,11 @@ def test_pruner_that_must_fire_prunes_every_trial(data_dir, tmp_path):
 
     The space is given as a hydra.sweeper.params dict added on the command line.
     """
-    result = run_cli(
+    result = run_ok(
         ["textclass-train", "-m", *SWEEPER, "hydra.sweeper.n_trials=2", "hydra/sweeper/pruner=threshold", "hydra.sweeper.pruner.upper=0.0",
          '+hydra.sweeper.params={seed: "range(1, 3)"}', "trainer.max_epochs=3", *QUIET, "hydra.sweep.dir=sweep"],
         cwd=tmp_path, env=cli_env(data_dir, tmp_path),
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     study = _study(tmp_path / "sweep" / "optuna.db")
     assert _states(study) == {0: "PRUNED", 1: "PRUNED"}
     assert {t.params["seed"] for t in study.trials} <= {1, 2}
@@ -353,12 +352,11 @@ def test_two_processes_share_one_study(data_dir, tmp_path):
 
 @pytest.mark.slow
 def test_two_objectives_write_the_pareto_front(data_dir, tmp_path):
-    result = run_cli(
+    run_ok(
         ["textclass-train", "-m", *SWEEPER, "hydra.sweeper.n_trials=2", "hydra.sweeper.direction=[minimize,maximize]", "optimized_metric=[val/loss,val/acc]",
          "optimizer.lr=interval(0.001, 0.01)", "trainer.max_epochs=1", *QUIET, "hydra.sweep.dir=sweep"],
         cwd=tmp_path, env=cli_env(data_dir, tmp_path),
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     study = _study(tmp_path / "sweep" / "optuna.db")
     front = yaml.safe_load((tmp_path / "sweep" / "pareto_front.yaml").read_text())
     assert front["directions"] == ["minimize", "maximize"]
@@ -371,12 +369,11 @@ def test_two_objectives_write_the_pareto_front(data_dir, tmp_path):
 
 @pytest.mark.slow
 def test_n_jobs_with_joblib_launcher_runs_trials_in_parallel(data_dir, tmp_path):
-    result = run_cli(
+    run_ok(
         ["textclass-train", "-m", *SWEEPER, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=2",
          "optimizer.lr=interval(0.001, 0.01)", "trainer.max_epochs=2", *QUIET, "hydra.sweep.dir=sweep"],
         cwd=tmp_path, env=cli_env(data_dir, tmp_path),
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     assert [t.state for t in _study(tmp_path / "sweep" / "optuna.db").trials] == [TrialState.COMPLETE] * 2
     # both jobs ran at the same time: each wrote its config (at its start) before the other's metrics (at its end)
     started = {job: (tmp_path / "sweep" / job / ".hydra" / "config.yaml").stat().st_mtime for job in ("0", "1")}
@@ -387,11 +384,10 @@ def test_n_jobs_with_joblib_launcher_runs_trials_in_parallel(data_dir, tmp_path)
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(p.stem for p in (CONF / "hparams_search").glob("*.yaml")))
 def test_every_hparams_search_runs_a_trial(name, data_dir, tmp_path):
-    result = run_cli(
+    run_ok(
         ["textclass-train", "-m", f"hparams_search={name}", "hydra.sweeper.n_trials=1", "trainer.fast_dev_run=true", "logger=[]", "hydra.sweep.dir=sweep"],
         cwd=tmp_path, env=cli_env(data_dir, tmp_path),
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     study = _study(tmp_path / 'sweep' / 'optuna.db', name)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE]
     assert math.isfinite(study.trials[0].value)

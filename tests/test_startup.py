@@ -41,8 +41,9 @@ def heavy_imports(module: str, program: str, *args: str, cwd) -> list[str]:
         ("textclass.train", "textclass-train", ["hparams_search=news_textcnn", "--cfg", "hydra"]),
         ("textclass.evaluate", "textclass-eval", ["--help"]),
         ("textclass.predict", "textclass-predict", ["--help"]),
+        ("textclass.export", "textclass-export", ["--help"]),
     ],
-    ids=["train_help", "train_cfg_job", "train_bad_override", "search_cfg", "eval_help", "predict_help"],
+    ids=["train_help", "train_cfg_job", "train_bad_override", "search_cfg", "eval_help", "predict_help", "export_help"],
 )
 def test_commands_that_need_no_model_import_no_heavy_library(tmp_path, module, program, args):
     assert heavy_imports(module, program, *args, cwd=tmp_path) == []

@@ -104,8 +104,14 @@ class DropLightningNoise(logging.Filter):
 
 
 def quiet_lightning() -> None:
-    """Drop what is noise to a user: Lightning's tips and notes, and a deprecation inside Lightning itself
-    (its pytree helper uses torch's LeafSpec), which a user can do nothing about."""
+    """Drop what is noise to a user: Lightning's tips and notes, a deprecation inside Lightning itself
+    (its pytree helper uses torch's LeafSpec), which a user can do nothing about, and the second copy
+    of each Lightning message: imported after Hydra has set up logging, Lightning's records reach
+    Hydra's handlers (console and train.log) and also the console handler `lightning` adds for itself."""
+    if logging.getLogger().hasHandlers():
+        own = logging.getLogger("lightning")
+        for handler in [h for h in own.handlers if type(h) is logging.StreamHandler]:
+            own.removeHandler(handler)
     tips = logging.getLogger("lightning.pytorch.utilities.rank_zero")
     if not any(isinstance(f, DropLightningNoise) for f in tips.filters):
         tips.addFilter(DropLightningNoise())

@@ -196,7 +196,7 @@ class OptunaSweeperImpl(Sweeper):
             last = trial.user_attrs.get(HEARTBEAT_ATTR, trial.datetime_start.timestamp())
             if now - last > 2 * self.heartbeat_interval:
                 try:
-                    study.tell(trial.number, optuna.trial.TrialState.FAIL, skip_if_finished=True)
+                    study.tell(trial.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
                 except optuna.exceptions.UpdateFinishedTrialError:  # another process finished it meanwhile
                     continue
                 log.warning("trial %d: no heartbeat for %.0f s (its process was stopped): failed, not counted", trial.number, now - last)

@@ -1,0 +1,455 @@
+"""`textclass-export`: a trained run as one ONNX or TorchScript file, with what it takes to encode text beside it.
+
+The exported graph takes plain tensors, `input_ids` and `attention_mask` (int64 [batch, sequence],
+both axes dynamic, padding after each sequence's end), and returns `logits` [batch, classes]. Beside
+the file: the tokenizer files (a word run's vocab.json, or the subword tokenizer's own), labels.json,
+thresholds.json when the run has one, and export.json, the manifest.
+
+torch, onnx and lightning are imported inside the functions: `textclass-export --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import shutil
+import sys
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import hydra
+from omegaconf import DictConfig
+
+from textclass.cli import CONFIG_DIR, exit_on_user_error, run_command
+from textclass.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from textclass.checkpoint import TrainedRun
+    from textclass.models.classifier import TextClassifier
+
+FORMATS = {"onnx": "model.onnx", "torchscript": "model.pt"}  # format -> default file name
+INPUT_NAMES = ("input_ids", "attention_mask")
+OUTPUT_NAME = "logits"
+MANIFEST = "export.json"
+EXPORT_DIR = "export"  # default output: <run dir>/export/<format>/<file name>
+TOLERANCE = 1e-4  # largest |logit difference| the check accepts between the exported file and PyTorch
+ONNX_SIZE_LIMIT = 2**31 - 2**26  # protobuf's 2 GiB cap on one file, less a margin for the graph itself
+GATE_SATURATION = 50.0  # sigmoid(50) is 1.0 in float32, sigmoid(-50) 2e-22
+EXAMPLE_LENGTHS = [6, 3]  # the traced example: two sequences, one padded
+# the check's inputs: other batch sizes and lengths than the example's, down to a one-token input
+CHECK_LENGTHS = ([9, 1, 4], [1], [2, 11, 5, 11, 3])
+
+
+def check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise ConfigError(f"format={fmt!r} is not one of {', '.join(FORMATS)}; e.g. format=onnx")
+    return fmt
+
+
+def output_path(output: str | None, run_dir: Path, fmt: str) -> Path:
+    """The file to write: `output`, or <run dir>/export/<format>/model.onnx (model.pt), so that
+    the formats of one run never share a manifest."""
+    return Path(output).expanduser() if output else run_dir / EXPORT_DIR / fmt / FORMATS[fmt]
+
+
+def prepare_output(path: Path, fmt: str) -> None:
+    """Create the output's folder, failing with the path named before any export work is done."""
+    if path.is_dir():
+        raise ConfigError(f"output={path} is a directory; give a file path such as {path / FORMATS[fmt]}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(
+            f"output={path}: cannot create the folder {path.parent} ({err.strerror}); choose an output path in a writable folder"
+        ) from None
+
+
+@functools.cache
+def exportable_class() -> type:
+    """Exportable (and the PaddedRNN it swaps in), defined on first use: defining nn.Modules
+    needs torch, which importing this module must not load."""
+    import torch
+    from torch import nn
+
+    from textclass.data.batching import Batch
+    from textclass.models.classifier import TextClassifier
+    from textclass.models.encoders.cnn import CNNEncoder
+    from textclass.models.encoders.rnn import RNNEncoder
+
+    class PaddedRNN(nn.Module):
+        """RNNEncoder with the same states computed without packed sequences, which neither ONNX
+        exporter nor the tracer keeps dynamic in torch 2.13: each direction of each layer runs
+        alone on the padded batch. Forward outputs at real steps never depend on the padding after
+        them; the backward direction runs on each sequence reversed within its length."""
+
+        forward = RNNEncoder.forward  # the encoder's own pooling, over this run()
+
+        def __init__(self, encoder: RNNEncoder):
+            super().__init__()
+            self.embedding = encoder.embedding
+            self.pooling, self.num_directions, self.output_dim = encoder.pooling, encoder.num_directions, encoder.output_dim
+            rnn = encoder.rnn
+            self.layers = nn.ModuleList(
+                nn.ModuleList(single_direction(rnn, layer, direction) for direction in range(self.num_directions))
+                for layer in range(rnn.num_layers)
+            )
+
+        def run(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+            """RNNEncoder.run's (states [B, T, output_dim], zeros after each end; final hidden [layers*dirs, B, H])."""
+            lengths = batch.lengths.clamp(min=1)  # an empty sequence runs one (padding) step, as in RNNEncoder.run
+            x = self.embedding(batch.input_ids)
+            last = (lengths - 1).view(-1, 1, 1)
+            finals = []
+            for layer in self.layers:
+                outputs = []
+                for direction, rnn in enumerate(layer):
+                    if direction == 0:
+                        out = rnn(x)[0]
+                        finals.append(out.gather(1, last.expand(-1, 1, out.shape[-1])).squeeze(1))
+                    else:
+                        out = flip_within(rnn(flip_within(x, lengths))[0], lengths)
+                        finals.append(out[:, 0])
+                    outputs.append(out)
+                x = torch.cat(outputs, dim=-1)  # dropout between layers is off in eval mode
+            real = torch.arange(x.shape[1], device=x.device).unsqueeze(0) < lengths.unsqueeze(1)
+            return x * real.unsqueeze(-1), torch.stack(finals)
+
+    class Exportable(nn.Module):
+        """A TextClassifier's forward over plain tensors (input_ids, attention_mask) -> logits.
+
+        It holds the classifier's parts, not the LightningModule, whose `trainer` property raises
+        when the tracer walks the attributes."""
+
+        forward_batch = TextClassifier.forward  # encoder, dropout, head and the binary logit as trained
+
+        def __init__(self, model: TextClassifier, pad_id: int):
+            super().__init__()
+            self.encoder, self.dropout, self.head, self.binary = model.encoder, model.dropout, model.head, model.binary
+            self.pad_id = pad_id
+            # CNNEncoder pads an input shorter than its widest window; a trace keeps that padding as
+            # a constant of the traced length. Appending a widest window of (masked) padding to
+            # every input makes it 0 for any length, and leaves the logits as they were.
+            self.extra_padding = max(model.encoder.widths) if isinstance(model.encoder, CNNEncoder) else 0
+            swap_rnns(self)
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            if self.extra_padding:
+                rows = input_ids.shape[0]
+                input_ids = torch.cat([input_ids, input_ids.new_full((rows, self.extra_padding), self.pad_id)], dim=1)
+                attention_mask = torch.cat([attention_mask, attention_mask.new_zeros((rows, self.extra_padding))], dim=1)
+            lengths = attention_mask.sum(1)
+            return self.forward_batch(Batch(input_ids, lengths, attention_mask.bool(), labels=lengths))  # labels: never read
+
+    def swap_rnns(module: nn.Module) -> None:
+        """Every RNNEncoder below `module` (also the one inside AttentionEncoder) replaced by its PaddedRNN."""
+        for name, child in module.named_children():
+            if isinstance(child, RNNEncoder):
+                setattr(module, name, PaddedRNN(child))
+            else:
+                swap_rnns(child)
+
+    return Exportable
+
+
+def flip_within(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Each sequence of x [B, T, D] reversed over its first lengths[b] steps, the padding left in
+    place: a backward direction then reads the real tokens first, as with packed sequences."""
+    import torch
+
+    steps = torch.arange(x.shape[1], device=x.device).unsqueeze(0)
+    last = (lengths - 1).unsqueeze(1)
+    index = torch.where(steps <= last, last - steps, steps)
+    # expand to x's last (static) size, not expand_as(x): with expand_as, torch 2.13's ONNX export
+    # fixes the sequence axis behind a GRU/LSTM (pytorch/pytorch#191855)
+    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+
+def single_direction(rnn: nn.RNNBase, layer: int, direction: int) -> nn.RNNBase:
+    """One layer and direction of `rnn` as a one-layer, one-direction module of the same cell
+    (an Elman RNN as the GRU that computes it: see elman_as_gru)."""
+    from torch import nn
+
+    suffix = f"_l{layer}" + ("_reverse" if direction else "")
+    input_size = rnn.input_size if layer == 0 else rnn.hidden_size * (2 if rnn.bidirectional else 1)
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if rnn.bias else ("weight_ih", "weight_hh")
+    weights = {f"{name}_l0": getattr(rnn, name + suffix).detach().clone() for name in names}
+    if isinstance(rnn, nn.RNN):
+        return elman_as_gru(input_size, rnn.hidden_size, weights).eval()
+    single = type(rnn)(input_size, rnn.hidden_size, num_layers=1, bias=rnn.bias, batch_first=True)
+    single.load_state_dict(weights)
+    return single.eval()
+
+
+def elman_as_gru(input_size: int, hidden_size: int, weights: dict[str, torch.Tensor]) -> nn.GRU:
+    """The GRU equal to a one-layer tanh RNN of these weights: reset gate 1, update gate 0, so
+    h' = tanh(W_ih x + b_ih + W_hh h + b_hh). The ONNX exporter keeps a GRU's loop over a dynamic
+    number of steps, but unrolls an Elman RNN over the example's length."""
+    import torch
+    from torch import nn
+
+    gru = nn.GRU(input_size, hidden_size, batch_first=True)
+    zeros = torch.zeros(hidden_size)
+    saturated = torch.full((hidden_size,), GATE_SATURATION)
+    # GRU rows are (reset, update, new); a constant gate has no weights, only its bias
+    gru.load_state_dict({
+        "weight_ih_l0": torch.cat([torch.zeros(2 * hidden_size, input_size), weights["weight_ih_l0"]]),
+        "weight_hh_l0": torch.cat([torch.zeros(2 * hidden_size, hidden_size), weights["weight_hh_l0"]]),
+        "bias_ih_l0": torch.cat([saturated, -saturated, weights.get("bias_ih_l0", zeros)]),
+        "bias_hh_l0": torch.cat([zeros, zeros, weights.get("bias_hh_l0", zeros)]),
+    })
+    return gru
+
+
+def exportable(model: TextClassifier, pad_id: int) -> nn.Module:
+    """`model` (left as it is) as an eval-mode module of plain tensors, ready to trace or export."""
+    import copy
+
+    return exportable_class()(copy.deepcopy(model).eval(), pad_id).eval()
+
+
+def vocab_size(module: nn.Module) -> int:
+    """Rows of the model's first token embedding: the ids that are safe to feed it."""
+    from torch import nn
+
+    return next(m for m in module.modules() if isinstance(m, nn.Embedding)).num_embeddings
+
+
+def max_sequence(module: nn.Module) -> int | None:
+    """The longest input a transformer takes (its position embeddings); None: any length."""
+    config = getattr(getattr(module.encoder, "model", None), "config", None)
+    return getattr(config, "max_position_embeddings", None)
+
+
+def sample_inputs(vocab: int, pad_id: int, lengths: list[int], seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask) of random ids (never the pad id) with these lengths, padded after each end."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    width = max(lengths)
+    ids = torch.randint(0, vocab - 1, (len(lengths), width), generator=generator)
+    ids += ids >= pad_id  # skip the pad id: real tokens are never padding
+    mask = (torch.arange(width).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)).long()
+    return ids.masked_fill(mask == 0, pad_id), mask
+
+
+def export_onnx(module: nn.Module, example: tuple[torch.Tensor, torch.Tensor], path: Path, max_length: int | None) -> None:
+    """torch.onnx's dynamo exporter (torch.export), batch and sequence axes dynamic; one file
+    unless the weights pass protobuf's 2 GiB (then beside it, <file>.data)."""
+    import importlib.util
+
+    import torch
+
+    if importlib.util.find_spec("onnxscript") is None:  # the dynamo exporter's ONNX builder
+        raise ConfigError("format=onnx needs the onnx and onnxscript packages: pip install 'textclass[export]'")
+    batch = torch.export.Dim("batch")
+    sequence = torch.export.Dim("sequence", max=max_length) if max_length else torch.export.Dim("sequence")
+    axes = {0: batch, 1: sequence}
+    weight_bytes = sum(p.numel() * p.element_size() for p in module.parameters())
+    forget_rnn_kernels()
+    logging.getLogger("onnx_ir").setLevel(logging.WARNING)  # a line per deduplicated initializer
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's notes on its own internals
+        torch.onnx.export(
+            module,
+            example,
+            str(path),
+            input_names=list(INPUT_NAMES),
+            output_names=[OUTPUT_NAME],
+            dynamo=True,
+            dynamic_shapes={name: axes for name in INPUT_NAMES},
+            external_data=weight_bytes > ONNX_SIZE_LIMIT,
+            verbose=False,
+        )
+    check_dynamic_axes(path)
+
+
+def forget_rnn_kernels() -> None:
+    """Drop the kernels torch cached for aten.lstm / aten.gru. The exporter swaps in loop-based
+    ones of dynamic length only while it captures; in torch 2.13 a second export in one process
+    finds the first one's cached kernel and unrolls the recurrence over the example's length (a
+    fixed sequence axis). check_dynamic_axes catches it should this ever come back."""
+    import torch
+
+    for op in (torch.ops.aten.lstm.input, torch.ops.aten.gru.input):
+        cache = getattr(op, "_dispatch_cache", None)
+        if cache is not None:
+            cache.clear()
+
+
+def check_dynamic_axes(path: Path) -> None:
+    """Both axes of every input named (symbolic), not fixed at the example's size."""
+    import onnx
+
+    for value in onnx.load(str(path), load_external_data=False).graph.input:
+        dims = [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+        if any(isinstance(d, int) for d in dims):
+            raise RuntimeError(f"{path}: the exporter fixed an axis of {value.name} ({dims}), not [batch, sequence]")
+
+
+def export_torchscript(module: nn.Module, example: tuple[torch.Tensor, torch.Tensor], path: Path) -> None:
+    """A traced TorchScript module (torch.jit.load runs it without textclass); the check after
+    export, on other shapes, stands in for the tracer's own check on the example."""
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on Python values it records as constants
+        traced = torch.jit.trace(module, example, check_trace=False)
+    torch.jit.save(traced, str(path))
+
+
+def run_exported(path: Path, fmt: str, inputs: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor | None:
+    """Logits of the exported file on `inputs`; None when onnxruntime (to run ONNX) is not installed."""
+    import torch
+
+    if fmt == "torchscript":
+        with torch.no_grad():
+            return torch.jit.load(str(path))(*inputs)
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {name: tensor.numpy() for name, tensor in zip(INPUT_NAMES, inputs)}
+    return torch.from_numpy(session.run([OUTPUT_NAME], feeds)[0])
+
+
+def check_exported(module: nn.Module, path: Path, fmt: str, samples: list[tuple[torch.Tensor, torch.Tensor]]) -> float | None:
+    """Largest |logit difference| between the file and PyTorch over `samples`; a difference past
+    TOLERANCE, or a file that does not run, is a bug: it raises. None: nothing could run the file."""
+    import torch
+
+    worst = 0.0
+    for inputs in samples:
+        shape = tuple(inputs[0].shape)
+        try:
+            exported = run_exported(path, fmt, inputs)
+        except Exception as err:
+            raise RuntimeError(f"{path} does not run on inputs of shape {shape}: {err}") from err
+        if exported is None:
+            return None
+        with torch.no_grad():
+            expected = module(*inputs)
+        if exported.shape != expected.shape:
+            raise RuntimeError(f"{path} gives logits of shape {tuple(exported.shape)} for inputs {shape}, PyTorch {tuple(expected.shape)}")
+        worst = max(worst, float((exported - expected).abs().max()))
+        if worst > TOLERANCE:
+            raise RuntimeError(f"{path} disagrees with PyTorch on inputs of shape {shape}: max |logit difference| {worst:.2e} > {TOLERANCE}")
+    return worst
+
+
+def export(run: TrainedRun, fmt: str, path: Path, check: bool = True) -> float | None:
+    """Write `run`'s model to `path` as `fmt`; returns the largest logit difference the check
+    found on inputs of other shapes than the traced example's (None: not checked)."""
+    pad_id = int(run.features.pad_id)
+    module = exportable(run.model, pad_id)
+    vocab = vocab_size(module)
+    example = sample_inputs(vocab, pad_id, EXAMPLE_LENGTHS, seed=0)
+    if fmt == "onnx":
+        export_onnx(module, example, path, max_sequence(module))
+    else:
+        export_torchscript(module, example, path)
+    if not check:
+        return None
+    return check_exported(module, path, fmt, [sample_inputs(vocab, pad_id, lengths, seed=1) for lengths in CHECK_LENGTHS])
+
+
+def save_tokenizer(features: Any, directory: Path) -> tuple[dict, list[str]]:
+    """(how to turn text into ids, for the manifest; the files written for it): a word run's
+    vocab.json, or a subword tokenizer's own files (AutoTokenizer.from_pretrained(directory))."""
+    from textclass.run_files import VOCAB_FILE
+
+    hf_tokenizer = getattr(features, "hf_tokenizer", None)
+    if hf_tokenizer is not None:
+        saved = hf_tokenizer.save_pretrained(directory)
+        entry = {"kind": "subword", "load": "transformers.AutoTokenizer.from_pretrained(<this folder>)", "max_length": features.max_length}
+        return entry, sorted(Path(p).name for p in saved)
+    features.save(directory)
+    unk = features.vocab.unk_id
+    entry = {
+        "kind": "word",
+        "vocab": VOCAB_FILE,  # "itos": the token of each id
+        "split": features.tokenizer.split,  # whitespace, or punct: punctuation to spaces, then whitespace
+        "lowercase": features.tokenizer.lowercase,
+        "unknown_words": "dropped" if unk is None else f"id {unk} (<unk>)",
+    }
+    return entry, [VOCAB_FILE]
+
+
+def write_beside(run: TrainedRun, path: Path, fmt: str, source: Path) -> list[str]:
+    """Tokenizer files, labels.json, thresholds.json (when the run has one) and the manifest, beside
+    `path`; returns their names."""
+    import importlib.metadata
+
+    from textclass.run_files import LABELS_FILE, THRESHOLDS_FILE
+
+    directory = path.parent
+    tokenizer, files = save_tokenizer(run.features, directory)
+    if fmt == "onnx" and (directory / f"{path.name}.data").is_file():  # the weights of a model past 2 GiB
+        files.append(f"{path.name}.data")
+    for name in (LABELS_FILE, THRESHOLDS_FILE):
+        if (run.run_dir / name).is_file():
+            if (run.run_dir / name).resolve() != (directory / name).resolve():  # output inside the run dir itself
+                shutil.copyfile(run.run_dir / name, directory / name)
+            files.append(name)
+    manifest = {
+        "format": fmt,
+        "file": path.name,
+        "input_names": list(INPUT_NAMES),  # int64 [batch, sequence]; attention_mask 1 on real tokens, padding after them
+        "output_name": OUTPUT_NAME,  # float32 [batch, classes]
+        "class_names": list(run.labels.names),
+        "multi_label": run.model.multi_label,
+        "probabilities": "sigmoid" if run.model.multi_label else "softmax",
+        "pad_id": int(run.features.pad_id),
+        "tokenizer": tokenizer,
+        "files": sorted(files),
+        "encoder": type(run.model.encoder).__name__,
+        "source": str(source),
+        "textclass_version": importlib.metadata.version("textclass"),
+    }
+    (directory / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
+    return sorted([*files, MANIFEST])
+
+
+def summary(source: str, fmt: str, path: Path, worst: float | None, check: bool, beside: list[str]) -> str:
+    if not check:
+        checked = "not checked (check=false)"
+    elif worst is None:
+        checked = "not checked (onnxruntime is not installed)"
+    else:
+        checked = f"checked: same logits as PyTorch (max |difference| {worst:.1e})"
+    size = path.stat().st_size
+    shown = f"{size / 2**20:,.1f} MiB" if size >= 2**20 else f"{size / 2**10:,.0f} KiB"
+    return f"exported {source} as {fmt} to {path} ({shown}), {checked}; beside it: {', '.join(beside)}"
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="export")
+@exit_on_user_error
+def hydra_main(cfg: DictConfig) -> None:
+    ckpt_path = cfg.ckpt_path  # a missing ckpt_path is the first thing to say
+    fmt = check_format(cfg.format)
+    # what can be checked without the run is checked before load_run's imports (seconds)
+    if not Path(str(ckpt_path)).expanduser().exists():
+        raise ConfigError(f"checkpoint not found: {ckpt_path}; pass ckpt_path=<run dir>/checkpoints/last.ckpt")
+    if cfg.output:
+        prepare_output(Path(cfg.output).expanduser(), fmt)
+    from textclass.checkpoint import load_run
+
+    run = load_run(ckpt_path)
+    path = output_path(cfg.output, run.run_dir, fmt)
+    prepare_output(path, fmt)
+    worst = export(run, fmt, path, cfg.check)
+    beside = write_beside(run, path, fmt, Path(str(ckpt_path)).expanduser().resolve())
+    print(summary(ckpt_path, fmt, path, worst, cfg.check, beside), file=sys.stderr)
+
+
+def main() -> None:
+    run_command(hydra_main, "export")
+
+
+if __name__ == "__main__":
+    main()
