@@ -93,3 +93,15 @@ def test_resume_last_and_bad_targets(data_dir, tmp_path):
     corrupt.write_bytes(corrupt.read_bytes()[:500])
     broken = run_cli(["textclass-train", f"resume={run_dir}", "trainer.max_epochs=3"], cwd=tmp_path, env=env)
     assert broken.returncode == 2 and str(corrupt) in broken.stderr and "Traceback" not in broken.stderr
+
+
+@pytest.mark.slow
+def test_resume_last_looks_under_paths_log_dir(data_dir, tmp_path):
+    env = cli_env(data_dir, tmp_path)
+    quiet = ["embeddings=none", "data.vocab.min_freq=1", "trainer.enable_progress_bar=false", "logger=[]", "paths.log_dir=elsewhere"]
+    run_ok(["textclass-train", *quiet, "trainer.max_epochs=1"], cwd=tmp_path, env=env)
+    (run,) = (tmp_path / "elsewhere" / "train" / "runs").iterdir()
+    run_ok(["textclass-train", "resume=last", *quiet, "trainer.max_epochs=2"], cwd=tmp_path, env=env)
+    # the same run went on to its second epoch, found under paths.log_dir, not outputs/
+    assert [line.split(",")[0] for line in (run / "history.csv").read_text().splitlines()[1:]] == ["0", "1"]
+    assert not (tmp_path / "outputs").exists()
