@@ -21,8 +21,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from textclass.cli import CONFIG_DIR, compose_config, exit_on_user_error, run_command
 from textclass.errors import ConfigError, NothingToDo
-from textclass.run_files import CONFUSION_FILE, LABELS_FILE, LAST_CHECKPOINT, METRICS_FILE, OVERRIDES_FILE, RUN_CONFIG, THRESHOLDS_FILE
 from textclass.metric_names import VAL_F1_MICRO_TUNED, VAL_F1_TUNED
+from textclass.run_files import CONFUSION_FILE, LABELS_FILE, LAST_CHECKPOINT, METRICS_FILE, OVERRIDES_FILE, RUN_CONFIG, THRESHOLDS_FILE
 
 if TYPE_CHECKING:
     from lightning.pytorch.callbacks import Callback
