@@ -441,7 +441,8 @@ def hydra_main(cfg: DictConfig) -> None:
 
     run = load_run(ckpt_path)
     path = output_path(cfg.output, run.run_dir, fmt)
-    prepare_output(path, fmt)
+    if not cfg.output:  # a given output was prepared above
+        prepare_output(path, fmt)
     worst = export(run, fmt, path, cfg.check)
     beside = write_beside(run, path, fmt, Path(str(ckpt_path)).expanduser().resolve())
     print(summary(ckpt_path, fmt, path, worst, cfg.check, beside), file=sys.stderr)

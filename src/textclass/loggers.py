@@ -49,7 +49,7 @@ class WandbLogger(LightningWandbLogger):
     def finalize(self, status: str) -> None:
         super().finalize(status)
         if status != "success":
-            finish_wandb_run(self, exit_code=1)
+            finish_wandb_run(exit_code=1)
 
 
 def make_loggers(cfg: DictConfig) -> list[Logger]:
@@ -66,13 +66,12 @@ def make_loggers(cfg: DictConfig) -> list[Logger]:
 
 def finish_runs(loggers: Sequence[Logger]) -> None:
     """End the W&B runs of a job that has logged its last metric, so the next job starts its own."""
-    for logger in loggers:
-        if isinstance(logger, LightningWandbLogger):
-            finish_wandb_run(logger)
+    if any(isinstance(logger, LightningWandbLogger) for logger in loggers):
+        finish_wandb_run()
 
 
 @rank_zero_only
-def finish_wandb_run(logger: LightningWandbLogger, exit_code: int = 0) -> None:
+def finish_wandb_run(exit_code: int = 0) -> None:
     import wandb
 
     # the process's current run, the one the logger started, if it started one (not

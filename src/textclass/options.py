@@ -55,7 +55,7 @@ def check_option_types(node: DictConfig, target: Callable, prefix: str) -> None:
 def check_config_types(cfg: DictConfig) -> None:
     """`check_option_types` for every node of `cfg` that has a `_target_`."""
     for path, node in target_nodes(cfg, ""):
-        target = locate_target(node._target_, f"{path + '.' if path else ''}_target_")
+        target = locate_target(node._target_, target_key(path))
         check_option_types(node, target, path)
 
 
@@ -88,6 +88,11 @@ def locate_target(target: str, key: str) -> Any:
             else "install the package that defines it, or put its folder on PYTHONPATH (textclass-* commands do not search the current directory)"
         )
         raise ConfigError(f"{key}={target} cannot be imported ({type(err).__name__}: {str(err).splitlines()[0]}): {fix}") from None
+
+
+def target_key(path: str) -> str:
+    """The `_target_` key of the node at dotted `path`, as a user writes it (model.encoder._target_)."""
+    return f"{path + '.' if path else ''}_target_"
 
 
 def target_nodes(node: Any, path: str):

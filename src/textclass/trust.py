@@ -18,7 +18,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from textclass.errors import ConfigError, UnsafeRunError
-from textclass.options import locate, locate_target, target_nodes
+from textclass.options import locate, locate_target, target_key, target_nodes
 
 # packages whose classes may be built from a run directory
 TRUSTED_PACKAGES = (
@@ -95,10 +95,15 @@ def allowed_patterns(cfg: DictConfig) -> list[str]:
     return list(patterns)
 
 
+def extension_point(path: str) -> tuple[str, str] | None:
+    """(extension point, the type its classes must be) that the key `path` falls under, if any."""
+    return next(((point, base) for point, base in EXTENSION_POINTS.items() if fnmatch.fnmatchcase(path, point)), None)
+
+
 def allowed_extension(path: str, target: str, patterns: list[str]) -> bool:
     """A class named in `allowed_targets`, at an extension point, of that point's type."""
-    points = [base for point, base in EXTENSION_POINTS.items() if fnmatch.fnmatchcase(path, point)]
-    if not points or not any(fnmatch.fnmatchcase(target, p) for p in patterns):
+    point = extension_point(path)
+    if point is None or not any(fnmatch.fnmatchcase(target, p) for p in patterns):
         return False
     try:
         obj = locate(target)
@@ -108,7 +113,7 @@ def allowed_extension(path: str, target: str, patterns: list[str]) -> bool:
         return False
     # by its own name too: `mypkg.encoders.subprocess.Popen` is not a class of mypkg
     real_name = f"{obj.__module__}.{obj.__qualname__}"
-    return any(fnmatch.fnmatchcase(real_name, p) for p in patterns) and issubclass(obj, locate(points[0]))
+    return any(fnmatch.fnmatchcase(real_name, p) for p in patterns) and issubclass(obj, locate(point[1]))
 
 
 def untrusted_target(cfg: DictConfig, by_name: bool = False) -> tuple[str, str, bool] | None:
@@ -129,7 +134,7 @@ def check_trusted(cfg: DictConfig, source: Path | str) -> None:
     if (found := untrusted_target(cfg)) is None:
         return
     path, target, listed = found
-    key = f"{path + '.' if path else ''}_target_"
+    key = target_key(path)
     top = target.split(".")[0]
     why = (
         f"it is listed in {ALLOWED_TARGETS_KEY} but is not a {EXTENSION_POINTS.get(path, 'class of an extension point')} at one of "
@@ -149,13 +154,12 @@ def check_user_targets(cfg: DictConfig) -> None:
     if (found := untrusted_target(cfg, by_name=True)) is None:
         return
     path, target, listed = found
-    key = f"{path + '.' if path else ''}_target_"
+    key = target_key(path)
     if listed:
         locate_target(target, key)  # one that cannot be imported says so
-        points = [(point, base) for point, base in EXTENSION_POINTS.items() if fnmatch.fnmatchcase(path, point)]
-        if not points:
+        if (found_point := extension_point(path)) is None:
             raise ConfigError(f"{key}={target!r}: your own classes go at the extension points only ({', '.join(EXTENSION_POINTS)})")
-        point, base = points[0]
+        point, base = found_point
         raise ConfigError(f"{key}={target!r} is not a {base}, which {point} takes (a class of your own, in {ALLOWED_TARGETS_KEY})")
     package = target.split(".")[0]
     raise ConfigError(
