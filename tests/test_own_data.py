@@ -13,7 +13,7 @@ import pytest
 import textclass
 from conftest import NEWS_ROWS, REAL_DATA, SST2_ROWS, cli_env, real_data, run_cli, run_ok, write_table
 from textclass.data.dataset import TextDataset, fold_ids
-from textclass.data.datamodule import Folds, encode_dataset
+from textclass.data.datamodule import Resplit, encode_dataset
 from textclass.embeddings import EmbeddingSpec
 from textclass.errors import ConfigError, DataError
 from textclass.models.metrics import tune_thresholds
@@ -145,7 +145,7 @@ def test_fold_splits_of_train_and_valid_cover_both_once(tmp_path):
     data, _, _ = ds.read()
     seen = []
     for fold in range(5):
-        split = Folds(5, fold).apply(data, seed=123)
+        split = Resplit(5, fold).apply(data, seed=123)
         assert not set(split["valid"].texts) & set(split["train"].texts)
         assert len(split["train"]) + len(split["valid"]) == 50
         seen += split["valid"].texts
@@ -345,10 +345,10 @@ def test_bad_split_and_fold_options_name_the_key(tmp_path):
     with pytest.raises(ConfigError, match="data.dataset.train is required"):
         files_dataset()
     with pytest.raises(ConfigError, match="data.folds=3 data.fold=3"):
-        Folds(3, 3)
+        Resplit(3, 3)
     train = write_rows(tmp_path / "t.tsv", [("a", "x"), ("b", "x"), ("c", "y")])
     with pytest.raises(DataError, match="data.folds=2: class id 1 has only 1 examples"):
-        encode_dataset(files_dataset(train=str(train)), word_features(), None, seed=0, folds=Folds(2, 0))
+        encode_dataset(files_dataset(train=str(train)), word_features(), None, seed=0, resplit=Resplit(2, 0))
     with pytest.raises(ConfigError, match="no valid split"):
         encode_dataset(files_dataset(train=str(train)), word_features(), None, seed=0)
 

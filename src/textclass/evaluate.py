@@ -17,6 +17,9 @@ from textclass.errors import DataError
 from textclass.run_files import EVAL_REPORT
 
 if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
     from textclass.checkpoint import TrainedRun
     from textclass.data.dataset import Examples
 
@@ -39,6 +42,11 @@ class EvalResult:
 
 
 def evaluate(run: TrainedRun, data: Examples, batch_size: int = 256) -> EvalResult:
+    return score(run, run.logits(data.texts, batch_size, data.pairs), data.labels)
+
+
+def score(run: TrainedRun, logits: torch.Tensor, truth: np.ndarray) -> EvalResult:
+    """The metrics of the run's `logits` against the true labels `truth`."""
     import numpy as np
     import torch
     from torchmetrics.functional.classification import (
@@ -52,12 +60,11 @@ def evaluate(run: TrainedRun, data: Examples, batch_size: int = 256) -> EvalResu
         multilabel_recall,
     )
 
-    logits = run.logits(data.texts, batch_size, data.pairs)
-    labels = torch.from_numpy(np.asarray(data.labels, dtype=np.int64))
+    labels = torch.from_numpy(np.asarray(truth, dtype=np.int64))
     k = len(run.labels)
     if not run.model.multi_label:
         return EvalResult(
-            examples=len(data),
+            examples=len(labels),
             acc=float(multiclass_accuracy(logits, labels, k, average="micro")),
             f1=float(multiclass_f1_score(logits, labels, k, average="macro")),
             confusion=multiclass_confusion_matrix(logits, labels, k).tolist(),
@@ -67,7 +74,7 @@ def evaluate(run: TrainedRun, data: Examples, batch_size: int = 256) -> EvalResu
     common = dict(num_labels=k, threshold=0.5)
     names = list(run.labels.names)
     return EvalResult(
-        examples=len(data),
+        examples=len(labels),
         acc=float(multilabel_exact_match(probs, labels, **common)),
         f1=float(multilabel_f1_score(probs, labels, **common, average="macro")),
         f1_micro=float(multilabel_f1_score(probs, labels, **common, average="micro")),
@@ -78,22 +85,24 @@ def evaluate(run: TrainedRun, data: Examples, batch_size: int = 256) -> EvalResu
 
 
 def sources(run: TrainedRun, splits: list[str], file: str | None) -> dict[str, Examples]:
-    """What to evaluate: a labeled file in the dataset's columns, or the run's splits that exist
-    (its fold's, for a cross-validation run)."""
-    from textclass.data.datamodule import Folds, read_splits
+    """What to evaluate: a labeled file in the dataset's columns, or the run's splits that exist, as
+    it trained on them (its fold's for a cross-validation run, its held-out split's with data.holdout,
+    the first data.max_examples of each)."""
+    from textclass.data.datamodule import Resplit, read_splits
 
     dataset = run.dataset
     if file:
         return {file: dataset.read_file(Path(file), run.labels)}
     dataset.prepare()
-    data, _, _ = read_splits(dataset, Folds(run.cfg.data.get("folds"), run.cfg.data.get("fold", 0)), run.labels)
+    data, _, _ = read_splits(dataset, Resplit.from_config(run.cfg.data), run.labels)
     chosen = [s for s in splits if s in data]
     if not chosen:
         raise DataError(f"none of splits={list(splits)} exists for {dataset.name} (it has {list(data)})")
     for missing in sorted(set(splits) - set(data)):
         reason = dataset.missing_test_reason if missing == "test" else None
         log.info("%s has no %s split%s: skipped", dataset.name, missing, f" ({reason})" if reason else "")
-    return {split: data[split] for split in chosen}
+    first = slice(0, run.cfg.data.get("max_examples"))
+    return {split: data[split].take(first) for split in chosen}
 
 
 def format_table(results: dict[str, EvalResult]) -> str:

@@ -8,6 +8,7 @@
     <run>/metrics.json               final metrics by name
     <run>/history.csv, curves.png    per-epoch metrics and their plot
     <run>/confusion_matrix.json      last validation (and test) confusion matrices; .png plots
+    <run>/predictions_<split>.npz    the selected checkpoint's predictions on valid and test (textclass-compare)
     <run>/checkpoints/last.ckpt      the last epoch (resume), beside the best epoch_NNN.ckpt
     <run>/error.log                  a failed search trial's traceback
     <run>/eval.json                  textclass-eval's report, in the eval run's own directory
@@ -28,3 +29,7 @@ CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = f"{CHECKPOINT_DIR}/last.ckpt"
 ERROR_LOG = "error.log"
 EVAL_REPORT = "eval.json"
+
+
+def predictions_file(split: str) -> str:
+    return f"predictions_{split}.npz"

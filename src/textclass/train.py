@@ -21,8 +21,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from textclass.cli import CONFIG_DIR, compose_config, exit_on_user_error, run_command
 from textclass.errors import ConfigError, NothingToDo
-from textclass.metric_names import VAL_F1_MICRO_TUNED, VAL_F1_TUNED
-from textclass.run_files import CONFUSION_FILE, LABELS_FILE, LAST_CHECKPOINT, METRICS_FILE, OVERRIDES_FILE, RUN_CONFIG, THRESHOLDS_FILE
+from textclass.metric_names import TEST_ACC, TEST_F1, VAL_ACC_SELECTED, VAL_F1_MICRO_TUNED, VAL_F1_SELECTED, VAL_F1_TUNED
+from textclass.run_files import CONFUSION_FILE, LABELS_FILE, LAST_CHECKPOINT, METRICS_FILE, OVERRIDES_FILE, RUN_CONFIG, THRESHOLDS_FILE, predictions_file
 
 if TYPE_CHECKING:
     from lightning.pytorch.callbacks import Callback
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DDP_JOB_ENV = "TEXTCLASS_DDP_JOB_ARGS"
+# (accuracy, macro-F1) of the selected checkpoint, by split
+SELECTED_METRICS = {"valid": (VAL_ACC_SELECTED, VAL_F1_SELECTED), "test": (TEST_ACC, TEST_F1)}
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -86,10 +88,44 @@ def train(cfg: DictConfig) -> dict[str, float]:
         metrics.update({k: float(v) for k, v in results[0].items()})
     elif cfg.get("test"):
         log.info("no test split for %s: skipping the test stage", datamodule.dataset.name)
+    if trainer.is_global_zero and cfg.get("predictions", True):
+        metrics.update(save_predictions(selected_checkpoint(trainer, output_dir), output_dir, datamodule.eval_batch_size))
     if trainer.is_global_zero:
         (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1, sort_keys=True))
         write_confusion_matrices(model, output_dir / CONFUSION_FILE)
     finish_runs(loggers)  # each job its own run: the next one (under -m) starts a new one
+    return metrics
+
+
+def selected_checkpoint(trainer, output_dir: Path) -> Path | None:
+    """The checkpoint the run reports on: the best by the checkpoint monitor (val/loss), else the last."""
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if best:
+        return Path(best)
+    return output_dir / LAST_CHECKPOINT if (output_dir / LAST_CHECKPOINT).is_file() else None
+
+
+def save_predictions(ckpt: Path | None, output_dir: Path, batch_size: int) -> dict[str, float]:
+    """The `ckpt` model's predictions on valid and test, as predictions_<split>.npz in `output_dir`
+    (textclass-compare reads them), and its scores: val/acc_selected, val/f1_selected, and test/acc,
+    test/f1 again, on every test example (the test stage leaves out those that have no known token).
+    The model is loaded from its files as textclass-eval loads it, so the two agree."""
+    from textclass.checkpoint import load_run
+    from textclass.evaluate import score, sources
+    from textclass.predictions import from_logits
+
+    if ckpt is None:
+        log.warning("no checkpoint was saved (callbacks.model_checkpoint=null): no predictions files written")
+        return {}
+    run = load_run(ckpt)
+    metrics = {}
+    splits = sources(run, ["valid", "test"], None)
+    for split, examples in splits.items():
+        logits = run.logits(examples.texts, batch_size, examples.pairs)
+        from_logits(run, split, examples, logits).save(output_dir / predictions_file(split))
+        result = score(run, logits, examples.labels)
+        metrics.update(dict(zip(SELECTED_METRICS[split], (result.acc, result.f1))))
+    log.info("predictions of %s on %s: %s", ckpt.name, " and ".join(splits), ", ".join(predictions_file(s) for s in splits))
     return metrics
 
 

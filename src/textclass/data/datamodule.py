@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 
 from textclass.data.batching import BucketBatchSampler, EncodedDataset, EncodedTexts, EpochShuffleSampler, collate
 from textclass.data.cache import cached_dir, content_digest
-from textclass.data.dataset import Examples, LabelSet, TextDataset, fold_ids
+from textclass.data.dataset import Examples, LabelSet, TextDataset, fold_ids, strata, stratified_split
 from textclass.embeddings import EmbeddingSpec
 from textclass.errors import ConfigError, DataError
 from textclass.run_files import LABELS_FILE
@@ -53,17 +53,43 @@ class EncodedData:
 
 
 @dataclass(frozen=True)
-class Folds:
-    """k-fold cross-validation on train+valid: fold `fold` is the valid split, the others train."""
+class Resplit:
+    """How training re-cuts the dataset's splits, if at all.
+
+    folds=K: k-fold cross-validation on train+valid, fold `fold` the valid split, the others train.
+    holdout=F: a stratified, seeded share F of train becomes the valid split (it selects the epoch
+    and, in a search, the hyperparameters) and the dataset's own valid split becomes the test split,
+    untouched by any choice: for datasets without a test split (a pre-split copy, SST-2).
+    """
 
     folds: int | None = None
     fold: int = 0
+    holdout: float | None = None
 
     def __post_init__(self) -> None:
         if self.folds is not None and (self.folds < 2 or not 0 <= self.fold < self.folds):
             raise ConfigError(f"data.folds={self.folds} data.fold={self.fold}: need folds >= 2 and 0 <= fold < folds")
+        if self.holdout is not None and not 0 < self.holdout < 1:
+            raise ConfigError(f"data.holdout={self.holdout} must be a fraction of train between 0 and 1, e.g. 0.1")
+        if self.holdout is not None and self.folds is not None:
+            raise ConfigError("data.holdout and data.folds both re-cut train and valid: use one of them")
 
-    def apply(self, data: dict[str, Examples], seed: int) -> dict[str, Examples]:
+    @classmethod
+    def from_config(cls, data_cfg: Any) -> Resplit:
+        """The re-cut a run's `data` config asks for (a run trained before a key existed lacks it)."""
+        return cls(data_cfg.get("folds"), data_cfg.get("fold", 0), data_cfg.get("holdout"))
+
+    def apply(self, data: dict[str, Examples], seed: int, dataset_name: str = "the dataset") -> dict[str, Examples]:
+        if self.holdout is not None:
+            if "test" in data:
+                raise ConfigError(
+                    f"data.holdout={self.holdout}: {dataset_name} has a test split already, which reports while valid "
+                    "selects; drop data.holdout (it is for datasets without a test split)"
+                )
+            if "valid" not in data:
+                raise ConfigError(f"data.holdout={self.holdout}: {dataset_name} has no valid split to keep for reporting")
+            parts = stratified_split(strata(data["train"].labels), [1 - self.holdout, self.holdout], seed)
+            return {"train": data["train"].take(parts["train"]), "valid": data["train"].take(parts["valid"]), "test": data["valid"]}
         if self.folds is None:
             return data
         pool = Examples.concat([data[s] for s in ("train", "valid") if s in data])
@@ -77,13 +103,13 @@ def encode_dataset(
     cache_dir: Path | None,
     seed: int,
     max_examples: int | None = None,
-    folds: Folds = Folds(),
+    resplit: Resplit = Resplit(),
 ) -> EncodedData:
     """Every split of `dataset` read and encoded by `features` (fitted on it), from the cache when
     everything that determines them matches. `features` ends up fitted either way."""
     start = time.perf_counter()
     if cache_dir is None:
-        data, hit = _encode(dataset, features, seed, max_examples, folds), False
+        data, hit = _encode(dataset, features, seed, max_examples, resplit), False
     else:
         cache_dir = Path(cache_dir)
         parts = {
@@ -91,11 +117,11 @@ def encode_dataset(
             "features": features.cache_key(),
             "seed": seed,  # random rows of words without a pretrained vector; the fold assignment
             "max_examples": max_examples,
-            "folds": [folds.folds, folds.fold],
+            "resplit": [resplit.folds, resplit.fold, resplit.holdout],
         }
 
         def build(directory: Path) -> None:
-            built = _encode(dataset, features, seed, max_examples, folds, directory)
+            built = _encode(dataset, features, seed, max_examples, resplit, directory)
             built.save(directory)
             features.save(directory, with_vectors=True)
 
@@ -116,9 +142,9 @@ def encode_dataset(
 
 
 def _encode(
-    dataset: TextDataset, features: Features, seed: int, max_examples: int | None, folds: Folds, directory: Path | None = None
+    dataset: TextDataset, features: Features, seed: int, max_examples: int | None, resplit: Resplit, directory: Path | None = None
 ) -> EncodedData:
-    raw, labels, skipped = read_splits(dataset, folds)
+    raw, labels, skipped = read_splits(dataset, resplit)
     if dataset.split_fractions is not None and directory is not None:
         rows = {s: e.rows.tolist() for s, e in raw.items()}
         record = {"source": str(dataset.file("train")), "split_fractions": list(dataset.split_fractions), "split_seed": dataset.split_seed, "rows": rows}
@@ -149,12 +175,13 @@ def _encode(
 
 
 def read_splits(
-    dataset: TextDataset, folds: Folds, labels: LabelSet | None = None
+    dataset: TextDataset, resplit: Resplit, labels: LabelSet | None = None
 ) -> tuple[dict[str, Examples], LabelSet, dict[str, dict[str, int]]]:
     """The dataset's splits as training uses them: read (mapped to `labels` when given, a trained
-    run's), then the cross-validation fold applied."""
+    run's), then re-cut (cross-validation fold, held-out selection split). Seeded by the dataset's
+    split_seed, not the run's seed: every seed of a comparison sees the same splits."""
     raw, labels, skipped = dataset.read(labels)
-    return folds.apply(raw, dataset.split_seed), labels, skipped
+    return resplit.apply(raw, dataset.split_seed, dataset.name), labels, skipped
 
 
 def report(stats: dict, from_cache: bool) -> None:
@@ -192,6 +219,7 @@ class TextClassificationDataModule(L.LightningDataModule):
         max_examples: int | None = None,
         folds: int | None = None,
         fold: int = 0,
+        holdout: float | None = None,
     ):
         super().__init__()
         if batch_size < 1:
@@ -205,7 +233,7 @@ class TextClassificationDataModule(L.LightningDataModule):
             )
         self.dataset = dataset
         self.features: Features = tokenizer.features(embeddings, vocab, dataset.pretokenized)
-        self.folds = Folds(folds, fold)
+        self.resplit = Resplit(folds, fold, holdout)
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
@@ -231,7 +259,7 @@ class TextClassificationDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self.data is None:
-            self.data = encode_dataset(self.dataset, self.features, self.cache_dir, self.seed, self.max_examples, self.folds)
+            self.data = encode_dataset(self.dataset, self.features, self.cache_dir, self.seed, self.max_examples, self.resplit)
         if stage == "test":
             self._split("test")
 
