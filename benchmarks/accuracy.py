@@ -1,18 +1,24 @@
-"""Benchmark of accuracy: the `experiment=best/<data>_<arch>` configs against the issue's targets.
+"""Benchmark of accuracy: the `experiment=best/<data>_<arch>` configs over several seeds, reported on a
+split that selected nothing.
 
 Run from the repository root:
-    python benchmarks/accuracy.py [--data-dir DIR] [--datasets news,sst2] [--archs bow,lstm,...]
-                                  [--with-bert | --skip-bert] [--extra KEY=VALUE] [--quick]
-                                  [--work-dir DIR] [--out PATH]
+    python benchmarks/accuracy.py [--seeds 5] [--bert-seeds 3] [--holdout 0.1] [--data-dir DIR]
+                                  [--datasets news,sst2] [--archs bow,lstm,...] [--with-bert | --skip-bert]
+                                  [--extra KEY=VALUE] [--quick] [--work-dir DIR] [--report-only] [--out PATH]
 
-All chosen configs run as ONE multirun, exactly as a user would start it:
-    textclass-train -m experiment=best/news_bow,best/news_lstm,... hydra.sweep.dir=<work dir>/multirun
-in a subprocess whose working directory is the work dir (default outputs/benchmarks/accuracy/<timestamp>).
-Each job's metrics.json and history.csv then give one row per (data, arch): `val/acc_best` (the
-best-of-config valid accuracy, the row's value), `val/acc` of the last epoch, `val/f1` (macro-F1),
-the epochs run (rows of history.csv) and the training time (sum of its `epoch_s`). The valid split
-is news valid.tsv and SST-2 dev.tsv. Writes the rows (with the sweep dir, where the TensorBoard logs
-are, in the metadata) to a JSON file and a Markdown table beside it (same name, .md).
+Each dataset is ONE multirun, exactly as a user would start it, in a subprocess whose working
+directory is the work dir (default outputs/benchmarks/accuracy/<timestamp>):
+    textclass-train -m experiment=best/news_bow,best/news_lstm,... seed=1,2,3,4,5 data.holdout=0.1 hydra.sweep.dir=<work dir>/news
+(MiniLM, `bert`, in a multirun of its own with --bert-seeds seeds.) A dataset with a test split of
+its own (news built from the raw UCI archive) reports on it; one without (SST-2, the pre-split news
+copy) gets `data.holdout=F`: a stratified share F of train selects the epoch and the dataset's valid
+split (news valid.tsv, SST-2 dev.tsv) reports as test. The figure of a run is the selected
+checkpoint's (by val/loss) test accuracy; a row is its mean over the seeds, with the sample std, min,
+max and 95% t-interval, the macro-F1, and the old headline `val/acc_best` (best epoch on the
+selection split) beside it to show how far it moved. `textclass-compare` then ranks each dataset's
+configs and marks those not significantly behind the leader (Welch's t-test over seeds,
+Holm-corrected), from the predictions the runs saved. Writes the rows to a JSON file and a Markdown
+table beside it (same name, .md). `--report-only` rebuilds both from an existing --work-dir.
 """
 
 from __future__ import annotations
@@ -27,12 +33,16 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
 from _common import CONF, REPO, RESULTS_DIR, Row, default_data_dir, require_data, write_results
+from textclass.metric_names import VAL_ACC_BEST, headline
+from textclass.run_files import HISTORY_FILE
+from textclass.sweep_summary import collect_jobs
 
 DATASETS = ("news", "sst2")
 ARCHS = ("bow", "mlp", "rnn", "gru", "lstm", "cnn", "textcnn", "attention", "bert")
@@ -40,8 +50,11 @@ QUICK_ARCHS = ("bow", "lstm", "textcnn")
 QUICK_OVERRIDES = ("data.max_examples=200", "trainer.max_epochs=1")
 # appended before --extra, which can override them (the last value of a key wins)
 BASE_OVERRIDES = ("trainer.enable_progress_bar=false",)
-SPLIT = {"news": "valid", "sst2": "dev"}  # the valid split each dataset's val/* metrics come from
-# valid accuracy targets from the issue (news valid split, SST-2 dev); None: no target given
+DEFAULT_SEEDS = 5
+DEFAULT_HOLDOUT = 0.1
+# the file each dataset's valid split comes from (with data.holdout it reports as test)
+VALID_FILE = {"news": "news valid.tsv", "sst2": "SST-2 dev.tsv"}
+# accuracy targets from the issue that set them (news valid split, SST-2 dev); None: no target given
 TARGETS: dict[str, dict[str, float | None]] = {
     "news": {"bow": 0.90, "mlp": 0.91, "rnn": 0.92, "gru": 0.92, "lstm": 0.92, "cnn": 0.92, "textcnn": 0.92,
              "attention": 0.92, "bert": 0.94},
@@ -76,10 +89,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                       help="write the bert rows as not run (the default without a GPU)")
     parser.add_argument("--extra", action="append", default=[], metavar="KEY=VALUE",
                         help="further override for every job (repeatable), e.g. trainer.max_epochs=2")
+    parser.add_argument("--seeds", type=int, default=None, help=f"seeds 1..N of every config (default {DEFAULT_SEEDS}; 1 with --quick)")
+    parser.add_argument("--bert-seeds", type=int, default=None, help="seeds of the bert configs (default: --seeds, at most 3)")
+    parser.add_argument("--holdout", type=float, default=DEFAULT_HOLDOUT,
+                        help="data.holdout for a dataset without a test split of its own: this share of train selects, valid reports")
     parser.add_argument("--quick", action="store_true",
-                        help=f"{' '.join(QUICK_OVERRIDES)}, archs {','.join(QUICK_ARCHS)} (smoke check, a minute or two)")
+                        help=f"{' '.join(QUICK_OVERRIDES)}, archs {','.join(QUICK_ARCHS)}, one seed (smoke check, a minute or two)")
     parser.add_argument("--work-dir", type=Path, default=None,
-                        help="where textclass-train runs (default outputs/benchmarks/accuracy/<timestamp>); the sweep is <work dir>/multirun")
+                        help="where textclass-train runs (default outputs/benchmarks/accuracy/<timestamp>); one sweep per "
+                             "dataset under <work dir>/multirun/")
+    parser.add_argument("--report-only", action="store_true", help="train nothing: rebuild the table from the runs in --work-dir")
     parser.add_argument("--quiet", action="store_true", help="do not echo the training output (it always goes to <work dir>/multirun.log)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "accuracy.json",
                         help="results JSON; the Markdown table goes beside it with the suffix .md")
@@ -91,6 +110,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.bert_note = "not run: no GPU"
     else:
         args.bert_note = "not run: --skip-bert"
+    args.seeds = args.seeds or (1 if args.quick else DEFAULT_SEEDS)
+    args.bert_seeds = args.bert_seeds or min(args.seeds, 3)
+    if args.seeds < 1 or args.bert_seeds < 1:
+        parser.error("--seeds and --bert-seeds must be at least 1")
+    if not 0 < args.holdout < 1:
+        parser.error(f"--holdout {args.holdout}: a fraction of train between 0 and 1")
+    if args.report_only and args.work_dir is None:
+        parser.error("--report-only reads the runs of an earlier --work-dir: pass it")
     bad = [o for o in args.extra if "=" not in o]
     if bad:
         parser.error(f"--extra takes KEY=VALUE overrides, got {', '.join(bad)}")
@@ -137,9 +164,9 @@ def sweep_env(data_dir: Path) -> dict[str, str]:
     }
 
 
-def run_sweep(command: list[str], work_dir: Path, env: dict[str, str], quiet: bool) -> int:
-    """Runs the multirun in `work_dir`; its output goes to multirun.log there (and to stdout unless quiet)."""
-    log_path = work_dir / "multirun.log"
+def run_sweep(command: list[str], work_dir: Path, env: dict[str, str], quiet: bool, log_name: str = "multirun.log") -> int:
+    """Runs the multirun in `work_dir`; its output goes to `log_name` there (and to stdout unless quiet)."""
+    log_path = work_dir / log_name
     with log_path.open("w") as log, subprocess.Popen(
         command, cwd=work_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
     ) as proc:
@@ -162,71 +189,152 @@ def read_history(path: Path) -> tuple[int | None, float | None, float | None]:
     return len(records), (sum(times) if times else None), (max(accs) if accs else None)
 
 
-def job_dirs_by_experiment(sweep_dir: Path) -> dict[str, Path]:
-    """experiment override -> job directory, for every job Hydra started in the sweep."""
-    from omegaconf import OmegaConf
+def has_own_test(data_dir: Path, data: str) -> bool:
+    """Whether the dataset has a test split of its own here (news built from the raw archive)."""
+    return data == "news" and (data_dir / "news" / "test.tsv").is_file()
 
+
+@dataclass
+class Sweep:
+    """One multirun of the benchmark: some configs of one dataset, each over the same seeds."""
+
+    data: str
+    archs: list[str]
+    seeds: int
+    holdout: float | None
+    dir: Path
+
+    def command(self, overrides: list[str]) -> list[str]:
+        return [
+            *train_command(),
+            "-m",
+            "experiment=" + ",".join(experiment(self.data, a) for a in self.archs),
+            "seed=" + ",".join(str(s) for s in range(1, self.seeds + 1)),
+            *([f"data.holdout={self.holdout}"] if self.holdout is not None else []),
+            f"hydra.sweep.dir={self.dir}",
+            *BASE_OVERRIDES,
+            *overrides,
+        ]
+
+
+def plan_sweeps(args: argparse.Namespace, sweeps_dir: Path) -> list[Sweep]:
+    sweeps = []
+    for data in args.datasets:
+        holdout = None if has_own_test(args.data_dir, data) else args.holdout
+        words = [a for a in args.archs if a != "bert"]
+        if words:
+            sweeps.append(Sweep(data, words, args.seeds, holdout, sweeps_dir / data))
+        if "bert" in args.archs and args.bert:
+            sweeps.append(Sweep(data, ["bert"], args.bert_seeds, holdout, sweeps_dir / f"{data}_bert"))
+    return sweeps
+
+
+def summarize(values: list[float | None]) -> dict[str, object]:
+    """n, mean, sample std, min, max and the 95% t-interval of the mean (std and interval need n >= 2)."""
+    import statistics
+
+    from scipy import stats
+
+    values = [v for v in values if v is not None]
+    n = len(values)
+    if n == 0:
+        return {"n": 0, "mean": None, "std": None, "min": None, "max": None, "ci95": None}
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if n > 1 else None
+    ci = list(stats.t.interval(0.95, n - 1, loc=mean, scale=std / math.sqrt(n))) if n > 1 else None
+    return {"n": n, "mean": mean, "std": std, "min": min(values), "max": max(values), "ci95": ci}
+
+
+def job_metrics(sweeps_dir: Path) -> dict[tuple[str, int], tuple[Path, dict | None]]:
+    """(experiment, seed) -> (job dir, its metrics.json or None) of every job the sweeps started."""
     jobs = {}
-    for overrides_file in sorted(sweep_dir.glob("**/.hydra/overrides.yaml")):
-        for override in OmegaConf.load(overrides_file):
-            key, _, value = str(override).partition("=")
-            if key == "experiment":
-                jobs[value] = overrides_file.parent.parent
+    for job in collect_jobs(sweeps_dir):
+        exp, seed = job.override("experiment"), job.override("seed")
+        if exp is not None and seed is not None:
+            jobs[(exp, int(seed))] = (job.dir, job.metrics)
     return jobs
 
 
-def make_row(data: str, arch: str, job_dir: Path | None, overrides: list[str], skipped_note: str | None) -> Row:
+def make_row(data: str, arch: str, seeds: int, jobs: dict, overrides: list[str], skipped_note: str | None) -> Row:
     exp = experiment(data, arch)
     target = TARGETS[data][arch]
     row: Row = {
-        "name": f"{data} {arch} valid acc",
+        "name": f"{data} {arch} acc",
         "value": None,
         "unit": "accuracy",
         "data": data,
         "arch": arch,
-        "split": SPLIT[data],
         "experiment": exp,
-        "command": shlex.join(["textclass-train", f"experiment={exp}", *overrides]),
-        "acc_best": None,
-        "acc_best_epochs": None,
-        "acc_last": None,
+        "split": None,
+        "command": shlex.join(["textclass-train", "-m", f"experiment={exp}", f"seed=range(1,{seeds + 1})", *overrides]),
+        "seeds": list(range(1, seeds + 1)),
+        "values": [],
+        "n": 0,
+        "std": None, "min": None, "max": None, "ci95": None,
         "f1": None,
-        "val_loss": None,
-        "test_acc": None,
+        "acc_best": None,  # the old headline: val/acc_best, the best epoch on the selection split
+        "moved": None,
         "epochs": None,
         "time_s": None,
         "target": target,
         "met": None,
+        "leader_gap_significant": None,
         "status": "skipped" if skipped_note else "failed",
         "note": skipped_note or "",
-        "job_dir": str(job_dir) if job_dir else None,
+        "job_dirs": [],
     }
     if skipped_note:
         return row
-    metrics_file = job_dir / "metrics.json" if job_dir else None
-    if metrics_file is None or not metrics_file.is_file():
-        row["note"] = "no job directory (sweep stopped before it)" if job_dir is None else "no metrics.json (the job failed)"
+    found = [jobs.get((exp, s)) for s in row["seeds"]]
+    done = [(d, m) for d, m in (f for f in found if f) if m is not None]
+    missing = sum(1 for f in found if f is None or f[1] is None)
+    if not done:
+        row["note"] = "no finished job (the sweep stopped before it, or its jobs failed)"
         return row
-    metrics = json.loads(metrics_file.read_text())
-    epochs, seconds, best_epoch_acc = read_history(job_dir / "history.csv")
+    key, split = headline(done[0][1])
+    f1_key, _ = headline(done[0][1], "f1")
+    histories = [read_history(d / HISTORY_FILE) for d, _ in done]
+    stats = summarize([m[key] for _, m in done])
     row.update(
-        value=metrics.get("val/acc_best"),
-        acc_best=metrics.get("val/acc_best"),
-        acc_best_epochs=best_epoch_acc,
-        acc_last=metrics.get("val/acc"),
-        f1=metrics.get("val/f1"),
-        val_loss=metrics.get("val/loss"),
-        test_acc=metrics.get("test/acc"),
-        epochs=epochs,
-        time_s=seconds,
+        value=stats["mean"],
+        split=split,
+        values=[m[key] for _, m in done],
+        n=stats["n"], std=stats["std"], min=stats["min"], max=stats["max"], ci95=stats["ci95"],
+        f1=summarize([m[f1_key] for _, m in done])["mean"],
+        acc_best=summarize([m[VAL_ACC_BEST] for _, m in done])["mean"],
+        epochs=summarize([h[0] for h in histories])["mean"],
+        time_s=summarize([h[1] for h in histories])["mean"],
         status="ok",
+        job_dirs=[str(d) for d, _ in done],
+        note=f"{missing} of {seeds} seeds failed or did not run" if missing else "",
     )
-    if row["value"] is not None and best_epoch_acc is not None and row["value"] > best_epoch_acc + 1e-6:
-        # val/acc_best is a running max that also saw the sanity-check validation (untrained model)
-        row["note"] = f"val/acc_best above every epoch's val/acc (best epoch {best_epoch_acc:.4f}): sanity-check value"
-    if target is not None and row["value"] is not None:
+    row["moved"] = row["value"] - row["acc_best"]
+    if target is not None:
         row["met"] = bool(row["value"] >= target)
     return row
+
+
+def compare_command() -> list[str]:
+    beside = Path(sys.executable).parent / "textclass-compare"
+    return [str(beside)] if beside.is_file() else [sys.executable, "-m", "textclass.compare"]
+
+
+def significance(sweeps: list[Sweep], data: str, work_dir: Path, env: dict[str, str]) -> dict[str, dict]:
+    """textclass-compare over the dataset's sweeps: experiment -> its leaderboard entry (empty when
+    fewer than two configs finished, or the comparison failed: then stderr says why)."""
+    dirs = [str(s.dir) for s in sweeps if s.data == data and s.dir.is_dir()]
+    out = work_dir / f"compare_{data}"
+    result = subprocess.run([*compare_command(), *dirs, "split=test", f"output={out}"], env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        print(f"textclass-compare on {data} exited {result.returncode}: {result.stderr.strip()[-500:]}", file=sys.stderr)
+        return {}
+    report = json.loads((out / "compare.json").read_text())
+    by_experiment = {}
+    for entry in report["leaderboard"]:
+        for override in entry["system"].split():
+            if override.startswith("experiment="):
+                by_experiment[override.split("=", 1)[1]] = entry
+    return by_experiment
 
 
 def _num(value: object, fmt: str) -> str:
@@ -235,18 +343,22 @@ def _num(value: object, fmt: str) -> str:
 
 def to_markdown(rows: list[Row]) -> str:
     lines = [
-        "| command | data | arch | epochs | acc best | acc last | macro-F1 | time | target | met |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| `experiment=` | split | n | acc mean ± std | 95% CI | min – max | macro-F1 | old val/acc_best (moved) | epochs | time/run | vs leader |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        met = {True: "yes", False: "**no**", None: "—"}[r["met"]]
         if r["status"] != "ok":
-            met = r["note"] or r["status"]
-        time_s = "—" if r["time_s"] is None else f"{r['time_s']:.0f} s"
+            lines.append(f"| `{r['experiment']}` | | 0 | {r['note'] or r['status']} | | | | | | | |")
+            continue
+        ci = "—" if r["ci95"] is None else f"[{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]"
+        std = "" if r["std"] is None else f" ± {r['std']:.3f}"
+        mark = {True: "behind", False: "≈ leader", None: "—"}[r["leader_gap_significant"]]
+        if r.get("leader"):
+            mark = "leader"
         lines.append(
-            f"| `{r['command']}` | {r['data']} ({r['split']}) | {r['arch']} | {_num(r['epochs'], 'd')} | "
-            f"{_num(r['acc_best'], '.4f')} | {_num(r['acc_last'], '.4f')} | {_num(r['f1'], '.4f')} | {time_s} | "
-            f"{_num(r['target'], '.2f')} | {met} |"
+            f"| `{r['experiment']}` | {r['split']} | {r['n']} | {r['value']:.3f}{std} | {ci} | {r['min']:.3f} – {r['max']:.3f} | "
+            f"{_num(r['f1'], '.3f')} | {_num(r['acc_best'], '.3f')} ({r['moved']:+.3f}) | {_num(r['epochs'], '.1f')} | "
+            f"{_num(r['time_s'], '.0f')} s | {mark} |"
         )
     notes = [f"- `{r['experiment']}`: {r['note']}" for r in rows if r["status"] == "ok" and r["note"]]
     return "\n".join(lines + (["", *notes] if notes else [])) + "\n"
@@ -255,73 +367,84 @@ def to_markdown(rows: list[Row]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     require_data(args.data_dir, [f"{d}/train.tsv" for d in args.datasets])
-    work_dir, sweep_dir = prepare_work_dir(args.work_dir, "accuracy")
-
-    pairs = [(d, a) for d in args.datasets for a in args.archs]
-    to_run = [(d, a) for d, a in pairs if a != "bert" or args.bert]
+    if args.report_only:
+        work_dir = args.work_dir.resolve()
+    else:
+        work_dir, _ = prepare_work_dir(args.work_dir, "accuracy")
+    sweeps = plan_sweeps(args, work_dir / "multirun")
     overrides = [*(QUICK_OVERRIDES if args.quick else ()), *args.extra]
     env = sweep_env(args.data_dir)
-    command = [
-        *train_command(),
-        "-m",
-        "experiment=" + ",".join(experiment(d, a) for d, a in to_run),
-        f"hydra.sweep.dir={sweep_dir}",
-        *BASE_OVERRIDES,
-        *overrides,
-    ]
-    returncode, sweep_s = None, None
-    if to_run:
-        print(f"running {len(to_run)} configs in {work_dir}:\n  {shlex.join(command)}", flush=True)
+    returncodes, wall_s = {}, {}
+    for sweep in [] if args.report_only else sweeps:
+        command = sweep.command(overrides)
+        print(f"running {len(sweep.archs)} configs x {sweep.seeds} seeds in {work_dir}:\n  {shlex.join(command)}", flush=True)
         start = time.perf_counter()
-        returncode = run_sweep(command, work_dir, env, args.quiet)
-        sweep_s = time.perf_counter() - start
-        if returncode != 0:
-            print(f"textclass-train exited with status {returncode} (log: {work_dir / 'multirun.log'}); "
+        returncodes[sweep.dir.name] = run_sweep(command, work_dir, env, args.quiet, log_name=f"{sweep.dir.name}.log")
+        wall_s[sweep.dir.name] = time.perf_counter() - start
+        if returncodes[sweep.dir.name] != 0:
+            print(f"textclass-train exited with status {returncodes[sweep.dir.name]} (log: {work_dir / (sweep.dir.name + '.log')}); "
                   "writing the rows of the jobs that finished", file=sys.stderr)
 
-    job_dirs = job_dirs_by_experiment(sweep_dir) if sweep_dir.is_dir() else {}
-    rows = [
-        make_row(d, a, job_dirs.get(experiment(d, a)), overrides, None if (d, a) in to_run else args.bert_note)
-        for d, a in pairs
-    ]
+    jobs = job_metrics(work_dir / "multirun") if (work_dir / "multirun").is_dir() else {}
+    rows = []
+    for data in args.datasets:
+        data_rows = []
+        for arch in args.archs:
+            skipped = args.bert_note if arch == "bert" and not args.bert else None
+            seeds = args.bert_seeds if arch == "bert" else args.seeds
+            data_rows.append(make_row(data, arch, seeds, jobs, overrides, skipped))
+        marks = significance(sweeps, data, work_dir, env) if sum(r["status"] == "ok" for r in data_rows) >= 2 else {}
+        for r in data_rows:
+            entry = marks.get(r["experiment"])
+            if entry is not None:
+                r["leader"] = entry["rank"] == 1
+                r["leader_gap_significant"] = None if r["leader"] else entry["significant"]
+        rows += sorted(data_rows, key=lambda r: -(r["value"] or 0))
     table = to_markdown(rows)
     print()
     print(table, end="")
     with_target = [r for r in rows if r["met"] is not None]
-    print(f"targets met: {sum(bool(r['met']) for r in with_target)}/{len(with_target)} "
-          f"(value: val/acc_best on news valid / SST-2 dev{'; QUICK run, not comparable to the targets' if args.quick else ''})")
+    print(f"targets met: {sum(bool(r['met']) for r in with_target)}/{len(with_target)} (mean over seeds on the split in the "
+          f"'split' column{'; QUICK run, not comparable to the targets' if args.quick else ''})")
 
     meta = {
         "quick": args.quick,
         "datasets": args.datasets,
         "archs": args.archs,
+        "seeds": args.seeds,
+        "bert_seeds": args.bert_seeds,
+        "holdout": {d: (None if has_own_test(args.data_dir, d) else args.holdout) for d in args.datasets},
         "bert": "run" if args.bert else args.bert_note,
         "overrides": overrides,
-        "command": shlex.join(command) if to_run else None,
-        "returncode": returncode,
-        "sweep_wall_s": sweep_s,
+        "commands": {s.dir.name: shlex.join(s.command(overrides)) for s in sweeps},
+        "returncodes": returncodes,
+        "sweep_wall_s": wall_s,
         "work_dir": str(work_dir),
-        # every job's run directory (with tensorboard/, history.csv, metrics.json) is under it
-        "sweep_dir": str(sweep_dir),
-        "summary_csv": str(sweep_dir / "summary.csv"),
+        # every job's run directory (with tensorboard/, history.csv, metrics.json, predictions) is under it
+        "sweep_dir": str(work_dir / "multirun"),
         "data_dir": str(args.data_dir.resolve()),
         "cache_dir": env["TEXTCLASS_CACHE_DIR"],
-        "value": "val/acc_best (best valid accuracy of the run); acc_best_epochs = best val_acc of history.csv; "
-                 "acc_last = val/acc of the last epoch; f1 = val/f1 (macro) of the last epoch",
-        "time": "sum of history.csv epoch_s (time/epoch_s: training epoch incl. validation)",
+        "value": "mean over seeds of the selected checkpoint's (by val/loss) accuracy on the split named in `split`: test = "
+                 "a split that selected nothing (with data.holdout, the dataset's valid file); acc_best = the old headline "
+                 "val/acc_best (best epoch on the selection split), moved = value - acc_best",
+        "significance": "textclass-compare on each dataset's sweeps (split=test): leader_gap_significant = the gap to the "
+                        "leader is significant at alpha 0.05 after Holm-Bonferroni",
+        "valid_files": VALID_FILE,
+        "time": "mean over seeds of the summed history.csv epoch_s",
         "targets": TARGETS,
     }
     write_results(args.out, meta, rows)
     md_path = args.out.with_suffix(".md")
     md_path.write_text(
         f"Accuracy of the `experiment=best/*` configs ({'quick: ' + ' '.join(QUICK_OVERRIDES) if args.quick else 'full'}), "
-        f"{datetime.now(timezone.utc).isoformat(timespec='seconds')}; sweep `{sweep_dir}`.\n\n" + table
+        f"{args.seeds} seed(s), {datetime.now(timezone.utc).isoformat(timespec='seconds')}; sweeps under `{work_dir / 'multirun'}`.\n\n"
+        + table
     )
     print(f"wrote {md_path}")
     failed = [r["experiment"] for r in rows if r["status"] == "failed"]
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
-    return 1 if failed or (returncode not in (None, 0)) else 0
+    return 1 if failed or any(c != 0 for c in returncodes.values()) else 0
 
 
 if __name__ == "__main__":

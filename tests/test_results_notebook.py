@@ -43,23 +43,32 @@ def test_accuracy_quick_and_results_notebook(tmp_path, monkeypatch):
         env={**os.environ, "TEXTCLASS_CACHE_DIR": str(tmp_path / "cache")},
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    assert "| command | data | arch |" in result.stdout
+    assert "| `experiment=` | split | n |" in result.stdout
 
     written = json.loads((results_dir / "accuracy.json").read_text())
     meta, rows = written["metadata"], written["rows"]
-    assert meta["quick"] is True
+    assert meta["quick"] is True and meta["seeds"] == 1
     assert meta["sweep_dir"] == str((work_dir / "multirun").resolve())
+    assert meta["holdout"] == {"news": 0.1, "sst2": 0.1}  # the shared copy has no test split of its own
     by_pair = {(r["data"], r["arch"]): r for r in rows}
     assert set(by_pair) == {(d, a) for d in DATASETS for a in QUICK_ARCHS}
     for (data, arch), row in by_pair.items():
         assert row["status"] == "ok", row
-        assert row["name"] == f"{data} {arch} valid acc" and row["experiment"] == f"best/{data}_{arch}"
+        assert row["name"] == f"{data} {arch} acc" and row["experiment"] == f"best/{data}_{arch}"
+        # the held-out figure: the selected checkpoint on the valid file, which selected nothing here
+        assert row["split"] == "test" and row["n"] == 1 and row["values"] == [row["value"]], row
+        job = Path(row["job_dirs"][0])
+        assert row["value"] == json.loads((job / "metrics.json").read_text())["test/acc"]
         assert MIN_ACC[data] < row["value"] <= 1.0, row
-        assert row["value"] == row["acc_best"] and 0 < row["acc_last"] <= 1 and 0 <= row["f1"] <= 1
+        assert row["moved"] == pytest.approx(row["value"] - row["acc_best"]) and 0 <= row["f1"] <= 1
+        assert row["std"] is None and row["ci95"] is None  # one seed
         assert row["epochs"] == 1 and row["time_s"] > 0
         assert row["target"] is not None and row["met"] is False  # 1 epoch on 200 examples: far from the targets
-        assert any((Path(row["job_dir"]) / "tensorboard").glob("events.out.tfevents.*")), row["job_dir"]
-    assert (results_dir / "accuracy.md").read_text().count("| `textclass-train experiment=best/") == len(rows)
+        assert (job / "predictions_test.npz").is_file() and (job / "predictions_valid.npz").is_file()
+        assert any((job / "tensorboard").glob("events.out.tfevents.*")), job
+    # textclass-compare ranked each dataset's three configs: one leader each
+    assert sum(bool(r.get("leader")) for r in rows) == len(DATASETS)
+    assert (results_dir / "accuracy.md").read_text().count("| `best/") == len(rows)
 
     # the batch-size study, whose rows the notebook plots against the batch size
     result = subprocess.run(

@@ -52,8 +52,11 @@ class TrainedRun:
 
     @torch.no_grad()
     def logits(self, texts: list[str], batch_size: int = 256, pairs: list[str] | None = None) -> torch.Tensor:
-        """Class logits [N, num_classes] of `texts`."""
-        return torch.cat([self.model(batch) for batch in self.batches(texts, batch_size, pairs)])
+        """Class logits [N, num_classes] of `texts`, on the CPU (computed where the model is)."""
+        from lightning.pytorch.utilities import move_data_to_device
+
+        device = self.model.device
+        return torch.cat([self.model(move_data_to_device(b, device)).cpu() for b in self.batches(texts, batch_size, pairs)])
 
 
 def find_run_dir(ckpt: Path) -> Path:

@@ -19,7 +19,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from textclass.cli import CONFIG_DIR, compose_config, exit_on_user_error, run_command
+from textclass.cli import CONFIG_DIR, compose_config, exit_on_user_error, run_command, seeds_arguments
 from textclass.errors import ConfigError, NothingToDo
 from textclass.metric_names import TEST_ACC, TEST_F1, VAL_ACC_SELECTED, VAL_F1_MICRO_TUNED, VAL_F1_SELECTED, VAL_F1_TUNED
 from textclass.run_files import CONFUSION_FILE, LABELS_FILE, LAST_CHECKPOINT, METRICS_FILE, OVERRIDES_FILE, RUN_CONFIG, THRESHOLDS_FILE, predictions_file
@@ -89,7 +89,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     elif cfg.get("test"):
         log.info("no test split for %s: skipping the test stage", datamodule.dataset.name)
     if trainer.is_global_zero and cfg.get("predictions", True):
-        metrics.update(save_predictions(selected_checkpoint(trainer, output_dir), output_dir, datamodule.eval_batch_size))
+        metrics.update(save_predictions(selected_checkpoint(trainer, output_dir), output_dir, datamodule.eval_batch_size, model.device))
     if trainer.is_global_zero:
         (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1, sort_keys=True))
         write_confusion_matrices(model, output_dir / CONFUSION_FILE)
@@ -105,11 +105,12 @@ def selected_checkpoint(trainer, output_dir: Path) -> Path | None:
     return output_dir / LAST_CHECKPOINT if (output_dir / LAST_CHECKPOINT).is_file() else None
 
 
-def save_predictions(ckpt: Path | None, output_dir: Path, batch_size: int) -> dict[str, float]:
+def save_predictions(ckpt: Path | None, output_dir: Path, batch_size: int, device=None) -> dict[str, float]:
     """The `ckpt` model's predictions on valid and test, as predictions_<split>.npz in `output_dir`
     (textclass-compare reads them), and its scores: val/acc_selected, val/f1_selected, and test/acc,
     test/f1 again, on every test example (the test stage leaves out those that have no known token).
-    The model is loaded from its files as textclass-eval loads it, so the two agree."""
+    The model is loaded from its files as textclass-eval loads it, so the two agree, and runs on
+    `device` (where it trained)."""
     from textclass.checkpoint import load_run
     from textclass.evaluate import score, sources
     from textclass.predictions import from_logits
@@ -118,6 +119,7 @@ def save_predictions(ckpt: Path | None, output_dir: Path, batch_size: int) -> di
         log.warning("no checkpoint was saved (callbacks.model_checkpoint=null): no predictions files written")
         return {}
     run = load_run(ckpt)
+    run.model.to(device or "cpu")
     metrics = {}
     splits = sources(run, ["valid", "test"], None)
     for split, examples in splits.items():
@@ -273,7 +275,7 @@ def main() -> None:
     """Console entry: `resume=<run dir>|last` becomes that run's own overrides plus its last checkpoint."""
     from textclass.trust import check_user_targets
 
-    run_command(hydra_main, "train", rewrite=lambda args: resume_arguments(ddp_rank_arguments(args, os.environ)), check=check_user_targets)
+    run_command(hydra_main, "train", rewrite=lambda args: resume_arguments(seeds_arguments(ddp_rank_arguments(args, os.environ))), check=check_user_targets)
 
 
 def ddp_rank_arguments(args: list[str], env: Mapping[str, str]) -> list[str]:

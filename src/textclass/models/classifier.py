@@ -113,7 +113,7 @@ class TextClassifier(L.LightningModule):
 
     def decide(self, probabilities: torch.Tensor) -> torch.Tensor:
         """Multi-label: which labels are predicted, [B, C] bool (each label's probability reaches its threshold)."""
-        return probabilities >= self.thresholds
+        return probabilities >= self.thresholds.to(probabilities.device)  # logits may come back to the CPU for reports
 
     def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.multi_label:
