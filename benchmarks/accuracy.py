@@ -42,7 +42,7 @@ import torch
 from _common import CONF, REPO, RESULTS_DIR, Row, default_data_dir, require_data, write_results
 from textclass.metric_names import VAL_ACC_BEST, headline
 from textclass.run_files import HISTORY_FILE
-from textclass.sweep_summary import collect_jobs
+from textclass.sweep_summary import collect_jobs, describe
 
 DATASETS = ("news", "sst2")
 ARCHS = ("bow", "mlp", "rnn", "gru", "lstm", "cnn", "textcnn", "attention", "bert")
@@ -231,18 +231,12 @@ def plan_sweeps(args: argparse.Namespace, sweeps_dir: Path) -> list[Sweep]:
 
 def summarize(values: list[float | None]) -> dict[str, object]:
     """n, mean, sample std, min, max and the 95% t-interval of the mean (std and interval need n >= 2)."""
-    import statistics
-
-    from scipy import stats
-
     values = [v for v in values if v is not None]
-    n = len(values)
-    if n == 0:
-        return {"n": 0, "mean": None, "std": None, "min": None, "max": None, "ci95": None}
-    mean = statistics.fmean(values)
-    std = statistics.stdev(values) if n > 1 else None
-    ci = list(stats.t.interval(0.95, n - 1, loc=mean, scale=std / math.sqrt(n))) if n > 1 else None
-    return {"n": n, "mean": mean, "std": std, "min": min(values), "max": max(values), "ci95": ci}
+    if len(values) < 2:
+        one = values[0] if values else None
+        return {"n": len(values), "mean": one, "std": None, "min": one, "max": one, "ci95": None}
+    stats = describe(values)
+    return {"n": len(values), "mean": stats.mean, "std": stats.std, "min": stats.min, "max": stats.max, "ci95": [stats.ci_low, stats.ci_high]}
 
 
 def job_metrics(sweeps_dir: Path) -> dict[tuple[str, int], tuple[Path, dict | None]]:

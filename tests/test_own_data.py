@@ -159,7 +159,8 @@ def test_kfold_sweep_summary_reports_mean_and_std_over_folds(tmp_path):
     run_ok(["textclass-train", *args], tmp_path, cli_env(tmp_path, tmp_path))
     (summary,) = (tmp_path / "outputs" / "train" / "multiruns").glob("*/summary.md")
     text = summary.read_text()
-    jobs = sorted(json.loads(p.read_text())["val/acc"] for p in summary.parent.glob("*/metrics.json"))
+    # no test split: the headline is the selected checkpoint's accuracy on valid
+    jobs = sorted(json.loads(p.read_text())["val/acc_selected"] for p in summary.parent.glob("*/metrics.json"))
     assert len(jobs) == 3
     (row,) = [line for line in text.splitlines() if line.startswith("| data=files") and "| 3 |" in line]
     assert f"{np.mean(jobs):.4f} ± {np.std(jobs, ddof=1):.4f}" in row

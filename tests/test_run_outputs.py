@@ -157,7 +157,7 @@ def test_multirun_writes_summary(data_dir, tmp_path):
             assert float(row[key]) == pytest.approx(metrics[key], abs=1e-9), (model, key)
         assert float(row["time/epoch_s_mean"]) > 0
     table = (sweep / "summary.md").read_text()
-    assert table.splitlines()[0].startswith("| job | status | overrides | val/loss | val/acc |")
+    assert table.splitlines()[0].startswith("| job | status | overrides | test/acc | val/acc_selected |")  # the headline columns first
     assert "model=bow" in table and "model=cnn" in table
     assert table in result.stdout + result.stderr  # logged at the end of the sweep
 
@@ -256,9 +256,9 @@ def test_summary_of_hand_made_sweep(tmp_path):
 
     lines = table.splitlines()
     assert (tmp_path / "summary.md").read_text() == table
-    # Markdown: no test/acc column (no job has it), 4 decimals, a literal | escaped
-    assert lines[0] == "| job | status | overrides | val/loss | val/acc | val/acc_best | val/f1 | time/epoch_s_mean |"
-    assert lines[2] == "| 0 | ok | optimizer.lr=0.3 | 0.5000 | 0.9000 | 0.8500 | 0.7500 |  |"
+    # Markdown: no test/acc or val/acc_selected column (no job has them), 4 decimals, a literal | escaped
+    assert lines[0] == "| job | status | overrides | val/loss | val/acc | val/f1 | val/acc_best | time/epoch_s_mean |"
+    assert lines[2] == "| 0 | ok | optimizer.lr=0.3 | 0.5000 | 0.9000 | 0.7500 | 0.8500 |  |"
     assert lines[3] == r"| 2 | failed | optimizer.lr=0.2 tag=a\|b |  |  |  |  |  |"
     assert lines[4].endswith("| 2.0000 |")
 

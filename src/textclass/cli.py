@@ -161,3 +161,41 @@ def run_command(
         raise SystemExit(0) from None
     sys.argv = [sys.argv[0], *args]
     hydra_main()
+
+
+MULTIRUN_FLAGS = ("-m", "--multirun")
+
+
+def override_key(arg: str) -> str:
+    """`+seed=3`, `++seed=3`, `~seed`, `seed=1,2` -> seed."""
+    return arg.lstrip("+~").split("=", 1)[0]
+
+
+def seeds_arguments(args: list[str]) -> list[str]:
+    """`seeds=N` becomes a multirun over seed=1,...,N (-m added when missing), so the sweep's
+    summary aggregates the repeats of each setup (textclass.sweep_summary); other sweeps combine,
+    `seeds=3 model=lstm,gru` being 6 jobs."""
+    given = [a for a in args if a.startswith("seeds=")]
+    if not given:
+        return args
+    value = given[-1].split("=", 1)[1]
+    # isdecimal alone would take other scripts' digits, which int() reads too
+    if not (value.isascii() and value.isdecimal() and int(value) > 0):
+        raise ConfigError(
+            f"seeds={value}: the number of seeds, a positive integer (seeds=5 trains with seed=1,2,3,4,5); "
+            "for seeds of your own: -m seed=7,11,13"
+        )
+    rest = [a for a in args if not a.startswith("seeds=")]
+    for arg in rest:
+        key, chosen = override_key(arg), arg.partition("=")[2]
+        if key == "seed":
+            raise ConfigError(f"seeds={value} and {arg}: seeds=N sets seed=1,...,N itself; give one of the two")
+        if key == "hparams_search" and chosen != "null":
+            raise ConfigError(
+                f"seeds={value} with {arg}: the Optuna sweeper would take seed for a parameter to search; "
+                f"search without seeds=, then rerun the best config (best_params.yaml) with seeds={value}"
+            )
+        if key == "resume":
+            raise ConfigError(f"seeds={value} with {arg}: resume continues one run; drop one of the two")
+    multirun = [] if set(MULTIRUN_FLAGS) & set(rest) else ["-m"]
+    return [*multirun, *rest, "seed=" + ",".join(str(s) for s in range(1, int(value) + 1))]

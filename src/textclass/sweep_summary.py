@@ -1,14 +1,16 @@
-"""One table for a whole sweep: each job's overrides and final metrics, as summary.csv and summary.md.
+"""One table for a whole sweep: each job's overrides and final metrics, as summary.csv and summary.md;
+for repeats of one setup, their aggregates as aggregate.md, aggregate.csv and aggregate.json.
 
-`SweepSummary` is a Hydra callback (conf/hydra/default.yaml) that writes the table when a multirun
+`SweepSummary` is a Hydra callback (conf/hydra/default.yaml) that writes them when a multirun
 ends. Hydra calls `on_multirun_end` only when every job succeeded: with the basic launcher a job
-that raises aborts the sweep, so for an aborted (or still running) sweep, write the table by hand:
+that raises aborts the sweep, so for an aborted (or still running) sweep, write them by hand:
 
     python -m textclass.sweep_summary outputs/train/multiruns/2025-01-01_12-00-00
 
 A job directory without metrics.json is listed with status "failed". Jobs that differ only in
-`data.fold` or `seed` (a cross-validation, repeated seeds) also get one row each in a second table
-of summary.md: n, and each metric's mean ± sample std.
+`data.fold` or `seed` (a cross-validation, `textclass-train seeds=N`) are repeats of one setup: each
+group of two or more gets, per final metric, n, mean, sample std, min, max and the 95% t-interval of
+the mean (aggregate.*, and as a second table of summary.md); failed jobs are left out and listed.
 
 With `plot_x` (a swept key such as `data.batch_size`), it also draws `plot_y` (seconds per epoch by
 default) against that key's values, as `<plot_y>_by_<plot_x>.png`: the batch-size study
@@ -22,28 +24,50 @@ import csv
 import json
 import logging
 import math
-import statistics
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
+from scipy import stats
 
-from textclass.run_files import HISTORY_FILE, METRICS_FILE
+from textclass.cli import override_key
+from textclass.metric_names import (
+    EPOCH_S_MEAN,
+    TEST_ACC,
+    TEST_F1,
+    VAL_ACC,
+    VAL_ACC_BEST,
+    VAL_ACC_SELECTED,
+    VAL_F1,
+    VAL_F1_SELECTED,
+    VAL_LOSS,
+    headline,
+)
 from textclass.plots import plot_metric_by_param
-from textclass.metric_names import EPOCH_S_MEAN, TEST_ACC, VAL_ACC, VAL_ACC_BEST, VAL_F1, VAL_LOSS
+from textclass.run_files import HISTORY_FILE, METRICS_FILE
 
 log = logging.getLogger(__name__)
 
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
-# metrics.json keys, in column order; test/acc only exists when the dataset has a test split
-METRICS = (VAL_LOSS, VAL_ACC, VAL_ACC_BEST, VAL_F1, TEST_ACC)
-# mean of history.csv's epoch_s (metrics.json holds only the last epoch's time/epoch_s)
-# jobs that differ only in these overrides are repeats of one setup: summarised as mean ± std
+AGGREGATE_MD = "aggregate.md"
+AGGREGATE_CSV = "aggregate.csv"
+AGGREGATE_JSON = "aggregate.json"
+# metrics.json keys, in column order: the headline figures first (test/acc where the dataset has a
+# test split, else val/acc_selected); val/acc_best (the best epoch picked on the split it is scored on) last
+METRICS = (TEST_ACC, VAL_ACC_SELECTED, TEST_F1, VAL_F1_SELECTED, VAL_LOSS, VAL_ACC, VAL_F1, VAL_ACC_BEST)
+# the figures of the checkpoint a run reports (and its val/loss) that repeats are aggregated over
+FINAL_METRICS = (TEST_ACC, TEST_F1, VAL_ACC_SELECTED, VAL_F1_SELECTED, VAL_LOSS)
+# jobs that differ only in these overrides are repeats of one setup
 REPEAT_KEYS = ("data.fold", "seed")
-COLUMNS = ("job", "status", "overrides", *METRICS[:4], EPOCH_S_MEAN, METRICS[4])
+CONFIDENCE = 0.95
+# EPOCH_S_MEAN: the mean of history.csv's epoch_s (metrics.json holds only the last epoch's time/epoch_s)
+COLUMNS = ("job", "status", "overrides", *METRICS, EPOCH_S_MEAN)
+AGGREGATE_COLUMNS = ("overrides", "n", "failed", "metric", "headline", "mean", "std", "min", "max", "ci_low", "ci_high")
 
 
 @dataclass
@@ -60,7 +84,7 @@ class JobResult:
 
     def override(self, key: str) -> str | None:
         """The value this job was given for `key` on the command line, if any."""
-        values = [o.split("=", 1)[1] for o in self.overrides if o.lstrip("+~").split("=", 1)[0] == key and "=" in o]
+        values = [o.split("=", 1)[1] for o in self.overrides if override_key(o) == key and "=" in o]
         return values[-1] if values else None
 
     def row(self) -> dict[str, Any]:
@@ -94,22 +118,25 @@ def _epoch_s_mean(history_csv: Path) -> float | None:
     return sum(times) / len(times) if times else None
 
 
-def write_csv(rows: list[dict[str, Any]], path: Path) -> Path:
+def write_csv(rows: list[dict[str, Any]], path: Path, columns: Sequence[str] = COLUMNS) -> Path:
     """All columns, full precision, empty cells for values not logged: for scripts."""
     with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
     return path
 
 
 def to_markdown(rows: list[dict[str, Any]]) -> str:
-    """A Markdown table for people: 4 decimals, without the optional columns no job has."""
-    optional = (EPOCH_S_MEAN, TEST_ACC)
+    """A Markdown table for people: 4 decimals, without the metric columns no job has."""
+    optional = (*METRICS, EPOCH_S_MEAN)
     columns = [c for c in COLUMNS if c not in optional or any(r.get(c) is not None for r in rows)]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in rows:
-        lines.append("| " + " | ".join(_cell(row.get(c)) for c in columns) + " |")
+    return markdown_table(columns, [[_cell(row.get(c)) for c in columns] for row in rows])
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -121,39 +148,124 @@ def _cell(value: Any) -> str:
     return str(value).replace("|", r"\|")  # a literal | would split the cell
 
 
-def aggregate(jobs: list[JobResult]) -> list[dict[str, Any]]:
-    """Jobs that differ only in `REPEAT_KEYS` (a cross-validation's folds, repeated seeds) as one
-    row each: n and each metric's mean and sample std. Only groups of two or more jobs."""
+def setup_name(job: JobResult) -> str:
+    """The job's overrides other than `REPEAT_KEYS`: what all repeats of its setup share."""
+    return " ".join(o for o in job.overrides if override_key(o) not in REPEAT_KEYS)
+
+
+def group_repeats(jobs: list[JobResult]) -> dict[str, list[JobResult]]:
+    """The finished jobs grouped by their overrides other than `REPEAT_KEYS` (the group's name): the
+    repeats of one setup (seeds, folds) land in one group."""
     groups: dict[str, list[JobResult]] = {}
     for job in jobs:
+        if job.metrics is not None:
+            groups.setdefault(setup_name(job), []).append(job)
+    return groups
+
+
+@dataclass(frozen=True)
+class Stats:
+    """One metric over two or more repeats: the sample std (n - 1) and the t-interval of the mean."""
+
+    mean: float
+    std: float
+    min: float
+    max: float
+    ci_low: float
+    ci_high: float
+
+    def cell(self) -> str:
+        return f"{self.mean:.4f} ± {self.std:.4f} [{self.ci_low:.4f}, {self.ci_high:.4f}]"
+
+
+def describe(values: Sequence[float], confidence: float = CONFIDENCE) -> Stats:
+    x = np.asarray(values, dtype=float)
+    mean, std = float(x.mean()), float(x.std(ddof=1))
+    # scipy's interval is nan at scale 0; identical values (a deterministic setup) have a point interval
+    low, high = (mean, mean) if std == 0 else stats.t.interval(confidence, len(x) - 1, loc=mean, scale=std / math.sqrt(len(x)))
+    return Stats(mean, std, float(x.min()), float(x.max()), float(low), float(high))
+
+
+@dataclass(frozen=True)
+class RepeatGroup:
+    """The finished repeats of one setup and their aggregates."""
+
+    overrides: str  # the setup: the jobs' overrides other than REPEAT_KEYS
+    jobs: list[int]
+    failed_jobs: list[int]  # repeats of this setup that left no metrics.json, left out of `metrics`
+    headline: str  # the metric to report first (metric_names.headline)
+    headline_split: str  # "test", or "valid (selection split)" for a dataset without a test split
+    metrics: dict[str, Stats]  # the FINAL_METRICS every job has: the headline, then in that order
+
+    @property
+    def n(self) -> int:
+        return len(self.jobs)
+
+
+@dataclass(frozen=True)
+class Aggregates:
+    groups: list[RepeatGroup]  # setups with two or more finished repeats
+    failed_jobs: list[int]  # every failed job of the sweep
+
+
+def aggregate(jobs: list[JobResult]) -> Aggregates:
+    """Jobs that differ only in `REPEAT_KEYS` (a cross-validation's folds, repeated seeds) as one
+    group each, with each final metric's statistics. Only groups of two or more finished jobs."""
+    failed: dict[str, list[int]] = {}
+    for job in jobs:
         if job.metrics is None:
-            continue
-        rest = [o for o in job.overrides if o.lstrip("+~").split("=", 1)[0] not in REPEAT_KEYS]
-        groups.setdefault(" ".join(rest), []).append(job)
-    rows = []
-    for overrides, members in groups.items():
+            failed.setdefault(setup_name(job), []).append(job.num)
+    groups = []
+    for name, members in group_repeats(jobs).items():
         if len(members) < 2:
             continue
-        row: dict[str, Any] = {"overrides": overrides, "n": len(members)}
-        for name in METRICS:
-            values = [m.metrics[name] for m in members if name in m.metrics]
-            if len(values) == len(members):
-                row[name] = (statistics.fmean(values), statistics.stdev(values))
-        rows.append(row)
-    return rows
+        metrics = {m: describe([j.metrics[m] for j in members]) for m in FINAL_METRICS if all(m in j.metrics for j in members)}
+        key, split = headline({m: s.mean for m, s in metrics.items()})
+        metrics = dict(sorted(metrics.items(), key=lambda item: item[0] != key))  # stable: the headline first
+        groups.append(RepeatGroup(name, [j.num for j in members], failed.get(name, []), key, split, metrics))
+    return Aggregates(groups, [j.num for j in jobs if j.metrics is None])
 
 
-def aggregate_markdown(rows: list[dict[str, Any]]) -> str:
-    metrics = [m for m in METRICS if any(m in r for r in rows)]
-    lines = [
-        f"\n## Mean ± std (sample) over {' / '.join(REPEAT_KEYS)}\n",
-        "| overrides | n | " + " | ".join(metrics) + " |",
-        "|" + "---|" * (2 + len(metrics)),
+def aggregate_markdown(agg: Aggregates) -> str:
+    """One table per headline metric (a sweep over datasets with and without a test split has two),
+    the headline column first."""
+    parts = [f"## Repeats over {' / '.join(REPEAT_KEYS)}: mean ± sample std [{CONFIDENCE:.0%} t-interval of the mean]\n"]
+    if agg.failed_jobs:
+        jobs = "job" + "s" * (len(agg.failed_jobs) > 1)
+        parts.append(f"Left out: the failed {jobs} {', '.join(map(str, agg.failed_jobs))} (no {METRICS_FILE}).\n")
+    for key, split in dict.fromkeys((g.headline, g.headline_split) for g in agg.groups):
+        groups = [g for g in agg.groups if g.headline == key]
+        metrics = [m for m in dict.fromkeys((key, *FINAL_METRICS)) if any(m in g.metrics for g in groups)]
+        rows = [[_cell(g.overrides or "(no overrides)"), str(g.n), *(g.metrics[m].cell() if m in g.metrics else "" for m in metrics)] for g in groups]
+        parts.append(f"Headline: {key} on {split}\n\n" + markdown_table(["overrides", "n", *metrics], rows))
+    return "\n".join(parts)
+
+
+def aggregate_rows(agg: Aggregates) -> list[dict[str, Any]]:
+    """aggregate.csv: one row per group and metric, the headline's row (its split in `headline`) first."""
+    return [
+        {"overrides": g.overrides, "n": g.n, "failed": len(g.failed_jobs), "metric": m, "headline": g.headline_split if m == g.headline else None, **asdict(s)}
+        for g in agg.groups
+        for m, s in g.metrics.items()
     ]
-    for row in rows:
-        cells = [f"{row[m][0]:.4f} ± {row[m][1]:.4f}" if m in row else "" for m in metrics]
-        lines.append(f"| {_cell(row['overrides'])} | {row['n']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+
+
+def aggregate_json(agg: Aggregates) -> dict[str, Any]:
+    return {
+        "repeat_keys": list(REPEAT_KEYS),
+        "confidence": CONFIDENCE,
+        "failed_jobs": agg.failed_jobs,
+        "groups": [{"n": g.n, **asdict(g)} for g in agg.groups],
+    }
+
+
+def write_aggregates(agg: Aggregates, sweep_dir: Path) -> str:
+    """Writes aggregate.md, aggregate.csv and aggregate.json into `sweep_dir`; returns the Markdown."""
+    text = aggregate_markdown(agg)
+    (sweep_dir / AGGREGATE_MD).write_text(text)
+    write_csv(aggregate_rows(agg), sweep_dir / AGGREGATE_CSV, AGGREGATE_COLUMNS)
+    (sweep_dir / AGGREGATE_JSON).write_text(json.dumps(aggregate_json(agg), indent=1))
+    return text
 
 
 def plot_points(jobs: list[JobResult], x: str, y: str) -> list[tuple[float, float]]:
@@ -178,15 +290,16 @@ def _last_part(key: str) -> str:
 
 
 def write_summary(sweep_dir: Path | str, plot_x: str | None = None, plot_y: str = EPOCH_S_MEAN) -> str:
-    """Writes summary.csv and summary.md (and the plot, given `plot_x`) into `sweep_dir`; returns the Markdown table."""
+    """Writes summary.csv and summary.md, the aggregate.* files when the sweep has repeats, and the plot
+    given `plot_x`, into `sweep_dir`; returns summary.md's text."""
     sweep_dir = Path(sweep_dir)
     jobs = collect_jobs(sweep_dir)
     rows = [job.row() for job in jobs]
     write_csv(rows, sweep_dir / SUMMARY_CSV)
     table = to_markdown(rows)
-    groups = aggregate(jobs)
-    if groups:
-        table += aggregate_markdown(groups)
+    agg = aggregate(jobs)
+    if agg.groups:
+        table += "\n" + write_aggregates(agg, sweep_dir)
     (sweep_dir / SUMMARY_MD).write_text(table)
     if plot_x:
         path = plot_metric_by_param(plot_points(jobs, plot_x, plot_y), sweep_dir / plot_name(plot_x, plot_y), x_label=plot_x, y_label=plot_y)

@@ -272,7 +272,8 @@ def restore_environment(before: Mapping[str, str]) -> None:
 
 
 def main() -> None:
-    """Console entry: `resume=<run dir>|last` becomes that run's own overrides plus its last checkpoint."""
+    """Console entry: `seeds=N` becomes a multirun over seed=1..N, and `resume=<run dir>|last` that
+    run's own overrides plus its last checkpoint."""
     from textclass.trust import check_user_targets
 
     run_command(hydra_main, "train", rewrite=lambda args: resume_arguments(seeds_arguments(ddp_rank_arguments(args, os.environ))), check=check_user_targets)
