@@ -272,7 +272,8 @@ def make_row(data: str, arch: str, seeds: int, jobs: dict, overrides: list[str],
         "time_s": None,
         "target": target,
         "met": None,
-        "leader_gap_significant": None,
+        "leader": False,
+        "leader_gap_significant": None,  # from textclass-compare: significantly behind the leader
         "status": "skipped" if skipped_note else "failed",
         "note": skipped_note or "",
         "job_dirs": [],
@@ -313,9 +314,10 @@ def compare_command() -> list[str]:
     return [str(beside)] if beside.is_file() else [sys.executable, "-m", "textclass.compare"]
 
 
-def significance(sweeps: list[Sweep], data: str, work_dir: Path, env: dict[str, str]) -> dict[str, dict]:
-    """textclass-compare over the dataset's sweeps: experiment -> its leaderboard entry (empty when
-    fewer than two configs finished, or the comparison failed: then stderr says why)."""
+def significance(sweeps: list[Sweep], data: str, work_dir: Path, env: dict[str, str], jobs: dict) -> dict[str, str]:
+    """textclass-compare over the dataset's sweeps: experiment -> its leaderboard mark ("leader",
+    "≈ leader": not significantly behind it, "": significantly behind, "not compared"); empty when
+    the comparison failed (stderr says why)."""
     dirs = [str(s.dir) for s in sweeps if s.data == data and s.dir.is_dir()]
     out = work_dir / f"compare_{data}"
     result = subprocess.run([*compare_command(), *dirs, "split=test", f"output={out}"], env=env, capture_output=True, text=True)
@@ -323,11 +325,13 @@ def significance(sweeps: list[Sweep], data: str, work_dir: Path, env: dict[str, 
         print(f"textclass-compare on {data} exited {result.returncode}: {result.stderr.strip()[-500:]}", file=sys.stderr)
         return {}
     report = json.loads((out / "compare.json").read_text())
+    experiment_of = {str(Path(job_dir).resolve()): exp for (exp, _), (job_dir, _) in jobs.items()}
+    marks = {entry["name"]: entry["mark"] for entry in report["leaderboard"]}
     by_experiment = {}
-    for entry in report["leaderboard"]:
-        for override in entry["system"].split():
-            if override.startswith("experiment="):
-                by_experiment[override.split("=", 1)[1]] = entry
+    for system in report["systems"]:
+        experiments = {experiment_of.get(str(Path(r["dir"]).resolve())) for r in system["runs"]}
+        if len(experiments) == 1 and None not in experiments:
+            by_experiment[experiments.pop()] = marks[system["name"]]
     return by_experiment
 
 
@@ -337,7 +341,7 @@ def _num(value: object, fmt: str) -> str:
 
 def to_markdown(rows: list[Row]) -> str:
     lines = [
-        "| `experiment=` | split | n | acc mean ± std | 95% CI | min – max | macro-F1 | old val/acc_best (moved) | epochs | time/run | vs leader |",
+        "| `experiment=` | split | n | acc mean ± std | 95% CI | min – max | macro-F1 | val/acc_best, selection split (test − it) | epochs | time/run | vs leader |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -346,9 +350,7 @@ def to_markdown(rows: list[Row]) -> str:
             continue
         ci = "—" if r["ci95"] is None else f"[{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]"
         std = "" if r["std"] is None else f" ± {r['std']:.3f}"
-        mark = {True: "behind", False: "≈ leader", None: "—"}[r["leader_gap_significant"]]
-        if r.get("leader"):
-            mark = "leader"
+        mark = "leader" if r["leader"] else {True: "behind", False: "≈ leader", None: "—"}[r["leader_gap_significant"]]
         lines.append(
             f"| `{r['experiment']}` | {r['split']} | {r['n']} | {r['value']:.3f}{std} | {ci} | {r['min']:.3f} – {r['max']:.3f} | "
             f"{_num(r['f1'], '.3f')} | {_num(r['acc_best'], '.3f')} ({r['moved']:+.3f}) | {_num(r['epochs'], '.1f')} | "
@@ -387,12 +389,11 @@ def main(argv: list[str] | None = None) -> int:
             skipped = args.bert_note if arch == "bert" and not args.bert else None
             seeds = args.bert_seeds if arch == "bert" else args.seeds
             data_rows.append(make_row(data, arch, seeds, jobs, overrides, skipped))
-        marks = significance(sweeps, data, work_dir, env) if sum(r["status"] == "ok" for r in data_rows) >= 2 else {}
+        marks = significance(sweeps, data, work_dir, env, jobs) if sum(r["status"] == "ok" for r in data_rows) >= 2 else {}
         for r in data_rows:
-            entry = marks.get(r["experiment"])
-            if entry is not None:
-                r["leader"] = entry["rank"] == 1
-                r["leader_gap_significant"] = None if r["leader"] else entry["significant"]
+            mark = marks.get(r["experiment"])
+            r["leader"] = mark == "leader"
+            r["leader_gap_significant"] = {"": True, "≈ leader": False}.get(mark)
         rows += sorted(data_rows, key=lambda r: -(r["value"] or 0))
     table = to_markdown(rows)
     print()

@@ -42,8 +42,13 @@ def heavy_imports(module: str, program: str, *args: str, cwd) -> list[str]:
         ("textclass.evaluate", "textclass-eval", ["--help"]),
         ("textclass.predict", "textclass-predict", ["--help"]),
         ("textclass.export", "textclass-export", ["--help"]),
+        ("textclass.compare", "textclass-compare", ["--help"]),
+        ("textclass.compare", "textclass-compare", ["run_a", "run_b", "metric=acc_typo"]),  # a bad option: one error line
     ],
-    ids=["train_help", "train_cfg_job", "train_bad_override", "search_cfg", "eval_help", "predict_help", "export_help"],
+    ids=[
+        "train_help", "train_cfg_job", "train_bad_override", "search_cfg", "eval_help", "predict_help", "export_help",
+        "compare_help", "compare_bad_option",
+    ],
 )
 def test_commands_that_need_no_model_import_no_heavy_library(tmp_path, module, program, args):
     assert heavy_imports(module, program, *args, cwd=tmp_path) == []
