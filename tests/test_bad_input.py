@@ -211,7 +211,7 @@ def test_wrong_header_names_line_1_the_missing_column_and_the_columns_found(tmp_
 NO_TEST_SPLIT = pytest.mark.parametrize(
     "dataset, reason",
     [
-        ("news", ["news has no test split", "test.tsv", "evaluate on valid"]),
+        ("news", ["news has no test split", "test.tsv", "data.holdout=0.1"]),
         ("sst2", ["sst2 has no test split", "GLUE", "hidden", "dev.tsv"]),
     ],
 )

@@ -34,17 +34,22 @@ from conftest import NEWS_ROWS, REPO, cli_env, run_cli, write_table, write_tiny_
 pytestmark = pytest.mark.timeout(1800)
 
 README = REPO / "README.md"
-PROGRAMS = ("textclass-train", "textclass-eval", "textclass-predict", "textclass-export")
+PROGRAMS = ("textclass-train", "textclass-eval", "textclass-predict", "textclass-export", "textclass-compare")
 MIN_COMMANDS = 20
 WORKERS = 2
 COMMAND_TIMEOUT_S = 600
 # The training run that eval, predict and resume commands use: the README's main job.
 BASE_RUN: tuple[str, ...] = ("textclass-train",)
+# The sweep that textclass-compare commands read (beside the base run): two seeds of the main job.
+BASE_SWEEP: tuple[str, ...] = ("textclass-train", "seeds=2")
 
 # README placeholder -> what it stands for here, applied in order to every argument.
-# {run} is the fixture's training run directory relative to the working directory, {run_name} its name.
+# {run} is the fixture's training run directory relative to the working directory, {run_name} its
+# name, {sweep} its sweep directory (BASE_SWEEP).
 PLACEHOLDERS: tuple[tuple[str, str], ...] = (
     (r"<run>", "{run_name}"),
+    (r"<run[12]>", "{run_name}"),  # textclass-compare of two runs: the base run twice
+    (r"^outputs/train/multiruns/<time>$", "{sweep}"),
     (r"<\.\.\.>", "{run}/checkpoints"),  # `ckpt_path=<...>/last.ckpt`
     (r"(?<=experiment=)best/<data>_<arch>", "best/news_bow"),
     (r"(?<=experiment=)<(?:name|config)>", "news_lstm"),
@@ -250,9 +255,9 @@ def readme_commands(readme: str) -> list[ReadmeCommand]:
 # --- placeholders -----------------------------------------------------------------------------
 
 
-def fill(command: ReadmeCommand, run_dir: str) -> tuple[str, ...]:
+def fill(command: ReadmeCommand, run_dir: str, sweep_dir: str = "outputs/train/multiruns/SWEEP") -> tuple[str, ...]:
     """The command's arguments with the README placeholders replaced (see PLACEHOLDERS)."""
-    values = {"run": run_dir, "run_name": Path(run_dir).name}
+    values = {"run": run_dir, "run_name": Path(run_dir).name, "sweep": sweep_dir}
     args: list[str] = []
     for arg in command.args:
         for pattern, replacement in PLACEHOLDERS:
@@ -319,8 +324,8 @@ def write_own_data(args: tuple[str, ...], cwd: Path) -> None:
 # --- running ----------------------------------------------------------------------------------
 
 
-def run_one(command: ReadmeCommand, cwd: Path, env: dict[str, str], run_dir: str) -> Result:
-    args = fill(command, run_dir)
+def run_one(command: ReadmeCommand, cwd: Path, env: dict[str, str], run_dir: str, sweep_dir: str = "") -> Result:
+    args = fill(command, run_dir, sweep_dir)
     write_input_files(args, cwd)
     full_env = {**own_env(command), **env}
     start = time.monotonic()
@@ -401,8 +406,12 @@ def readme_results(tmp_path_factory: pytest.TempPathFactory) -> dict[ReadmeComma
         for command in filter(is_base_run, COMMANDS):  # the README's own main job is the base run
             results[command] = base
         run_dir = base_run_dir(cwd)
+        if any(c.program == "textclass-compare" for c in on_run):
+            run_one(ReadmeCommand(0, " ".join(BASE_SWEEP), BASE_SWEEP), cwd, env, "")
+        sweeps = sorted((cwd / "outputs" / "train" / "multiruns").glob("*/multirun.yaml"))
+        sweep_dir = str(sweeps[0].parent.relative_to(cwd)) if sweeps else "no-sweep"
         for command in on_run:
-            results[command] = run_one(command, cwd, env, run_dir) if run_dir else not_run(command, base)
+            results[command] = run_one(command, cwd, env, run_dir, sweep_dir) if run_dir else not_run(command, base)
 
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         futures = [pool.submit(run_on_base)]
