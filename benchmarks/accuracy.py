@@ -282,7 +282,7 @@ def make_row(data: str, arch: str, seeds: int, jobs: dict, overrides: list[str],
         return row
     found = [jobs.get((exp, s)) for s in row["seeds"]]
     done = [(d, m) for d, m in (f for f in found if f) if m is not None]
-    missing = sum(1 for f in found if f is None or f[1] is None)
+    failed, not_run = sum(1 for f in found if f and f[1] is None), sum(1 for f in found if f is None)
     if not done:
         row["note"] = "no finished job (the sweep stopped before it, or its jobs failed)"
         return row
@@ -301,7 +301,7 @@ def make_row(data: str, arch: str, seeds: int, jobs: dict, overrides: list[str],
         time_s=summarize([h[1] for h in histories])["mean"],
         status="ok",
         job_dirs=[str(d) for d, _ in done],
-        note=f"{missing} of {seeds} seeds failed or did not run" if missing else "",
+        note=", ".join(f"{k} of {seeds} seeds {what}" for k, what in ((failed, "failed"), (not_run, "not run")) if k),
     )
     row["moved"] = row["value"] - row["acc_best"]
     if target is not None:
@@ -314,11 +314,12 @@ def compare_command() -> list[str]:
     return [str(beside)] if beside.is_file() else [sys.executable, "-m", "textclass.compare"]
 
 
-def significance(sweeps: list[Sweep], data: str, work_dir: Path, env: dict[str, str], jobs: dict) -> dict[str, str]:
+def significance(data: str, work_dir: Path, env: dict[str, str], jobs: dict) -> dict[str, str]:
     """textclass-compare over the dataset's sweeps: experiment -> its leaderboard mark ("leader",
     "≈ leader": not significantly behind it, "": significantly behind, "not compared"); empty when
     the comparison failed (stderr says why)."""
-    dirs = [str(s.dir) for s in sweeps if s.data == data and s.dir.is_dir()]
+    # every sweep of the dataset under multirun/ (<data>, <data>_bert, and any added to a work dir by hand)
+    dirs = [str(d) for d in sorted((work_dir / "multirun").glob(f"{data}*")) if (d / "multirun.yaml").is_file()]
     out = work_dir / f"compare_{data}"
     result = subprocess.run([*compare_command(), *dirs, "split=test", f"output={out}"], env=env, capture_output=True, text=True)
     if result.returncode != 0:
@@ -389,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
             skipped = args.bert_note if arch == "bert" and not args.bert else None
             seeds = args.bert_seeds if arch == "bert" else args.seeds
             data_rows.append(make_row(data, arch, seeds, jobs, overrides, skipped))
-        marks = significance(sweeps, data, work_dir, env, jobs) if sum(r["status"] == "ok" for r in data_rows) >= 2 else {}
+        marks = significance(data, work_dir, env, jobs) if sum(r["status"] == "ok" for r in data_rows) >= 2 else {}
         for r in data_rows:
             mark = marks.get(r["experiment"])
             r["leader"] = mark == "leader"
