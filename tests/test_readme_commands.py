@@ -40,15 +40,16 @@ WORKERS = 2
 COMMAND_TIMEOUT_S = 600
 # The training run that eval, predict and resume commands use: the README's main job.
 BASE_RUN: tuple[str, ...] = ("textclass-train",)
-# The sweep that textclass-compare commands read (beside the base run): two seeds of the main job.
-BASE_SWEEP: tuple[str, ...] = ("textclass-train", "seeds=2")
+# The sweep that textclass-compare commands read (beside the base run): two seeds of two models.
+BASE_SWEEP: tuple[str, ...] = ("textclass-train", "seeds=2", "model=bow,cnn")
 
 # README placeholder -> what it stands for here, applied in order to every argument.
 # {run} is the fixture's training run directory relative to the working directory, {run_name} its
 # name, {sweep} its sweep directory (BASE_SWEEP).
 PLACEHOLDERS: tuple[tuple[str, str], ...] = (
     (r"<run>", "{run_name}"),
-    (r"<run[12]>", "{run_name}"),  # textclass-compare of two runs: the base run twice
+    (r"^outputs/train/runs/<run1>$", "{run}"),  # textclass-compare of two runs: the base run,
+    (r"^outputs/train/runs/<run2>$", "{sweep}/0"),  # and the base sweep's first job (the same data)
     (r"^outputs/train/multiruns/<time>$", "{sweep}"),
     (r"<\.\.\.>", "{run}/checkpoints"),  # `ckpt_path=<...>/last.ckpt`
     (r"(?<=experiment=)best/<data>_<arch>", "best/news_bow"),

@@ -87,12 +87,13 @@ def read_checkpoint(ckpt: Path) -> dict:
     return state
 
 
-def load_run(path: str | Path) -> TrainedRun:
-    """A run directory (its checkpoints/last.ckpt) or a checkpoint file inside one."""
+def load_run(path: str | Path, run_dir: Path | None = None) -> TrainedRun:
+    """A run directory (its checkpoints/last.ckpt) or a checkpoint file inside one; or, given the
+    `run_dir` it belongs to, a checkpoint file anywhere (Lightning's own default checkpoint)."""
     path = Path(path).expanduser().resolve()
     ckpt = path / LAST_CHECKPOINT if path.is_dir() else path
     state = read_checkpoint(ckpt)
-    run_dir = find_run_dir(ckpt)
+    run_dir = run_dir or find_run_dir(ckpt)
     cfg = load_run_config(run_dir)
     dataset = instantiate(cfg.data.dataset, _convert_="all")
     labels = LabelSet.load(run_dir / LABELS_FILE)

@@ -118,7 +118,7 @@ def save_predictions(ckpt: Path | None, output_dir: Path, batch_size: int, devic
     if ckpt is None:
         log.warning("no checkpoint was saved (callbacks.model_checkpoint=null): no predictions files written")
         return {}
-    run = load_run(ckpt)
+    run = load_run(ckpt, output_dir)
     run.model.to(device or "cpu")
     metrics = {}
     splits = sources(run, ["valid", "test"], None)
