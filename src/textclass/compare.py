@@ -64,7 +64,7 @@ import numpy as np
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from textclass.cli import CONFIG_DIR, fail
+from textclass.cli import CONFIG_DIR, fail, override_key
 from textclass.errors import ConfigError, DataError, TextclassError
 from textclass.predictions import Predictions, load_predictions
 from textclass.run_files import RUN_CONFIG
@@ -263,7 +263,7 @@ def setup_differences(overrides: list[list[str]]) -> list[str]:
     shares: `model=cnn`, not `model=cnn trainer.max_epochs=5 data.batch_size=64`."""
     from textclass.sweep_summary import REPEAT_KEYS
 
-    setups = [[o for o in given if o.lstrip("+~").split("=", 1)[0] not in REPEAT_KEYS] for given in overrides]
+    setups = [[o for o in given if override_key(o) not in REPEAT_KEYS] for given in overrides]
     shared = set.intersection(*(set(setup) for setup in setups))
     return [" ".join(o for o in setup if o not in shared) for setup in setups]
 
