@@ -342,19 +342,19 @@ def _num(value: object, fmt: str) -> str:
 
 def to_markdown(rows: list[Row]) -> str:
     lines = [
-        "| `experiment=` | split | n | acc mean ± std | 95% CI | min – max | macro-F1 | val/acc_best, selection split (test − it) | epochs | time/run | vs leader |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| `experiment=` | split | n | acc mean ± std | 95% CI | min – max | macro-F1 | epochs | time/run | vs leader |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if r["status"] != "ok":
-            lines.append(f"| `{r['experiment']}` | | 0 | {r['note'] or r['status']} | | | | | | | |")
+            lines.append(f"| `{r['experiment']}` | | 0 | {r['note'] or r['status']} | | | | | | |")
             continue
         ci = "—" if r["ci95"] is None else f"[{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]"
         std = "" if r["std"] is None else f" ± {r['std']:.3f}"
         mark = "leader" if r["leader"] else {True: "behind", False: "≈ leader", None: "—"}[r["leader_gap_significant"]]
         lines.append(
             f"| `{r['experiment']}` | {r['split']} | {r['n']} | {r['value']:.3f}{std} | {ci} | {r['min']:.3f} – {r['max']:.3f} | "
-            f"{_num(r['f1'], '.3f')} | {_num(r['acc_best'], '.3f')} ({r['moved']:+.3f}) | {_num(r['epochs'], '.1f')} | "
+            f"{_num(r['f1'], '.3f')} | {_num(r['epochs'], '.1f')} | "
             f"{_num(r['time_s'], '.0f')} s | {mark} |"
         )
     notes = [f"- `{r['experiment']}`: {r['note']}" for r in rows if r["status"] == "ok" and r["note"]]
