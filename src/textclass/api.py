@@ -2,7 +2,7 @@
 
     import textclass
     metrics = textclass.train(["data=sst2", "model=lstm", "trainer.max_epochs=1"])
-    clf = textclass.load(metrics["run_dir"])      # a run directory or a .ckpt inside one
+    clf = textclass.load(metrics["run_dir"])      # a run directory, a .ckpt inside one, or an ensemble directory
     clf.predict(["a fine film"])                   # [Prediction(label="positive", probs={...})]
     clf.predict_proba(texts)                       # np.ndarray [N, C]
     clf.evaluate("my_test.csv")                    # the numbers textclass-eval prints
@@ -18,7 +18,7 @@ import numpy as np
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from textclass.checkpoint import TrainedRun, load_run
+from textclass.checkpoint import Predictor, load_predictor
 from textclass.cli import CONFIG_DIR, compose_config
 from textclass.errors import find_user_error
 
@@ -52,9 +52,9 @@ def train(overrides: Sequence[str] = ()) -> dict[str, float | str]:
 
 @dataclass
 class Classifier:
-    """A trained run, ready to predict and evaluate (on the CPU)."""
+    """A trained run (or an ensemble of runs), ready to predict and evaluate (on the CPU)."""
 
-    run: TrainedRun
+    run: Predictor
 
     @property
     def labels(self) -> list[str]:
@@ -82,5 +82,6 @@ class Classifier:
 
 
 def load(path: str | Path) -> Classifier:
-    """A trained run from its directory, or from a checkpoint file inside it."""
-    return Classifier(load_run(path))
+    """A trained run from its directory, or from a checkpoint file inside it; or an ensemble from
+    its directory (textclass-ensemble: the mean of its members' probabilities)."""
+    return Classifier(load_predictor(path))

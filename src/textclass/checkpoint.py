@@ -1,6 +1,8 @@
 """A trained model back from its checkpoint, with the run's own config, tokenizer and vocabulary.
 
 Eval and predict never use the current config for these: ids must mean what they meant in training.
+They take any `Predictor`: one run (`TrainedRun`, `load_run`) or an ensemble of runs
+(`textclass.ensemble.Ensemble`); `load_predictor` loads either from its directory.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import torch
 import yaml
@@ -21,7 +24,7 @@ from textclass.data.dataset import LabelSet, TextDataset
 from textclass.errors import ConfigError, UnsafeRunError
 from textclass.models.build import build_model
 from textclass.models.classifier import TextClassifier
-from textclass.run_files import LABELS_FILE, LAST_CHECKPOINT, OVERRIDES_FILE, RUN_CONFIG, THRESHOLDS_FILE
+from textclass.run_files import ENSEMBLE_KEY, LABELS_FILE, LAST_CHECKPOINT, OVERRIDES_FILE, RUN_CONFIG, THRESHOLDS_FILE
 from textclass.tokenizers import Features
 from textclass.trust import check_trusted
 
@@ -29,6 +32,34 @@ log = logging.getLogger(__name__)
 
 # what every run config has, and eval/predict read
 RUN_CONFIG_KEYS = ("data", "tokenizer", "model")
+
+
+class DecisionRule(Protocol):
+    """What turns a predictor's logits into class probabilities and (multi-label) decisions."""
+
+    multi_label: bool
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor: ...
+
+    def decide(self, probabilities: torch.Tensor) -> torch.Tensor: ...
+
+
+class Predictor(Protocol):
+    """What eval, predict and `textclass.load` use of a trained system: one run or an ensemble."""
+
+    run_dir: Path
+    cfg: DictConfig  # its data config is the one its splits are read with
+    dataset: TextDataset
+    labels: LabelSet
+
+    @property
+    def model(self) -> DecisionRule: ...
+
+    def logits(self, texts: list[str], batch_size: int = 256, pairs: list[str] | None = None) -> torch.Tensor: ...
+
+    def single_model(self, purpose: str) -> TrainedRun:
+        """The one model behind it, for what only one model can do (`purpose`, e.g. "explain=true")."""
+        ...
 
 
 @dataclass
@@ -57,6 +88,9 @@ class TrainedRun:
 
         device = self.model.device
         return torch.cat([self.model(move_data_to_device(b, device)).cpu() for b in self.batches(texts, batch_size, pairs)])
+
+    def single_model(self, purpose: str) -> TrainedRun:
+        return self
 
 
 def find_run_dir(ckpt: Path) -> Path:
@@ -91,6 +125,12 @@ def load_run(path: str | Path, run_dir: Path | None = None) -> TrainedRun:
     """A run directory (its checkpoints/last.ckpt) or a checkpoint file inside one; or, given the
     `run_dir` it belongs to, a checkpoint file anywhere (Lightning's own default checkpoint)."""
     path = Path(path).expanduser().resolve()
+    members = ensemble_members(path)
+    if members is not None:
+        raise ConfigError(
+            f"{path} is an ensemble of {len(members)} run(s) (textclass-ensemble), and this needs one trained model: "
+            f"pass one of its members, {', '.join(members)}"
+        )
     ckpt = path / LAST_CHECKPOINT if path.is_dir() else path
     state = read_checkpoint(ckpt)
     run_dir = run_dir or find_run_dir(ckpt)
@@ -116,6 +156,42 @@ def load_run(path: str | Path, run_dir: Path | None = None) -> TrainedRun:
     if (run_dir / THRESHOLDS_FILE).is_file():
         model.thresholds = torch.tensor([load_thresholds(run_dir / THRESHOLDS_FILE)[name] for name in labels.names])
     return TrainedRun(run_dir, cfg, model.eval(), dataset, features, labels)
+
+
+def load_predictor(path: str | Path) -> Predictor:
+    """A run directory or checkpoint (`load_run`), or an ensemble directory (`textclass.ensemble`)."""
+    path = Path(path).expanduser().resolve()
+    if ensemble_members(path) is not None:
+        from textclass.ensemble import load_ensemble
+
+        return load_ensemble(path)
+    return load_run(path)
+
+
+def ensemble_members(path: Path) -> list[str] | None:
+    """The member checkpoints an ensemble directory lists; None for anything else (a run, a file)."""
+    if not (path / RUN_CONFIG).is_file():
+        return None
+    cfg = load_yaml(path / RUN_CONFIG)
+    if not isinstance(cfg, DictConfig) or ENSEMBLE_KEY not in cfg:
+        return None
+    section = cfg[ENSEMBLE_KEY]
+    members = section.get("members") if isinstance(section, DictConfig) else None
+    return [str(m.get("checkpoint")) if isinstance(m, DictConfig) else str(m) for m in members] if isinstance(members, ListConfig) else []
+
+
+def selected_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint a run reports on (its metrics and predictions files): the best by the checkpoint
+    monitor, as its last.ckpt records it; last.ckpt itself when it records none or that file is gone."""
+    last = run_dir / LAST_CHECKPOINT
+    state = read_checkpoint(last)
+    for name, callback_state in (state.get("callbacks") or {}).items():
+        best = callback_state.get("best_model_path") if name.startswith("ModelCheckpoint") and isinstance(callback_state, dict) else None
+        # by name in this run's checkpoints folder: the run directory may have moved since
+        if best and (last.parent / Path(best).name).is_file():
+            return last.parent / Path(best).name
+    log.info("%s records no best checkpoint that still exists: using %s", last, last.name)
+    return last
 
 
 def load_thresholds(path: Path) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""`textclass-eval`: accuracy, macro-F1 and confusion matrix of a checkpoint on its splits or a file."""
+"""`textclass-eval`: accuracy, macro-F1 and confusion matrix of a checkpoint (or an ensemble) on its splits or a file."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from textclass.checkpoint import TrainedRun
+    from textclass.checkpoint import Predictor
     from textclass.data.dataset import Examples
 
 # torch, torchmetrics and the model code are imported by the functions that use them: --help and
@@ -41,11 +41,11 @@ class EvalResult:
     recall: dict[str, float] | None = None
 
 
-def evaluate(run: TrainedRun, data: Examples, batch_size: int = 256) -> EvalResult:
+def evaluate(run: Predictor, data: Examples, batch_size: int = 256) -> EvalResult:
     return score(run, run.logits(data.texts, batch_size, data.pairs), data.labels)
 
 
-def score(run: TrainedRun, logits: torch.Tensor, truth: np.ndarray) -> EvalResult:
+def score(run: Predictor, logits: torch.Tensor, truth: np.ndarray) -> EvalResult:
     """The metrics of the run's `logits` against the true labels `truth`."""
     import numpy as np
     import torch
@@ -84,7 +84,7 @@ def score(run: TrainedRun, logits: torch.Tensor, truth: np.ndarray) -> EvalResul
     )
 
 
-def sources(run: TrainedRun, splits: list[str], file: str | None) -> dict[str, Examples]:
+def sources(run: Predictor, splits: list[str], file: str | None) -> dict[str, Examples]:
     """What to evaluate: a labeled file in the dataset's columns, or the run's splits that exist, as
     it trained on them (its fold's for a cross-validation run, its held-out split's with data.holdout,
     the first data.max_examples of each)."""
@@ -119,9 +119,9 @@ def format_table(results: dict[str, EvalResult]) -> str:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 @exit_on_user_error
 def hydra_main(cfg: DictConfig) -> dict[str, EvalResult]:
-    from textclass.checkpoint import load_run
+    from textclass.checkpoint import load_predictor
 
-    run = load_run(cfg.ckpt_path)
+    run = load_predictor(cfg.ckpt_path)
     results = {name: evaluate(run, data, cfg.batch_size) for name, data in sources(run, list(cfg.splits), cfg.file).items()}
     print(format_table(results))
     out = Path(HydraConfig.get().runtime.output_dir) / EVAL_REPORT

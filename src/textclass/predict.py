@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from textclass.checkpoint import TrainedRun
+    from textclass.checkpoint import Predictor, TrainedRun
     from textclass.data.batching import Batch
 
 # torch and the model code are imported by the functions that use them: --help and bad overrides
@@ -79,28 +79,31 @@ def read_texts(text: str | list[str] | None, input_path: str | None) -> list[str
     return texts
 
 
-def predict_lines(run: TrainedRun, lines: list[str], batch_size: int = 256, explain: bool = False) -> Iterator[Prediction]:
+def predict_lines(run: Predictor, lines: list[str], batch_size: int = 256, explain: bool = False) -> Iterator[Prediction]:
     """A prediction per line, in order; an empty line gets a row saying it was skipped."""
     predictions = predict(run, [line for line in lines if line], batch_size, explain)
     for line in lines:
         yield next(predictions) if line else Prediction(line, None, None, skipped=EMPTY_LINE)
 
 
-def predict(run: TrainedRun, texts: list[str], batch_size: int = 256, explain: bool = False) -> Iterator[Prediction]:
-    """Predictions for non-empty `texts`; for a sentence-pair run each text is `text<TAB>pair`."""
-    import torch
+def predict(run: Predictor, texts: list[str], batch_size: int = 256, explain: bool = False) -> Iterator[Prediction]:
+    """Predictions for non-empty `texts`; for a sentence-pair run each text is `text<TAB>pair`.
+    `explain` needs one model: an ensemble refuses it here, before the first row."""
+    explained = run.single_model("explain=true") if explain else None
+    return _predictions(run, texts, batch_size, explained)
 
+
+def _predictions(run: Predictor, texts: list[str], batch_size: int, explained: TrainedRun | None) -> Iterator[Prediction]:
     names = list(run.labels.names)
     model = run.model
     for start in range(0, len(texts), batch_size):
         chunk = texts[start : start + batch_size]
         firsts, pairs = split_pairs(chunk) if run.dataset.text_pair_column else (chunk, None)
-        (batch,) = run.batches(firsts, batch_size, pairs)
-        if explain:
-            logits, importance, method = explain_batch(model, batch)
+        if explained is not None:
+            (batch,) = explained.batches(firsts, batch_size, pairs)
+            logits, importance, method = explain_batch(explained.model, batch)
         else:
-            with torch.no_grad():
-                logits = model(batch)
+            logits = run.logits(firsts, batch_size, pairs)
         probs = model.probabilities(logits)
         chosen_rows = model.decide(probs).tolist() if model.multi_label else None
         for row, text in enumerate(chunk):
@@ -110,9 +113,9 @@ def predict(run: TrainedRun, texts: list[str], batch_size: int = 256, explain: b
                 prediction = Prediction(text, "|".join(chosen), dict(zip(names, p)), labels=chosen)
             else:
                 prediction = Prediction(text, names[int(probs[row].argmax())], dict(zip(names, p)))
-            if explain:
+            if explained is not None:
                 length = int(batch.lengths[row])
-                prediction.tokens = run.features.token_strings(batch.input_ids[row, :length].tolist())
+                prediction.tokens = explained.features.token_strings(batch.input_ids[row, :length].tolist())
                 prediction.importance = importance[row, :length].tolist()
                 prediction.method = method
             yield prediction
@@ -204,9 +207,11 @@ def hydra_main(cfg: DictConfig) -> None:
     ckpt_path = cfg.ckpt_path  # a missing ckpt_path is the first thing to say
     check_output(cfg.output, cfg.input)
     lines = read_texts(cfg.text, cfg.input)
-    from textclass.checkpoint import load_run
+    from textclass.checkpoint import load_predictor
 
-    run = load_run(ckpt_path)
+    run = load_predictor(ckpt_path)
+    if cfg.explain:
+        run.single_model("explain=true")  # an ensemble refuses before any output is written
     start = time.perf_counter()
     write(predict_lines(run, lines, cfg.batch_size, cfg.explain), cfg.output, cfg.format, list(run.labels.names))
     seconds = time.perf_counter() - start

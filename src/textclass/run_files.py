@@ -12,6 +12,9 @@
     <run>/checkpoints/last.ckpt      the last epoch (resume), beside the best epoch_NNN.ckpt
     <run>/error.log                  a failed search trial's traceback
     <run>/eval.json                  textclass-eval's report, in the eval run's own directory
+
+An ensemble directory (textclass-ensemble) holds a config.yaml whose `ensemble:` key lists its
+members' checkpoints, classes and split fingerprints, labels.json, and its own predictions_<split>.npz.
 """
 
 RUN_CONFIG = "config.yaml"
@@ -29,6 +32,7 @@ CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = f"{CHECKPOINT_DIR}/last.ckpt"
 ERROR_LOG = "error.log"
 EVAL_REPORT = "eval.json"
+ENSEMBLE_KEY = "ensemble"  # the top-level key of an ensemble directory's config.yaml
 
 
 def predictions_file(split: str) -> str:
