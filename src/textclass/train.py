@@ -45,6 +45,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     from lightning.pytorch.utilities import rank_zero_only
 
     from textclass.checkpoint import read_checkpoint
+    from textclass.distill import DistillSpec
     from textclass.models.build import balanced_class_weights, build_model
     from textclass.options import check_config_types
     from textclass.trust import check_user_targets
@@ -58,7 +59,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     is_rank_zero = rank_zero_only.rank == 0  # DDP: the other ranks run this function too
-    datamodule = instantiate(cfg.data)
+    # checked before the data: the teacher's logits are computed while the data module sets up
+    teacher = DistillSpec.from_options(cfg.model.get("distill")).teacher
+    datamodule = instantiate(cfg.data, **({"teacher": teacher} if teacher is not None else {}))
     datamodule.prepare_data()
     datamodule.setup("fit")
     if is_rank_zero:

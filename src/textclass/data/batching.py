@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-Example = tuple[np.ndarray, np.ndarray | int]
+# (token ids, label), and the teacher's logits of the example when distilling
+Example = tuple[np.ndarray, np.ndarray | int] | tuple[np.ndarray, np.ndarray | int, np.ndarray]
 
 
 @dataclass
@@ -109,43 +110,54 @@ class Batch:
     lengths: torch.Tensor  # [B] int64, real tokens per sequence
     attention_mask: torch.Tensor  # [B, T] bool, True on real tokens
     labels: torch.Tensor  # [B] int64 class ids, or [B, C] float 0/1 per label (multi-label)
+    # [B, C] float32: a teacher run's logits of each example (model.distill, training only), else None
+    teacher_logits: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.labels.shape[0]
 
     def pin_memory(self) -> Batch:
-        return Batch(*(t.pin_memory() for t in (self.input_ids, self.lengths, self.attention_mask, self.labels)))
+        teacher = None if self.teacher_logits is None else self.teacher_logits.pin_memory()
+        return Batch(*(t.pin_memory() for t in (self.input_ids, self.lengths, self.attention_mask, self.labels)), teacher)
 
 
 class EncodedDataset(Dataset):
-    """Map-style view of one encoded split; item i is (token ids, label)."""
+    """Map-style view of one encoded split; item i is (token ids, label), plus row i of
+    `teacher_logits` when they are given (distillation)."""
 
-    def __init__(self, encoded: EncodedTexts):
+    def __init__(self, encoded: EncodedTexts, teacher_logits: np.ndarray | None = None):
+        if teacher_logits is not None and len(teacher_logits) != len(encoded):
+            raise ValueError(f"{len(teacher_logits)} rows of teacher logits for {len(encoded)} examples")
         self.encoded = encoded
+        self.teacher_logits = teacher_logits
 
     def __len__(self) -> int:
         return len(self.encoded)
 
     def __getitem__(self, i: int) -> Example:
         e = self.encoded
-        return e.ids[e.offsets[i] : e.offsets[i + 1]], e.labels[i]
+        if self.teacher_logits is None:
+            return e.ids[e.offsets[i] : e.offsets[i + 1]], e.labels[i]
+        return e.ids[e.offsets[i] : e.offsets[i + 1]], e.labels[i], self.teacher_logits[i]
 
 
 def collate(examples: Sequence[Example], pad_id: int = 0, sort_by_length: bool = False) -> Batch:
-    """Pad to the longest sequence with `pad_id`; optionally order the batch by length, longest first."""
+    """Pad to the longest sequence with `pad_id`; optionally order the batch by length, longest first.
+    Examples with a third item (a teacher's logits) give the batch its `teacher_logits`."""
     if sort_by_length:
         # stable, so equal lengths keep their input order
         examples = sorted(examples, key=lambda ex: -len(ex[0]))
-    lengths = np.fromiter((len(ids) for ids, _ in examples), dtype=np.int64, count=len(examples))
+    lengths = np.fromiter((len(ex[0]) for ex in examples), dtype=np.int64, count=len(examples))
     padded = np.full((len(examples), int(lengths.max(initial=0))), pad_id, dtype=np.int64)
-    for row, (ids, _) in enumerate(examples):
-        padded[row, : len(ids)] = ids
+    for row, ex in enumerate(examples):
+        padded[row, : len(ex[0])] = ex[0]
     input_ids = torch.from_numpy(padded)
     lengths_t = torch.from_numpy(lengths)
     mask = torch.arange(padded.shape[1]).unsqueeze(0) < lengths_t.unsqueeze(1)
-    labels = torch.from_numpy(np.array([label for _, label in examples]))
+    labels = torch.from_numpy(np.array([ex[1] for ex in examples]))
     labels = labels.float() if labels.ndim == 2 else labels.long()
-    return Batch(input_ids, lengths_t, mask, labels)
+    teacher = torch.from_numpy(np.stack([ex[2] for ex in examples])) if examples and len(examples[0]) == 3 else None
+    return Batch(input_ids, lengths_t, mask, labels, teacher)
 
 
 def unlabeled_loader(encoding: Encoding, pad_id: int, batch_size: int) -> DataLoader:

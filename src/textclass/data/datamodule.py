@@ -220,7 +220,10 @@ class TextClassificationDataModule(L.LightningDataModule):
         folds: int | None = None,
         fold: int = 0,
         holdout: float | None = None,
+        teacher: str | None = None,
     ):
+        """teacher: a textclass-train run (directory or checkpoint) whose logits of each training example
+        travel in the training batches (`Batch.teacher_logits`), for distillation (model.distill.teacher)."""
         super().__init__()
         if batch_size < 1:
             raise ConfigError(f"data.batch_size={batch_size} must be >= 1")
@@ -244,7 +247,9 @@ class TextClassificationDataModule(L.LightningDataModule):
         self.pin_memory = pin_memory
         self.seed = seed
         self.max_examples = max_examples
+        self.teacher = teacher
         self.data: EncodedData | None = None
+        self.teacher_logits: np.ndarray | None = None  # [N_train, C], row i for train example i
 
     @property
     def labels(self) -> LabelSet:
@@ -260,6 +265,8 @@ class TextClassificationDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.data is None:
             self.data = encode_dataset(self.dataset, self.features, self.cache_dir, self.seed, self.max_examples, self.resplit)
+        if self.teacher is not None and self.teacher_logits is None and stage in ("fit", None):
+            self.teacher_logits = self._teacher_logits()
         if stage == "test":
             self._split("test")
 
@@ -302,11 +309,37 @@ class TextClassificationDataModule(L.LightningDataModule):
         # A resumed run creates its loader (and draws its first batch) at the restored epoch, before
         # Lightning's set_epoch: start the samplers at that epoch.
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        # the teacher's soft labels are for the training loss only: valid and test stay plain
+        dataset = EncodedDataset(encoded, self.teacher_logits if split == "train" else None)
         if self.bucket_by_length:
             sampler = BucketBatchSampler(encoded.lengths, batch_size, shuffle, self.bucket_pool_batches, self.seed, epoch)
-            return DataLoader(EncodedDataset(encoded), batch_sampler=sampler, **common)
+            return DataLoader(dataset, batch_sampler=sampler, **common)
         sampler = EpochShuffleSampler(len(encoded), self.seed, epoch) if shuffle else None
-        return DataLoader(EncodedDataset(encoded), batch_size=batch_size, sampler=sampler, **common)
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, **common)
 
     def train_labels(self) -> np.ndarray:
         return self._split("train").labels
+
+    def train_examples(self) -> Examples:
+        """The train split's texts (and pair texts) in the order of its encoded examples: read and
+        re-cut again (the encoded cache keeps ids only), cut to max_examples, less the examples the
+        features leave without a token (which encoding removed)."""
+        raw, _, _ = read_splits(self.dataset, self.resplit, self.labels)
+        examples = raw["train"]
+        if self.max_examples is not None:
+            examples = examples.take(slice(0, self.max_examples))
+        keep = self.features.encode(examples.texts, examples.pairs).lengths > 0
+        if not keep.all():
+            examples = examples.take(np.flatnonzero(keep))
+        if not np.array_equal(examples.labels, self.train_labels()):
+            raise DataError(f"{self.dataset.name}: the train split read again differs from its encoded cache entry; clear paths.cache_dir")
+        return examples
+
+    def _teacher_logits(self) -> np.ndarray:
+        from textclass.distill import teacher_logits
+
+        found = teacher_logits(
+            self.teacher, self.train_examples(), self.dataset, self.resplit, self.labels, self.cache_dir, self.eval_batch_size
+        )
+        log.info("distilling from %s: its logits of the %d training examples travel in the training batches", found.checkpoint, len(found.logits))
+        return found.logits

@@ -35,11 +35,19 @@ def build_model(cfg: DictConfig, features: Features, labels: LabelSet, class_wei
             f"{encoder_class.__name__} needs its own subword tokenization: drop tokenizer=word "
             "(model=bert selects tokenizer=bert itself)"
         )
+    overrides = {"class_weights": class_weights} if class_weights is not None else {}
+    if cfg.model.get("word_dropout"):
+        if input_layer is None:
+            raise ConfigError(
+                f"model.word_dropout={cfg.model.word_dropout} replaces training words by <unk>, for word tokenization only "
+                "(tokenizer=bert has subwords and special tokens); use model.dropout, or set model.word_dropout=0"
+            )
+        # the id word dropout writes: the run's own vocabulary says which it is (None: it has no <unk>)
+        overrides["unk_id"] = getattr(features, "unk_id", None)
     check_optimizer(instantiate(cfg.model.optimizer), features.sparse)
     encoder_factory = instantiate(cfg.model.encoder)
     encoder = encoder_factory() if input_layer is None else encoder_factory(embedding=input_layer)
     check_encoder(encoder, cfg.model.encoder._target_)
-    overrides = {"class_weights": class_weights} if class_weights is not None else {}
     # _convert_: plain containers in hparams, so checkpoints load with torch's weights_only
     return instantiate(
         cfg.model,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import lightning as L
@@ -25,6 +26,7 @@ from torchmetrics.classification import (
 )
 
 from textclass.data.batching import Batch
+from textclass.distill import DistillSpec, distillation_loss
 from textclass.errors import ConfigError
 from textclass.models.metrics import TrainingTotals
 from textclass.metric_names import TEST, TRAIN, TRAIN_LOSS_STEP, VAL, VAL_ACC_BEST, metric
@@ -45,6 +47,13 @@ class TextClassifier(L.LightningModule):
     cross-entropy (`class_weights` are its per-label pos_weight), a label predicted when its
     probability reaches `threshold` (or, with `tune_thresholds`, the per-label thresholds that
     textclass-train fits on valid after training); acc is then subset accuracy, f1 macro-F1 over labels.
+    distill: `model.distill` (textclass/distill.py): with a teacher, training batches carry its logits
+    and the training loss is alpha * loss + (1 - alpha) * T^2 * KL(teacher || student) at temperature
+    T; validation and test losses stay the plain loss.
+    word_dropout: the probability of replacing each training token by <unk> (`unk_id`, which the
+    model builder takes from the run's features); never at evaluation.
+    max_norm: after each optimizer step, each row of the head's weight (one per class) is rescaled to
+    an L2 norm of at most max_norm (Kim 2014); None: off.
     """
 
     def __init__(
@@ -63,9 +72,19 @@ class TextClassifier(L.LightningModule):
         multi_label: bool = False,
         threshold: float = 0.5,
         tune_thresholds: bool = False,
+        distill: Mapping[str, Any] | None = None,
+        word_dropout: float = 0.0,
+        max_norm: float | None = None,
+        unk_id: int | None = None,
     ):
         super().__init__()
         _check_options(num_classes, dropout, loss, label_smoothing, class_weights, head_init, multi_label, threshold)
+        _check_regularisation(word_dropout, max_norm, unk_id)
+        spec = DistillSpec.from_options(distill)
+        self.distill_alpha, self.distill_temperature = float(spec.alpha), float(spec.temperature)
+        self.word_dropout = float(word_dropout)
+        self.unk_id = unk_id
+        self.max_norm = max_norm
         self.save_hyperparameters(ignore=["encoder", "optimizer", "scheduler"])
         self.class_names = list(class_names or range(num_classes))
         self.encoder = encoder
@@ -122,9 +141,19 @@ class TextClassifier(L.LightningModule):
             return self.loss_fn(logits[:, 1], labels.float())
         return self.loss_fn(logits, labels)
 
-    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        logits = self(batch)
+    def training_loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """The loss on the labels; with a teacher's logits in the batch, mixed with the distillation term."""
         loss = self.compute_loss(logits, batch.labels)
+        if batch.teacher_logits is None:
+            return loss
+        soft = distillation_loss(logits, batch.teacher_logits, self.distill_temperature, self.multi_label)
+        return self.distill_alpha * loss + (1.0 - self.distill_alpha) * soft
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        if self.word_dropout:
+            batch = dataclasses.replace(batch, input_ids=drop_words(batch.input_ids, batch.attention_mask, self.word_dropout, self.unk_id))
+        logits = self(batch)
+        loss = self.training_loss(logits, batch)
         self.train_totals.update(logits.detach(), batch.labels, loss)
         # Each self.log call costs ~0.5 ms of Lightning bookkeeping, a sixth of the bag of
         # embeddings' whole step (benchmarks/overhead.py): the epoch figures are logged once, with
@@ -141,6 +170,11 @@ class TextClassifier(L.LightningModule):
         """The epoch's data run out with this batch, or its optimizer step reaches trainer.max_steps."""
         steps_optimizer = (batch_idx + 1) % self.trainer.accumulate_grad_batches == 0
         return self.trainer.is_last_batch or (steps_optimizer and self.global_step + 1 == self.trainer.max_steps)
+
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        super().optimizer_step(*args, **kwargs)
+        if self.max_norm is not None:
+            clip_row_norms_(self.head.weight, self.max_norm)
 
     def on_train_epoch_start(self) -> None:
         self.train_totals.reset()
@@ -217,6 +251,22 @@ class TextClassifier(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
 
+def drop_words(input_ids: torch.Tensor, mask: torch.Tensor, p: float, unk_id: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Word dropout: each real token (`mask` True) replaced by `unk_id` with probability `p`; padding
+    untouched. Replacing by <unk> (Bowman et al. 2016's word dropout) rather than deleting the word
+    (Iyyer et al. 2015's DAN): positions stay, so CNN and RNN windows keep their shape, and the <unk>
+    row learns to stand for a word the model cannot see, as unknown words at test time are."""
+    drop = torch.rand(input_ids.shape, device=input_ids.device, generator=generator) < p
+    return input_ids.masked_fill(drop & mask.bool(), unk_id)
+
+
+@torch.no_grad()
+def clip_row_norms_(weight: torch.Tensor, max_norm: float) -> None:
+    """In place: every row of `weight` with an L2 norm above `max_norm` rescaled to that norm, the others
+    left exactly as they are (Kim 2014's max-norm constraint on the softmax layer's weight vectors)."""
+    weight.copy_(torch.renorm(weight, p=2, dim=0, maxnorm=max_norm))
+
+
 def parameter_groups(module: nn.Module) -> list[dict[str, Any]]:
     """Trainable parameters, with weight decay off for biases, norm weights and sparse embeddings.
 
@@ -251,6 +301,18 @@ def _metrics(num_classes: int, multi_label: bool, threshold: float) -> tuple[Met
             "confusion": MulticlassConfusionMatrix(num_classes),
         }
     return MetricCollection(summary), MetricCollection(per_class)
+
+
+def _check_regularisation(word_dropout: float, max_norm: float | None, unk_id: int | None) -> None:
+    if not 0.0 <= word_dropout < 1.0:
+        raise ConfigError(f"model.word_dropout={word_dropout} must be in [0, 1)")
+    if word_dropout and unk_id is None:
+        raise ConfigError(
+            f"model.word_dropout={word_dropout} replaces training words with <unk>, but this vocabulary has no <unk> "
+            "(data.vocab.drop_unknown=true drops unknown words instead); set data.vocab.drop_unknown=false, or model.word_dropout=0"
+        )
+    if max_norm is not None and not max_norm > 0:
+        raise ConfigError(f"model.max_norm={max_norm} must be > 0 (Kim 2014 uses 3), or null for no constraint")
 
 
 def _check_options(num_classes, dropout, loss, label_smoothing, class_weights, head_init, multi_label, threshold) -> None:

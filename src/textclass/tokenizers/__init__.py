@@ -19,6 +19,7 @@ from textclass.data.batching import Encoding
 class Features(Protocol):
     pad_id: int
     sparse: bool  # the input layer has sparse gradients (the optimizer must support them)
+    unk_id: int | None  # the id unknown words get (model.word_dropout writes it); None: they are dropped
 
     def cache_key(self) -> dict:
         """Everything that decides the ids `encode` gives, for the encoded-data cache."""

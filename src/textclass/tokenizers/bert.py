@@ -48,6 +48,11 @@ class PretrainedTokenizer:
     def pad_id(self) -> int:
         return int(self.hf_tokenizer.pad_token_id)
 
+    @property
+    def unk_id(self) -> int | None:
+        unk = self.hf_tokenizer.unk_token_id
+        return None if unk is None else int(unk)
+
     def features(self, embeddings: Any = None, vocab: Any = None, pretokenized: bool = False) -> PretrainedTokenizer:
         """Word vectors and vocabulary options do not apply: the pretrained model has its own."""
         return self

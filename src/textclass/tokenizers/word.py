@@ -160,6 +160,11 @@ class WordFeatures:
         return self.embeddings is not None and self.embeddings.sparse
 
     @property
+    def unk_id(self) -> int | None:
+        """The id of <unk>, or None when unknown words are dropped (the vocabulary has no <unk>)."""
+        return self.vocab.unk_id if self.vocab is not None else None
+
+    @property
     def pretrained(self) -> bool:
         return self.embeddings is not None and self.embeddings.pretrained
 

@@ -1,0 +1,250 @@
+"""Distillation (model.distill): the KL term against a hand computation, alpha=1 is plain training
+(the real CLI, same seed: identical weights and losses), the teacher's logits are computed once and
+cached, and a teacher of other splits or other classes is refused with one line."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from lightning.pytorch.utilities import move_data_to_device
+
+from conftest import NEWS_ROWS, TinyRun, cli_env, failed_run, in_parallel, run_cli, run_ok, write_tiny_data, write_tsv
+from textclass.data.batching import EncodedDataset, EncodedTexts, collate
+from textclass.distill import DistillSpec, distillation_loss, teacher_checkpoint, untouched_random_state
+from textclass.errors import ConfigError
+from textclass.models.classifier import TextClassifier
+from textclass.models.embedding import build_embedding
+from textclass.models.encoders.bow import BagOfEmbeddings
+
+
+def softmax(row: list[float]) -> list[float]:
+    exps = [math.exp(v) for v in row]
+    return [e / sum(exps) for e in exps]
+
+
+def hand_kl(teacher: list[list[float]], student: list[list[float]], t: float) -> float:
+    """T^2 * mean over examples of sum_c p_c log(p_c / q_c), p = softmax(teacher/T), q = softmax(student/T)."""
+    total = 0.0
+    for t_row, s_row in zip(teacher, student):
+        p, q = softmax([v / t for v in t_row]), softmax([v / t for v in s_row])
+        total += sum(pc * math.log(pc / qc) for pc, qc in zip(p, q))
+    return t * t * total / len(teacher)
+
+
+TEACHER = [[2.0, 0.0, -1.0], [0.5, 1.5, 0.0]]
+STUDENT = [[0.5, 0.5, 0.0], [-1.0, 2.0, 1.0]]
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0, 4.0])
+def test_kl_term_equals_the_hand_computation(temperature):
+    got = distillation_loss(torch.tensor(STUDENT), torch.tensor(TEACHER), temperature)
+    assert got.item() == pytest.approx(hand_kl(TEACHER, STUDENT, temperature), rel=1e-6)
+
+
+def test_kl_term_of_a_stated_example():
+    # T=1, one example: p = softmax([ln 3, 0]) = [3/4, 1/4], q = softmax([0, 0]) = [1/2, 1/2]
+    # KL = 3/4 ln(3/2) + 1/4 ln(1/2)
+    got = distillation_loss(torch.tensor([[0.0, 0.0]]), torch.tensor([[math.log(3.0), 0.0]]), 1.0)
+    assert got.item() == pytest.approx(0.75 * math.log(1.5) + 0.25 * math.log(0.5), rel=1e-6)
+
+
+def test_kl_term_is_zero_when_the_student_agrees():
+    assert distillation_loss(torch.tensor(TEACHER), torch.tensor(TEACHER), 3.0).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_multi_label_kl_is_the_mean_bernoulli_kl():
+    t, teacher, student = 2.0, [[1.0, -2.0]], [[0.0, 1.0]]
+
+    def sigmoid(x: float) -> float:
+        return 1 / (1 + math.exp(-x))
+
+    terms = []
+    for a, b in zip(teacher[0], student[0]):
+        p, q = sigmoid(a / t), sigmoid(b / t)
+        terms.append(p * math.log(p / q) + (1 - p) * math.log((1 - p) / (1 - q)))
+    got = distillation_loss(torch.tensor(student), torch.tensor(teacher), t, multi_label=True)
+    assert got.item() == pytest.approx(t * t * sum(terms) / len(terms), rel=1e-6)
+
+
+def tiny_classifier(**kwargs) -> TextClassifier:
+    torch.manual_seed(0)
+    encoder = BagOfEmbeddings(build_embedding(20, 4, None, freeze=False))
+    return TextClassifier(encoder, num_classes=3, optimizer=torch.optim.SGD, **kwargs)
+
+
+def teacher_batch():
+    examples = [(np.array([1, 2, 3]), 0, np.array(TEACHER[0], np.float32)), (np.array([4, 5]), 1, np.array(TEACHER[1], np.float32))]
+    return collate(examples)
+
+
+def test_training_loss_is_alpha_ce_plus_one_minus_alpha_t2_kl():
+    alpha, t = 0.3, 2.0
+    model = tiny_classifier(distill={"teacher": "unused", "alpha": alpha, "temperature": t})
+    batch = teacher_batch()
+    logits = model(batch)
+    # cross-entropy by hand: mean of -log softmax(logits)[label]
+    ce = sum(-math.log(softmax(row)[y]) for row, y in zip(logits.tolist(), batch.labels.tolist())) / len(batch)
+    expected = alpha * ce + (1 - alpha) * hand_kl(TEACHER, logits.tolist(), t)
+    assert model.training_loss(logits, batch).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_alpha_one_and_no_teacher_give_the_plain_loss_exactly():
+    batch = teacher_batch()
+    plain = tiny_classifier()
+    logits = plain(batch)
+    loss = plain.compute_loss(logits, batch.labels)
+    only_labels = tiny_classifier(distill={"teacher": "unused", "alpha": 1.0, "temperature": 3.0})
+    assert torch.equal(only_labels.training_loss(logits, batch), loss)
+    without_teacher = collate([(np.array([1, 2, 3]), 0), (np.array([4, 5]), 1)])
+    assert without_teacher.teacher_logits is None
+    assert torch.equal(plain.training_loss(logits, without_teacher), loss)
+
+
+@pytest.mark.parametrize(
+    "options, key",
+    [({"alpha": 1.5}, "model.distill.alpha"), ({"temperature": 0}, "model.distill.temperature"), ({"temprature": 2}, "model.distill.temprature"),
+     ({"teacher": 3}, "model.distill.teacher")],
+)
+def test_bad_distill_options_name_the_key(options, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        DistillSpec.from_options(options)
+
+
+def test_teacher_logits_travel_with_their_examples_through_collate_and_device_moves():
+    encoded = EncodedTexts(np.array([1, 2, 3, 4, 5, 6], np.int32), np.array([0, 1, 3, 6]), np.array([0, 1, 2]))
+    logits = np.arange(9, dtype=np.float32).reshape(3, 3)
+    dataset = EncodedDataset(encoded, logits)
+    batch = collate([dataset[i] for i in range(3)], sort_by_length=True)  # longest first: examples 2, 1, 0
+    assert batch.labels.tolist() == [2, 1, 0]
+    assert batch.teacher_logits.tolist() == logits[[2, 1, 0]].tolist()
+    moved = move_data_to_device(batch, torch.device("cpu"))
+    assert torch.equal(moved.teacher_logits, batch.teacher_logits)
+    assert move_data_to_device(collate([EncodedDataset(encoded)[0]]), torch.device("cpu")).teacher_logits is None
+    with pytest.raises(ValueError, match="2 rows of teacher logits for 3 examples"):
+        EncodedDataset(encoded, logits[:2])
+
+
+def draws() -> tuple[list[float], float, float]:
+    return torch.rand(3).tolist(), random.random(), float(np.random.rand())
+
+
+def test_building_the_teacher_leaves_the_random_state_as_it_was():
+    def seed_all() -> None:
+        torch.manual_seed(1)
+        random.seed(1)
+        np.random.seed(1)
+
+    seed_all()
+    expected = draws()
+    seed_all()
+    with untouched_random_state():
+        torch.nn.Linear(50, 50)  # weight init draws from the global generator
+        draws()
+    assert draws() == expected
+
+
+# --- the real CLI (slow): a tiny teacher, students distilled from it ----------------------------------
+
+
+STUDENT_ARGS = ("textclass-train", "trainer.max_epochs=2", "data.batch_size=4", "trainer.accelerator=cpu", "trainer.enable_progress_bar=false")
+
+
+def state(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+
+
+def losses(run: Path) -> list[tuple[str, str]]:
+    """(train_loss, val_loss) of each epoch, as history.csv writes them."""
+    rows = [line.split(",") for line in (run / "history.csv").read_text().splitlines()]
+    header = rows[0]
+    return [(row[header.index("train_loss")], row[header.index("val_loss")]) for row in rows[1:]]
+
+
+def cached_logits(cache: Path) -> list[Path]:
+    return sorted(cache.glob("teacher-*/teacher_logits.npy"))
+
+
+@pytest.mark.slow
+def test_alpha_one_equals_plain_training_and_the_teacher_logits_are_cached(tiny_run: TinyRun, tmp_path):
+    env = cli_env(tiny_run.data, tmp_path)  # the teacher's own data: the same splits
+    teacher = str(tiny_run.run)
+    plain, alpha_one = in_parallel(
+        lambda: run_ok([*STUDENT_ARGS, "hydra.run.dir=plain"], cwd=tmp_path, env=env),
+        lambda: run_ok([*STUDENT_ARGS, "hydra.run.dir=alpha_one", f"model.distill.teacher={teacher}", "model.distill.alpha=1"], cwd=tmp_path, env=env),
+    )
+    assert "computed from" in alpha_one.stderr + alpha_one.stdout
+    plain_state, alpha_one_state = state(tmp_path / "plain"), state(tmp_path / "alpha_one")
+    assert plain_state.keys() == alpha_one_state.keys()
+    for name in plain_state:
+        assert torch.equal(plain_state[name], alpha_one_state[name]), name
+    plain_metrics = json.loads((tmp_path / "plain" / "metrics.json").read_text())
+    alpha_one_metrics = json.loads((tmp_path / "alpha_one" / "metrics.json").read_text())
+    for key in ("train/loss_epoch", "train/acc", "val/loss", "test/acc", "test/loss"):
+        assert alpha_one_metrics[key] == plain_metrics[key], key
+    # every epoch's training loss, not only the last
+    assert losses(tmp_path / "alpha_one") == losses(tmp_path / "plain")
+
+    # written once: the teacher's logits (its selected checkpoint) of the 30 training headlines
+    (cache_file,) = cached_logits(tmp_path / "cache")
+    from textclass.checkpoint import load_run
+
+    titles = [title for _, title in NEWS_ROWS] * 3
+    expected = load_run(teacher_checkpoint(teacher), tiny_run.run).logits(titles).numpy()
+    np.testing.assert_allclose(np.load(cache_file), expected, rtol=1e-5, atol=1e-6)
+    mtime = cache_file.stat().st_mtime_ns
+
+    # reused: a student on the teacher alone does not compute them again, and trains differently
+    teacher_only = run_ok([*STUDENT_ARGS, "hydra.run.dir=teacher_only", f"model.distill.teacher={teacher}", "model.distill.alpha=0"], cwd=tmp_path, env=env)
+    log = teacher_only.stderr + teacher_only.stdout
+    assert "loaded from the cache" in log and "computed from" not in log, log[-3000:]
+    assert cached_logits(tmp_path / "cache") == [cache_file] and cache_file.stat().st_mtime_ns == mtime
+    assert not torch.equal(state(tmp_path / "teacher_only")["head.weight"], plain_state["head.weight"])
+
+
+def error_line(result) -> str:
+    assert result.returncode == 2, failed_run(result)
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, result.stderr[-3000:]
+    return lines[0]
+
+
+@pytest.mark.slow
+def test_a_teacher_of_other_splits_or_classes_is_one_error_line(tiny_run: TinyRun, tmp_path):
+    teacher = f"model.distill.teacher={tiny_run.run}"
+    other_data = write_tiny_data(tmp_path / "other")
+    write_tsv(other_data / "news" / "train.tsv", "category\ttitle", NEWS_ROWS * 2)  # other training examples
+    runs = [
+        ("folds", tiny_run.data, ["data.folds=2", "data.fold=0"]),
+        ("files", other_data, []),
+        ("classes", tiny_run.data, ["data.dataset.labels=[t,b,e,m]"]),
+    ]
+    results = in_parallel(
+        *[lambda d=d, extra=extra, name=name: run_cli([*STUDENT_ARGS, f"hydra.run.dir={name}", teacher, *extra], cwd=tmp_path, env=cli_env(d, tmp_path))
+          for name, d, extra in runs]
+    )
+    folds, files, classes = map(error_line, results)
+    for message in (folds, files):
+        assert "the teacher was trained on other splits than this run" in message and "valid or test examples" in message, message
+    assert "data.folds: teacher None, this run 2" in folds, folds
+    assert "data.dataset.train (content)" in files, files
+    assert "the teacher predicts the classes ['b', 't', 'e', 'm'], this run has ['t', 'b', 'e', 'm']" in classes, classes
+
+
+@pytest.mark.slow
+def test_a_bert_run_is_a_teacher(tmp_path):
+    data = write_tiny_data(tmp_path / "data")
+    env = cli_env(data, tmp_path)
+    common = ("trainer.max_epochs=1", "data.batch_size=8", "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", "predictions=false")
+    run_ok(["textclass-train", "model=bert", "hydra.run.dir=bert", *common], cwd=tmp_path, env=env)
+    run_ok(["textclass-train", "hydra.run.dir=student", f"model.distill.teacher={tmp_path / 'bert'}", *common], cwd=tmp_path, env=env)
+    (cache_file,) = cached_logits(tmp_path / "cache")
+    logits = np.load(cache_file)
+    assert logits.shape == (len(NEWS_ROWS) * 3, 4) and np.isfinite(logits).all()
+    assert "test/acc" in json.loads((tmp_path / "student" / "metrics.json").read_text())
