@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 
 from conftest import CONF, REAL_DATA, cli_env, real_data, run_cli, run_ok
 
-WORD_MODELS = ["bow", "mlp", "rnn", "lstm", "gru", "cnn", "textcnn", "attention"]
+WORD_MODELS = ["bow", "mlp", "rnn", "lstm", "gru", "cnn", "textcnn", "attention", "fasttext"]
 MODELS = [*WORD_MODELS, "bert"]
 DATASETS = ["news", "sst2"]
 SLOW = pytest.mark.slow

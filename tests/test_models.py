@@ -24,6 +24,7 @@ from textclass.models.metrics import TrainingTotals
 from textclass.models.encoders.attention import AttentionEncoder
 from textclass.models.encoders.bow import BagOfEmbeddings
 from textclass.models.encoders.cnn import CNNEncoder
+from textclass.models.encoders.fasttext import FastTextEncoder
 from textclass.models.encoders.mlp import MLPEncoder
 from textclass.models.encoders.rnn import RNNEncoder
 
@@ -46,6 +47,7 @@ WORD_ENCODERS = {
     "cnn": functools.partial(CNNEncoder, widths=[3], paddings=[1]),
     "textcnn": functools.partial(CNNEncoder, widths=[2, 3, 4], paddings=[0, 1, 2]),
     "attention": AttentionEncoder,
+    "fasttext": functools.partial(FastTextEncoder, buckets=64),
 }
 word_encoders = pytest.mark.parametrize("name", list(WORD_ENCODERS))
 

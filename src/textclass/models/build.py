@@ -44,10 +44,10 @@ def build_model(cfg: DictConfig, features: Features, labels: LabelSet, class_wei
             )
         # the id word dropout writes: the run's own vocabulary says which it is (None: it has no <unk>)
         overrides["unk_id"] = getattr(features, "unk_id", None)
-    check_optimizer(instantiate(cfg.model.optimizer), features.sparse)
     encoder_factory = instantiate(cfg.model.encoder)
     encoder = encoder_factory() if input_layer is None else encoder_factory(embedding=input_layer)
     check_encoder(encoder, cfg.model.encoder._target_)
+    check_optimizer(instantiate(cfg.model.optimizer), has_sparse_gradients(encoder))
     # _convert_: plain containers in hparams, so checkpoints load with torch's weights_only
     return instantiate(
         cfg.model,
@@ -81,6 +81,11 @@ def check_encoder(encoder: object, target: str) -> None:
         )
 
 
+def has_sparse_gradients(module: torch.nn.Module) -> bool:
+    """Some embedding table of `module` (the word embeddings, fastText's n-gram table) has sparse gradients."""
+    return any(isinstance(m, (torch.nn.Embedding, torch.nn.EmbeddingBag)) and m.sparse for m in module.modules())
+
+
 def check_optimizer(optimizer_factory, sparse: bool) -> None:
     """Build the optimizer and take one step on a dummy parameter: bad values fail now, not mid-run."""
     embedding = torch.nn.Embedding(3, 2, sparse=sparse)
@@ -92,7 +97,7 @@ def check_optimizer(optimizer_factory, sparse: bool) -> None:
     except (ValueError, RuntimeError, TypeError) as err:
         name = getattr(optimizer_factory, "func", optimizer_factory)
         if sparse and "sparse" in str(err):
-            hint = "embeddings.sparse=true needs an optimizer that supports sparse gradients: optimizer=sgd or adagrad"
+            hint = "embeddings.sparse=true or model.encoder.sparse=true needs an optimizer that supports sparse gradients: optimizer=sgd or adagrad"
         else:
             hint = "fix the optimizer.* values (e.g. optimizer.lr must be > 0)"
         raise ConfigError(f"optimizer {getattr(name, '__name__', name)}: {err}; {hint}") from None

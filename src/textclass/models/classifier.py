@@ -273,7 +273,7 @@ def parameter_groups(module: nn.Module) -> list[dict[str, Any]]:
     Decaying a bias or a norm scale only pulls it toward zero for no regularising benefit; sparse
     gradients do not support weight decay at all.
     """
-    sparse_weights = {id(m.weight) for m in module.modules() if isinstance(m, nn.Embedding) and m.sparse}
+    sparse_weights = {id(m.weight) for m in module.modules() if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.sparse}
     decay, no_decay = [], []
     for p in module.parameters():
         if p.requires_grad:

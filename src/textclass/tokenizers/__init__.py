@@ -18,7 +18,6 @@ from textclass.data.batching import Encoding
 
 class Features(Protocol):
     pad_id: int
-    sparse: bool  # the input layer has sparse gradients (the optimizer must support them)
     unk_id: int | None  # the id unknown words get (model.word_dropout writes it); None: they are dropped
 
     def cache_key(self) -> dict:

