@@ -107,6 +107,22 @@ def test_bert_throughput_benchmark_quick(tmp_path):
 
 
 @real_data
+def test_bert_throughput_against_the_hf_trainer_quick(tmp_path):
+    result, rows = run_quick("bert_throughput.py", tmp_path, "--peer", "hf_trainer", "--encoders", "minilm",
+                             "--precisions", "32-true", "--data", "sst2")
+    rows = {r["name"]: r["value"] for r in rows}
+    prefix = "minilm sst2 32-true"
+    textclass, hf = rows[f"{prefix} textclass training examples/s bs2"], rows[f"{prefix} hf_trainer training examples/s bs2"]
+    assert textclass > 0 and hf > 0
+    assert rows[f"{prefix} textclass/hf_trainer speed ratio"] == pytest.approx(textclass / hf)
+    assert rows[f"{prefix} hf_trainer epoch s"] == pytest.approx(67_349 / hf)
+    # the same sentences, tokenizer and dynamic padding: the timed batches' lengths are SST-2-like on both sides
+    for side in ("textclass", "hf_trainer"):
+        assert 3 <= rows[f"{prefix} {side} padded tokens/example"] <= 66
+    assert "textclass / hf_trainer:" in result.stdout
+
+
+@real_data
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU: the benchmark would measure it")
 def test_bert_throughput_without_a_gpu_says_it_was_not_measured(tmp_path):
     out = tmp_path / "results.json"
