@@ -1,6 +1,6 @@
 """Every textclass command line in README.md runs, as written, through the real CLI.
 
-The module guarantees that each `textclass-train` / `-eval` / `-predict` / `-export` command the
+The module guarantees that each `textclass-train` / `-eval` / `-predict` / `-export` / `-compare` / `-ensemble` command the
 README shows (in ```bash blocks, and in inline code spans in prose and tables) exits 0 without a
 traceback on the tiny fixture data, started as a subprocess from a fresh working directory. Only the
 README's placeholders are replaced, by the rules in `PLACEHOLDERS` (and `ENV_PLACEHOLDERS`, `ELISION`,
@@ -34,7 +34,7 @@ from conftest import NEWS_ROWS, REPO, cli_env, run_cli, write_table, write_tiny_
 pytestmark = pytest.mark.timeout(1800)
 
 README = REPO / "README.md"
-PROGRAMS = ("textclass-train", "textclass-eval", "textclass-predict", "textclass-export", "textclass-compare")
+PROGRAMS = ("textclass-train", "textclass-eval", "textclass-predict", "textclass-export", "textclass-compare", "textclass-ensemble")
 MIN_COMMANDS = 20
 WORKERS = 2
 COMMAND_TIMEOUT_S = 600
