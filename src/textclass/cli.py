@@ -15,6 +15,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from hydra_plugins.textclass_searchpath.searchpath import CONFIG_DIR_ENV
 from textclass.errors import ConfigError, NothingToDo, TextclassError, find_user_error
@@ -199,3 +200,23 @@ def seeds_arguments(args: list[str]) -> list[str]:
             raise ConfigError(f"seeds={value} with {arg}: resume continues one run; drop one of the two")
     multirun = [] if set(MULTIRUN_FLAGS) & set(rest) else ["-m"]
     return [*multirun, *rest, "seed=" + ",".join(str(s) for s in range(1, int(value) + 1))]
+
+
+def split_arguments(items: list[str]) -> tuple[list[str], list[str]]:
+    """(paths, key=value options) of a plain command (textclass-compare, -ensemble): an existing path
+    is a path even when its name has a `=`."""
+    options = [i for i in items if "=" in i and not Path(i).exists()]
+    return [i for i in items if i not in options], options
+
+
+def key_value_options(items: list[str], defaults: Path) -> dict:
+    """`key=value` options over the defaults file's values; an unknown key is an error naming the known ones."""
+    known = OmegaConf.load(defaults)
+    try:
+        given = OmegaConf.from_dotlist(items)
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"cannot parse the options {' '.join(items)}: {str(err).splitlines()[0]}") from None
+    unknown = [key for key in given if key not in known]
+    if unknown:
+        raise ConfigError(f"unknown option {unknown[0]}=...; the options are {', '.join(f'{k}=' for k in known)}")
+    return OmegaConf.to_container(OmegaConf.merge(known, given))

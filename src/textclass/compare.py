@@ -61,10 +61,8 @@ from itertools import combinations
 from pathlib import Path
 
 import numpy as np
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
-from textclass.cli import CONFIG_DIR, fail, override_key
+from textclass.cli import CONFIG_DIR, fail, key_value_options, override_key, split_arguments
 from textclass.errors import ConfigError, DataError, TextclassError
 from textclass.predictions import Predictions, load_predictions
 from textclass.run_files import RUN_CONFIG
@@ -172,23 +170,9 @@ class Report:
 # --- the command line -----------------------------------------------------------------------------
 
 
-def split_arguments(items: list[str]) -> tuple[list[str], list[str]]:
-    """(directories, key=value options): an existing path is a directory even when its name has a `=`."""
-    options = [i for i in items if "=" in i and not Path(i).exists()]
-    return [i for i in items if i not in options], options
-
-
 def parse_options(items: list[str]) -> Options:
-    """`key=value` options over conf/compare.yaml's defaults; an unknown key is an error naming the known ones."""
-    defaults = OmegaConf.load(DEFAULTS)
-    try:
-        given = OmegaConf.from_dotlist(items)
-    except OmegaConfBaseException as err:
-        raise ConfigError(f"cannot parse the options {' '.join(items)}: {str(err).splitlines()[0]}") from None
-    unknown = [key for key in given if key not in defaults]
-    if unknown:
-        raise ConfigError(f"unknown option {unknown[0]}=...; the options are {', '.join(f'{k}=' for k in defaults)}")
-    return check_options(Options(**OmegaConf.to_container(OmegaConf.merge(defaults, given))))
+    """`key=value` options over conf/compare.yaml's defaults."""
+    return check_options(Options(**key_value_options(items, DEFAULTS)))
 
 
 def check_options(opts: Options) -> Options:

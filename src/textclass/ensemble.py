@@ -33,10 +33,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from textclass.checkpoint import TrainedRun, ensemble_members, find_run_dir, load_run, load_yaml, selected_checkpoint
-from textclass.cli import CONFIG_DIR, fail
+from textclass.cli import CONFIG_DIR, fail, key_value_options, split_arguments
 from textclass.errors import ConfigError, DataError, find_user_error
 from textclass.run_files import ENSEMBLE_KEY, LABELS_FILE, RUN_CONFIG, predictions_file
 
@@ -265,23 +264,9 @@ def output_dir(output: str | None, now: datetime) -> Path:
 # --- the command -------------------------------------------------------------------------------------
 
 
-def split_arguments(items: list[str]) -> tuple[list[str], list[str]]:
-    """(members, key=value options): an existing path is a member even when its name has a `=`."""
-    options = [i for i in items if "=" in i and not Path(i).exists()]
-    return [i for i in items if i not in options], options
-
-
 def parse_options(items: list[str]) -> Options:
-    """`key=value` options over conf/ensemble.yaml's defaults; an unknown key is an error naming the known ones."""
-    defaults = OmegaConf.load(DEFAULTS)
-    try:
-        given = OmegaConf.from_dotlist(items)
-    except OmegaConfBaseException as err:
-        raise ConfigError(f"cannot parse the options {' '.join(items)}: {str(err).splitlines()[0]}") from None
-    unknown = [key for key in given if key not in defaults]
-    if unknown:
-        raise ConfigError(f"unknown option {unknown[0]}=...; the options are {', '.join(f'{k}=' for k in defaults)}")
-    opts = Options(**OmegaConf.to_container(OmegaConf.merge(defaults, given)))
+    """`key=value` options over conf/ensemble.yaml's defaults."""
+    opts = Options(**key_value_options(items, DEFAULTS))
     if not isinstance(opts.batch_size, int) or isinstance(opts.batch_size, bool) or opts.batch_size < 1:
         raise ConfigError(f"batch_size={opts.batch_size}: a positive integer, e.g. batch_size=256")
     return Options(None if opts.output is None else str(opts.output), opts.batch_size)
