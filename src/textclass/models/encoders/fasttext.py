@@ -59,7 +59,7 @@ class FastTextEncoder(nn.Module):
     writes every row at every step, so the default is sized for that on CPU (colliding n-grams
     share a row, which costs little: most are rare); with `sparse` and optimizer=sgd or adagrad a
     step touches only the batch's rows, and more buckets cost memory and checkpoint size only.
-    sparse: sparse gradients for the n-gram table (needs optimizer=sgd or adagrad, weight_decay 0).
+    sparse: sparse gradients for the n-gram table (needs optimizer=sgd or adagrad; it is never weight-decayed).
     ngram_init: ``uniform`` draws the rows from U(-1/dim, 1/dim), as fastText does; ``zeros``
     starts every n-gram at the origin, so the initial mean is the (shrunk) word vectors alone.
     """
