@@ -12,14 +12,13 @@ distribution instead of the softmax (sigmoid(teacher / T) against sigmoid(studen
 
 The teacher's logits of every training example are computed once, from the texts of the student's
 own train split, and cached under paths.cache_dir (keyed by the teacher checkpoint's content and
-the texts), so a rerun, a resume or a seed sweep does not compute them again. They travel in the
+the examples' data fingerprint, as predictions files carry it), so a rerun, a resume or a seed sweep does not compute them again. They travel in the
 batch (`Batch.teacher_logits`); validation and test never see them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import random
 import tempfile
@@ -173,15 +172,6 @@ def shorten(value: Any) -> str:
     return text if len(text) <= 24 else text[:21] + "..."
 
 
-def texts_digest(examples: Examples) -> str:
-    digest = hashlib.sha256()
-    for text in examples.texts:
-        digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
-    for pair in examples.pairs or ():
-        digest.update(pair.encode("utf-8", "surrogatepass") + b"\1")
-    return digest.hexdigest()
-
-
 @contextlib.contextmanager
 def untouched_random_state() -> Iterator[None]:
     """Building the teacher draws from the global RNGs (weight init): the student's run must not notice,
@@ -229,6 +219,7 @@ def teacher_logits(
     from textclass.checkpoint import find_run_dir, load_run_config
     from textclass.data.cache import cached_dir, content_digest
     from textclass.data.dataset import LabelSet
+    from textclass.predictions import fingerprint
     from textclass.run_files import LABELS_FILE
 
     ckpt = teacher_checkpoint(teacher)
@@ -252,7 +243,7 @@ def teacher_logits(
             build(Path(tmp))
             result = TeacherLogits(np.load(Path(tmp) / LOGITS_FILE), ckpt, None, False)
     else:
-        parts = {"version": CACHE_VERSION, "checkpoint": checkpoint_digest, "texts": texts_digest(examples), "classes": list(labels.values)}
+        parts = {"version": CACHE_VERSION, "checkpoint": checkpoint_digest, "examples": fingerprint(examples), "classes": list(labels.values)}
         entry, hit = cached_dir(Path(cache_dir), CACHE_PREFIX, parts, build)
         result = TeacherLogits(np.load(entry / LOGITS_FILE), ckpt, entry, hit)
         if hit:
