@@ -18,6 +18,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from omegaconf import DictConfig
 
 from textclass.cli import CONFIG_DIR
 
@@ -48,6 +49,18 @@ def quiet_training() -> None:
     for name in ("lightning", "lightning.pytorch", "textclass"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore")
+
+
+def hydra_string(value: object) -> str:
+    """`value` as a quoted Hydra override value (a path with spaces or '=' stays one value)."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def builtin_data_config(name: str, data_dir: Path, *overrides: str) -> DictConfig:
+    """textclass-train's composed config for `data=<name>` read from `data_dir` (downloads off), with `overrides`."""
+    from textclass.cli import compose_config
+
+    return compose_config("train", [f"data={name}", f"paths.data_dir={hydra_string(data_dir.resolve())}", "data.dataset.download=false", *overrides])
 
 
 def row(name: str, value: float, unit: str) -> Row:

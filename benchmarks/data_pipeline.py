@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from _common import RESULTS_DIR, Row, default_data_dir, require_data, row, write_results
+from _common import RESULTS_DIR, Row, builtin_data_config, default_data_dir, require_data, row, write_results
 from textclass.data.batching import BucketBatchSampler, EncodedDataset, collate, padding_fraction
 from textclass.data.datamodule import EncodedData, encode_dataset
 from textclass.data.dataset import TextDataset
@@ -75,21 +75,13 @@ def median_seconds(fn: Callable[[], object], repeats: int) -> float:
 
 
 # --- the real data ------------------------------------------------------------------------------
-def hydra_string(value: object) -> str:
-    """`value` as a quoted Hydra override value (a path with spaces or '=' stays one value)."""
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def builtin_dataset(name: str, data_dir: Path) -> tuple[TextDataset, VocabSpec]:
     """The dataset conf/data/<name>.yaml builds for `data_dir` (composed and instantiated as
     textclass-train does, downloads off) and that config's vocabulary defaults."""
     import hydra
     from omegaconf import OmegaConf
 
-    from textclass.cli import compose_config
-
-    overrides = [f"data={name}", f"paths.data_dir={hydra_string(data_dir.resolve())}", "data.dataset.download=false"]
-    cfg = compose_config("train", overrides)
+    cfg = builtin_data_config(name, data_dir)
     dataset = hydra.utils.instantiate(cfg.data.dataset, _convert_="all")
     return dataset, VocabSpec(**OmegaConf.to_container(cfg.data.vocab, resolve=True))
 

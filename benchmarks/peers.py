@@ -57,7 +57,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _common import REPO, RESULTS_DIR, Row, default_data_dir, quiet_training, require_data, row, write_results
+from _common import REPO, RESULTS_DIR, Row, builtin_data_config, default_data_dir, hydra_string, quiet_training, require_data, row, write_results
 from accuracy import DEFAULT_HOLDOUT, has_own_test, read_history, run_sweep, split_list, sweep_env, train_command
 from textclass.data.dataset import Examples
 from textclass.metric_names import headline
@@ -153,11 +153,6 @@ class TextclassRun:
 # --- the splits -------------------------------------------------------------------------------------
 
 
-def hydra_string(value: object) -> str:
-    """A value quoted for a Hydra override (paths may hold characters the override grammar reserves)."""
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def holdout_for(data: str, data_dir: Path, holdout: float) -> float | None:
     """data.holdout for the dataset: none for one with a test split of its own (as accuracy.py decides)."""
     return None if has_own_test(data_dir, data) else holdout
@@ -168,13 +163,9 @@ def load_splits(data: str, data_dir: Path, holdout: float | None, max_examples: 
     selects and reports on: the dataset composed from the config tree, read and re-cut by textclass's own code."""
     from hydra.utils import instantiate
 
-    from textclass.cli import compose_config
     from textclass.data.datamodule import Resplit, read_splits
 
-    overrides = [f"data={data}", f"paths.data_dir={hydra_string(data_dir.resolve())}", "data.dataset.download=false"]
-    if holdout is not None:
-        overrides.append(f"data.holdout={holdout}")
-    cfg = compose_config("train", overrides)
+    cfg = builtin_data_config(data, data_dir, *([f"data.holdout={holdout}"] if holdout is not None else []))
     dataset = instantiate(cfg.data.dataset, _convert_="all")
     tokenizer = instantiate(cfg.tokenizer).resolved(dataset.pretokenized)
     dataset.prepare()
