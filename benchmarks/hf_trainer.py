@@ -137,9 +137,6 @@ class RunResult:
     settings: dict[str, Any]
 
 
-HFResult = RunResult  # what finetune returns
-
-
 def run_result(clock: StepClock, train_examples: int, train_wall_s: float, accuracy: float | None, settings: dict[str, Any]) -> RunResult:
     timed = clock.timed_steps > 0
     rate = clock.examples_per_s() if timed else None
