@@ -84,10 +84,8 @@ class TrainedRun:
     @torch.no_grad()
     def logits(self, texts: list[str], batch_size: int = 256, pairs: list[str] | None = None) -> torch.Tensor:
         """Class logits [N, num_classes] of `texts`, on the CPU (computed where the model is)."""
-        from lightning.pytorch.utilities import move_data_to_device
-
         device = self.model.device
-        return torch.cat([self.model(move_data_to_device(b, device)).cpu() for b in self.batches(texts, batch_size, pairs)])
+        return torch.cat([self.model(b.to(device)).cpu() for b in self.batches(texts, batch_size, pairs)])
 
     def single_model(self, purpose: str) -> TrainedRun:
         return self

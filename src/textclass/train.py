@@ -165,7 +165,6 @@ def fit_thresholds(model: TextClassifier, datamodule, path: Path | None) -> dict
     Returns valid's macro and micro F1 under them (optimistic: chosen on that split)."""
     import numpy as np
     import torch
-    from lightning.pytorch.utilities import move_data_to_device
     from torchmetrics.functional.classification import multilabel_f1_score
 
     from textclass.models.metrics import tune_thresholds
@@ -174,7 +173,7 @@ def fit_thresholds(model: TextClassifier, datamodule, path: Path | None) -> dict
     probs, truth = [], []
     with torch.no_grad():
         for batch in datamodule.val_dataloader():
-            batch = move_data_to_device(batch, model.device)
+            batch = batch.to(model.device)
             probs.append(model.probabilities(model(batch)).cpu().numpy())
             truth.append(batch.labels.cpu().numpy())
     probs_all, truth_all = np.concatenate(probs), np.concatenate(truth).astype(bool)

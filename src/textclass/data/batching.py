@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -116,9 +116,21 @@ class Batch:
     def __len__(self) -> int:
         return self.labels.shape[0]
 
+    def to(self, device: torch.device | str, non_blocking: bool | None = None) -> Batch:
+        """The batch on `device`; by default non-blocking except to the CPU and MPS, as Lightning moves
+        tensors. Lightning moves any object with a `to` method by calling it, instead of walking and
+        deep-copying a dataclass field by field, which costs more than the move itself on the CPU."""
+        device = torch.device(device)
+        if non_blocking is None:
+            non_blocking = device.type not in ("cpu", "mps")
+        return self._map(lambda t: t.to(device, non_blocking=non_blocking))
+
     def pin_memory(self) -> Batch:
-        teacher = None if self.teacher_logits is None else self.teacher_logits.pin_memory()
-        return Batch(*(t.pin_memory() for t in (self.input_ids, self.lengths, self.attention_mask, self.labels)), teacher)
+        return self._map(torch.Tensor.pin_memory)
+
+    def _map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Batch:
+        teacher = None if self.teacher_logits is None else fn(self.teacher_logits)
+        return Batch(*(fn(t) for t in (self.input_ids, self.lengths, self.attention_mask, self.labels)), teacher)
 
 
 class EncodedDataset(Dataset):
