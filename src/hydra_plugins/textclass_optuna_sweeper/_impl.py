@@ -31,7 +31,7 @@ from textclass.run_files import ERROR_LOG
 from textclass.search.pruning import PRUNER_ATTR, TrialRef
 from textclass.search.results import write_results
 from textclass.search.space import SearchSpace, format_value, parse_override, parse_search_space
-from textclass.search.storage import open_storage
+from textclass.search.storage import STORAGE_ERRORS, open_storage, reachable, shown_url
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,9 @@ TRIED = ("error", "not finite")
 SURPLUS = "surplus"  # asked by two workers at once beyond n_trials, never run
 HEARTBEAT_ATTR = "textclass.heartbeat"  # trial user attribute: time.time() of the last "still running"
 STORAGE_FILE = "optuna.db"
+# how long a sweeper that lost its storage (a database server restarting) waits for it to answer again
+RECONNECT_S = 120
+RECONNECT_POLL_S = 2
 
 
 class JobExited(Exception):
@@ -112,11 +115,30 @@ class OptunaSweeperImpl(Sweeper):
 
     def sweep(self, arguments: list[str]) -> None:
         try:
-            self.run_study(arguments)
+            self.run_study_reconnecting(arguments)
         except ConfigError as err:
             log.error("%s", err)
             print(f"error: {err}", file=sys.stderr)
             raise SystemExit(2) from None
+
+    def run_study_reconnecting(self, arguments: list[str]) -> None:
+        """run_study; when the storage drops out (a database server restarting), waits for it to answer
+        again and continues the study from what it holds, as a rerun of the command would."""
+        while True:
+            try:
+                return self.run_study(arguments)
+            except STORAGE_ERRORS as err:
+                shown = shown_url(self.storage_url)
+                log.warning("lost the study's storage %s (%s): waiting up to %d s for it to answer again", shown, type(err).__name__, RECONNECT_S)
+                deadline = time.monotonic() + RECONNECT_S
+                while not reachable(self.storage_url):
+                    if time.monotonic() > deadline:
+                        raise ConfigError(
+                            f"lost the study's storage {shown} and it did not answer again within {RECONNECT_S} s ({type(err).__name__}: "
+                            f"{' '.join(str(err).split())[:300]}); the finished trials are kept there: run the same command again to continue the study"
+                        ) from None
+                    time.sleep(RECONNECT_POLL_S)
+                log.info("the storage answers again: continuing the study")
 
     def run_study(self, arguments: list[str]) -> None:
         space = parse_search_space(self.params, arguments)
@@ -124,7 +146,7 @@ class OptunaSweeperImpl(Sweeper):
             raise ConfigError("the search has no parameter to tune: set hydra.sweeper.params (see conf/hparams_search/) or sweep one on the command line, e.g. 'optimizer.lr=tag(log, interval(1e-4, 1e-1))'")
         self.check_settings()
         study = self.open_study()
-        log.info("study %r in %s: %d of %d trials done; searching %s", study.study_name, self.storage_url, TrialCounts.of(study).done, self.n_trials, ", ".join(space.distributions))
+        log.info("study %r in %s: %d of %d trials done; searching %s", study.study_name, shown_url(self.storage_url), TrialCounts.of(study).done, self.n_trials, ", ".join(space.distributions))
         while (batch := self.next_batch(study, space)) is not None:
             for run in consecutive_runs(batch):
                 self.run_trials(study, space, run)
@@ -161,7 +183,7 @@ class OptunaSweeperImpl(Sweeper):
         study = optuna.create_study(storage=self.storage, study_name=self.study_name, sampler=instantiate(sampler_config), directions=self.directions, load_if_exists=True)
         stored = [d.name.lower() for d in study.directions]
         if stored != self.directions:
-            raise ConfigError(f"study {self.study_name!r} in {self.storage_url} has direction {stored}, this sweep asks for {self.directions}: use another hydra.sweeper.study_name")
+            raise ConfigError(f"study {self.study_name!r} in {shown_url(self.storage_url)} has direction {stored}, this sweep asks for {self.directions}: use another hydra.sweeper.study_name")
         study.set_user_attr(PRUNER_ATTR, OmegaConf.to_container(self.pruner_config))
         return study
 
@@ -264,8 +286,11 @@ class heartbeat:  # noqa: N801 - used as a context manager, like a function
 
     def beat(self) -> None:
         while True:
-            for trial in self.trials:
-                trial.set_user_attr(HEARTBEAT_ATTR, time.time())
+            try:
+                for trial in self.trials:
+                    trial.set_user_attr(HEARTBEAT_ATTR, time.time())
+            except STORAGE_ERRORS as err:  # the database is away for a moment: the next beat tries again
+                log.warning("heartbeat of trial(s) %s not stored (%s): trying again in %d s", [t.number for t in self.trials], type(err).__name__, self.interval)
             if self.stop.wait(self.interval):
                 return
 

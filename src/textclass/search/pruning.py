@@ -19,7 +19,8 @@ import optuna
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback
 
-from textclass.search.storage import open_storage
+from textclass.errors import ConfigError
+from textclass.search.storage import STORAGE_ERRORS, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -64,27 +65,42 @@ class OptunaPruning(Callback):
 
     def __init__(self, monitor: str | list[str]) -> None:  # a list: a multi-objective study, never pruned
         self.monitor = monitor
-        self.trial: optuna.Trial | None = None
+        self.active = False  # inside a single-objective search: the same on every DDP rank
+        self.trial: optuna.Trial | None = None  # rank 0's, which reports and decides
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         ref = TrialRef.from_env(os.environ)
         if ref is None or stage != "fit":
             return
-        trial = load_trial(ref)
-        if len(trial.study.directions) > 1:
+        if not isinstance(self.monitor, str):
             log.info("trial %d: multi-objective studies cannot be pruned", ref.number)
             return
-        self.trial = trial
+        self.active = True
+        if not trainer.is_global_zero:
+            return
+        try:
+            self.trial = load_trial(ref)
+        except (ConfigError, *STORAGE_ERRORS) as err:  # the study's database is away (restarting)
+            log.warning("trial %d: the study's storage does not answer (%s): this run reports no epochs and is not pruned", ref.number, type(err).__name__)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # the end of the training epoch comes after that epoch's validation, so val/* metrics are current
-        if self.trial is None or trainer.sanity_checking:
+        if not self.active or trainer.sanity_checking:
             return
         prune = False
-        if trainer.is_global_zero:
+        if self.trial is not None:
             value = trainer.callback_metrics.get(self.monitor)
             if value is not None and math.isfinite(float(value)):
-                self.trial.report(float(value), step=trainer.current_epoch)
-                prune = self.trial.should_prune()
+                prune = self.report(float(value), trainer.current_epoch)
         if trainer.strategy.broadcast(prune):
             raise optuna.TrialPruned(f"after epoch {trainer.current_epoch}: {self.monitor}={float(trainer.callback_metrics[self.monitor]):.4f}")
+
+    def report(self, value: float, epoch: int) -> bool:
+        """Reports the epoch; whether to prune. A report the storage misses (its database restarting)
+        only skips this epoch's pruning decision: the run goes on."""
+        try:
+            self.trial.report(value, step=epoch)
+            return self.trial.should_prune()
+        except STORAGE_ERRORS as err:
+            log.warning("trial %d, epoch %d: not reported (%s): not pruned at this epoch", self.trial.number, epoch, type(err).__name__)
+            return False
