@@ -31,10 +31,18 @@ TRAIN_ARGS = [
 
 @pytest.fixture
 def slow_enough_data(data_dir: Path) -> Path:
-    """2,000 training headlines: an epoch lasts long enough to kill the run inside the next one."""
-    write_tsv(data_dir / "news" / "train.tsv", "category\ttitle", NEWS_ROWS * 200)
+    """6,000 training headlines: an epoch lasts long enough (a second or more) to kill the run inside the next one."""
+    write_tsv(data_dir / "news" / "train.tsv", "category\ttitle", NEWS_ROWS * 600)
     return data_dir
 
+
+
+def _saved_epoch(ckpt: Path) -> int | None:
+    """The epoch in a checkpoint, None while it is missing or half written."""
+    try:
+        return torch.load(ckpt, map_location="cpu", weights_only=True)["epoch"]
+    except Exception:  # noqa: BLE001 - any failure to read a file being written means "not yet"
+        return None
 
 
 def _weights(ckpt: Path) -> dict[str, torch.Tensor]:
@@ -54,7 +62,9 @@ def test_sigkill_after_epoch_2_then_resume_matches_uninterrupted_run(slow_enough
         assert process.poll() is None, "the run ended before its second checkpoint"
         assert time.monotonic() < deadline
         time.sleep(0.02)
-    time.sleep(0.5)  # let last.ckpt of epoch 2 be written; the run is now inside epoch 3
+    while _saved_epoch(tmp_path / "killed" / "checkpoints" / "last.ckpt") != 1:  # last.ckpt of epoch 2 is written
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
     assert process.poll() is None, "the run finished before it could be killed: make epochs longer"
     process.send_signal(signal.SIGKILL)
     process.wait()
