@@ -76,8 +76,11 @@ class LocalPostgres:
     def log_file(self) -> Path:
         return self.root / "server.log"
 
-    def url(self, database: str = DATABASE, *, password: str | None = None, host: str = "127.0.0.1", driver: str = "psycopg") -> str:
-        return f"postgresql+{driver}://{USER}:{password or self.password}@{host}:{self.port}/{database}"
+    def url(self, database: str = DATABASE, *, password: str | None = None, host: str = "127.0.0.1", driver: str = "psycopg",
+            with_password: bool = True) -> str:
+        """`with_password=False`: for clients that read it from PGPASSWORD or ~/.pgpass."""
+        secret = f":{password or self.password}" if with_password else ""
+        return f"postgresql+{driver}://{USER}{secret}@{host}:{self.port}/{database}"
 
     @classmethod
     def start(cls) -> LocalPostgres:

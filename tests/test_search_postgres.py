@@ -23,7 +23,7 @@ from textclass.errors import ConfigError
 from textclass.search.storage import open_storage
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-from _postgres import USER, LocalPostgres, unavailable  # noqa: E402
+from _postgres import LocalPostgres, unavailable  # noqa: E402
 
 pytestmark = pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))
 
@@ -38,17 +38,13 @@ def server():
         yield started
 
 
-def _url(server: LocalPostgres, database: str) -> str:
-    """Without the password: the workers read it from PGPASSWORD, so no config file holds it."""
-    return f"postgresql+psycopg://{USER}@127.0.0.1:{server.port}/{database}"
-
-
 def _env(server: LocalPostgres, data_dir: Path, tmp_path: Path) -> dict[str, str]:
+    """The password through PGPASSWORD, so no config file of the workers holds it."""
     return {**os.environ, **cli_env(data_dir, tmp_path), "PGPASSWORD": server.password}
 
 
 def _worker(server, database, n_trials, seed, data_dir, tmp_path, *extra) -> subprocess.Popen:
-    args = [*SWEEPER, f"hydra.sweeper.n_trials={n_trials}", f"hydra.sweeper.storage={_url(server, database)}", "hydra.sweeper.study_name=shared",
+    args = [*SWEEPER, f"hydra.sweeper.n_trials={n_trials}", f"hydra.sweeper.storage={server.url(database, with_password=False)}", "hydra.sweeper.study_name=shared",
             f"hydra.sweeper.sampler.seed={seed}", "optimizer.lr=interval(0.001, 0.01)", *QUIET, f"hydra.sweep.dir=worker{seed}", *extra]
     # output to a file: a pipe nobody reads while the worker runs could fill up and stall it
     with (tmp_path / f"worker{seed}.log").open("w") as log:

@@ -31,7 +31,7 @@ from textclass.run_files import ERROR_LOG
 from textclass.search.pruning import PRUNER_ATTR, TrialRef
 from textclass.search.results import write_results
 from textclass.search.space import SearchSpace, format_value, parse_override, parse_search_space
-from textclass.search.storage import STORAGE_ERRORS, open_storage, reachable, shown_url
+from textclass.search.storage import STORAGE_ERRORS, open_storage, shown_url, wait_until_reachable
 
 log = logging.getLogger(__name__)
 
@@ -130,14 +130,11 @@ class OptunaSweeperImpl(Sweeper):
             except STORAGE_ERRORS as err:
                 shown = shown_url(self.storage_url)
                 log.warning("lost the study's storage %s (%s): waiting up to %d s for it to answer again", shown, type(err).__name__, RECONNECT_S)
-                deadline = time.monotonic() + RECONNECT_S
-                while not reachable(self.storage_url):
-                    if time.monotonic() > deadline:
-                        raise ConfigError(
-                            f"lost the study's storage {shown} and it did not answer again within {RECONNECT_S} s ({type(err).__name__}: "
-                            f"{' '.join(str(err).split())[:300]}); the finished trials are kept there: run the same command again to continue the study"
-                        ) from None
-                    time.sleep(RECONNECT_POLL_S)
+                if not wait_until_reachable(self.storage_url, RECONNECT_S, RECONNECT_POLL_S):
+                    raise ConfigError(
+                        f"lost the study's storage {shown} and it did not answer again within {RECONNECT_S} s ({type(err).__name__}: "
+                        f"{' '.join(str(err).split())[:300]}); the finished trials are kept there: run the same command again to continue the study"
+                    ) from None
                 log.info("the storage answers again: continuing the study")
 
     def run_study(self, arguments: list[str]) -> None:

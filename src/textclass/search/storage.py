@@ -73,13 +73,17 @@ def shown_url(url: str) -> str:
         return url
 
 
-def reachable(url: str) -> bool:
-    """The storage answers a query now."""
-    try:
-        open_storage(url).get_all_studies()
-    except (ConfigError, *STORAGE_ERRORS):
-        return False
-    return True
+def wait_until_reachable(url: str, timeout_s: float, poll_s: float) -> bool:
+    """Whether the storage answers a query within `timeout_s` (asked every `poll_s` seconds)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            open_storage(url).get_all_studies()
+            return True
+        except (ConfigError, *STORAGE_ERRORS):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(poll_s)
 
 
 def _installed(module: str) -> bool:
