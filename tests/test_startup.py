@@ -11,7 +11,7 @@ import pytest
 
 from conftest import cli_env, run_cli
 
-HEAVY = ("torch", "lightning", "optuna", "transformers", "gensim", "matplotlib", "pandas", "torchmetrics")
+HEAVY = ("torch", "lightning", "optuna", "transformers", "gensim", "matplotlib", "pandas", "torchmetrics", "ray")
 
 # runs a console entry point in-process, then prints which heavy modules it imported
 PROBE = """

@@ -238,7 +238,13 @@ class OptunaSweeperImpl(Sweeper):
         with heartbeat(trials, self.heartbeat_interval):
             returns = self.launcher.launch(overrides, initial_job_idx=trials[0].number)
         for trial, job in zip(trials, returns):
-            self.sampler_exhausted |= tell(study, trial, job, len(self.directions))
+            try:
+                self.sampler_exhausted |= tell(study, trial, job, len(self.directions))
+            except optuna.exceptions.UpdateFinishedTrialError:
+                log.warning(
+                    "trial %d: another process failed it while it ran (no heartbeat for 2 x %d s: the machine was overloaded); "
+                    "its result is not stored: raise hydra.sweeper.heartbeat_interval", trial.number, self.heartbeat_interval,
+                )
 
     def too_many_failures(self, counts: TrialCounts) -> bool:
         return counts.failed > self.max_failure_rate * self.n_trials
@@ -286,6 +292,8 @@ class heartbeat:  # noqa: N801 - used as a context manager, like a function
             try:
                 for trial in self.trials:
                     trial.set_user_attr(HEARTBEAT_ATTR, time.time())
+            except optuna.exceptions.UpdateFinishedTrialError:  # another process failed a trial whose beat came late
+                pass
             except STORAGE_ERRORS as err:  # the database is away for a moment: the next beat tries again
                 log.warning("heartbeat of trial(s) %s not stored (%s): trying again in %d s", [t.number for t in self.trials], type(err).__name__, self.interval)
             if self.stop.wait(self.interval):
