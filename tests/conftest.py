@@ -187,6 +187,12 @@ def run_ok(
     return result
 
 
+def tensorboard_writers(run_dir: Path) -> set[str]:
+    """The pids of the processes that wrote TensorBoard event files in `run_dir` (a file's name ends in
+    <pid>.<n>): one for a DDP run whose rank 0 alone logs."""
+    return {e.name.split(".")[-2] for e in (run_dir / "tensorboard").glob("events.out.tfevents.*")}
+
+
 T = TypeVar("T")
 
 

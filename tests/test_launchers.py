@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +14,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from conftest import NEWS_ROWS, cli_env, in_parallel, run_ok
+from conftest import NEWS_ROWS, REPO, cli_env, in_parallel, run_ok, tensorboard_writers
 from textclass.search.storage import open_storage
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from _postgres import free_port  # noqa: E402
 
 QUIET = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", "logger=[]"]
 
@@ -66,15 +68,9 @@ def test_sweepers_on_three_launchers_fill_one_study(data_dir, tmp_path):
         assert study.trials[number].value == pytest.approx(_job_metrics(tmp_path / name, str(number))["val/loss"])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_torchrun_nodes_train_one_model_and_rank_zero_writes(data_dir, tmp_path):
-    port = _free_port()
+    port = free_port()
     torchrun = [str(Path(sys.executable).parent / "torchrun"), "--nnodes=2", "--nproc-per-node=1", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}"]
     args = ["-m", "textclass.train", "trainer=ddp_cpu", "trainer.devices=1", "trainer.num_nodes=2", "trainer.max_epochs=2", "trainer.enable_progress_bar=false",
             "data.batch_size=4", "hydra.run.dir=run"]
@@ -85,6 +81,5 @@ def test_two_torchrun_nodes_train_one_model_and_rank_zero_writes(data_dir, tmp_p
     assert "GLOBAL_RANK: 1, MEMBER: 2/2" in "".join(outputs)
     # the two shards together cover the training data once per epoch
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["train/examples"] == 3 * len(NEWS_ROWS)
-    events = list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
-    assert events and len({e.name.split(".")[-2] for e in events}) == 1  # one writing process
+    assert len(tensorboard_writers(tmp_path / "run")) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "data", "run"]
