@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import optuna
 import pytest
+from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from conftest import NEWS_ROWS, REPO, cli_env, in_parallel, run_ok, tensorboard_writers
+from conftest import NEWS_ROWS, REPO, cli_env, failed_run, in_parallel, run_cli, run_ok, tensorboard_writers
+from textclass.cli import compose_config
+from textclass.errors import ConfigError
+from textclass.launchers import check_launcher, check_torchrun, check_torchrun_run_dir
 from textclass.search.storage import open_storage
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -83,3 +88,91 @@ def test_two_torchrun_nodes_train_one_model_and_rank_zero_writes(data_dir, tmp_p
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["train/examples"] == 3 * len(NEWS_ROWS)
     assert len(tensorboard_writers(tmp_path / "run")) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "data", "run"]
+
+
+# --- launcher and torchrun settings that cannot run: one clear error before any job starts ----------
+
+def _with_hydra(*overrides: str):
+    return compose_config("train", list(overrides), with_hydra=True)
+
+
+def test_slurm_launcher_takes_tasks_and_nodes_from_the_trainer():
+    launcher = _with_hydra("hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2").hydra.launcher
+    assert (launcher.tasks_per_node, launcher.nodes, launcher.gpus_per_node, launcher.timeout_min) == (4, 2, 4, 240)
+    assert launcher._target_.endswith("SlurmLauncher")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["hydra/launcher=slurm"], "hydra/launcher=slurm with trainer.devices=auto: Slurm starts one task per device"),
+    (["hydra/launcher=submitit_slurm", "trainer=ddp", "trainer.devices=4"], "set hydra.launcher.tasks_per_node=4 hydra.launcher.nodes=1"),
+    (["hydra/launcher=slurm", "trainer=ddp", "trainer.num_nodes=2", "hydra.launcher.nodes=1"], "hydra.launcher.nodes=1 but trainer.devices=2, trainer.num_nodes=2"),
+    (["hydra/launcher=submitit_local", "trainer=ddp_cpu"], "hydra/launcher=submitit_local runs each job in one worker process, and trainer.devices=2"),
+    (["hydra/launcher=joblib", "trainer=ddp_cpu"], "hydra/launcher=joblib runs each job in one worker process"),
+    (["hydra/launcher=ray", "trainer=ddp_cpu", "trainer.devices=1", "trainer.num_nodes=2"], "hydra/launcher=ray runs each job in one worker process"),
+])
+def test_launcher_settings_that_cannot_run_are_one_error(overrides, message, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # an srun of its own below: only the settings are wrong
+    (tmp_path / "srun").write_text("#!/bin/sh\n")
+    (tmp_path / "srun").chmod(0o755)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        check_launcher(_with_hydra(*overrides))
+
+
+def test_slurm_launcher_needs_srun(tmp_path, monkeypatch):
+    cfg = _with_hydra("hydra/launcher=slurm", "trainer=ddp", "trainer.devices=2")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ConfigError, match="no `srun` on this machine's PATH"):
+        check_launcher(cfg)
+    (tmp_path / "srun").write_text("#!/bin/sh\n")
+    (tmp_path / "srun").chmod(0o755)
+    check_launcher(cfg)  # a Slurm login node: settings that match, and srun
+    for launcher in ("basic", "joblib", "submitit_local", "ray"):
+        check_launcher(_with_hydra(f"hydra/launcher={launcher}", "trainer=cpu"))  # one process per job: nothing to refuse
+
+
+def test_slurm_sweep_without_slurm_is_one_error_before_any_job(data_dir, tmp_path):
+    env = {**cli_env(data_dir, tmp_path), "PATH": str(Path(sys.executable).parent)}
+    result = run_cli(["textclass-train", "-m", "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=2", "optimizer.lr=0.01,0.02"], cwd=tmp_path, env=env)
+    assert result.returncode == 2, failed_run(result)
+    assert "Traceback" not in result.stderr
+    assert [l for l in result.stderr.splitlines() if l.startswith("error: ")] == [
+        "error: hydra/launcher=slurm (submitit_slurm): no `srun` on this machine's PATH, so nothing can be submitted to Slurm; "
+        "run the sweep from a Slurm login node, or here with hydra/launcher=submitit_local (or without hydra/launcher)"
+    ]
+    assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize("env, trainer, message", [
+    ({"WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2"}, {"devices": 1, "num_nodes": 1}, "torchrun started 2 processes (2 on this node: --nproc-per-node=2, --nnodes=1) but trainer.devices=1 and trainer.num_nodes=1: set trainer.devices=2 trainer.num_nodes=1"),
+    ({"WORLD_SIZE": "4", "LOCAL_WORLD_SIZE": "2"}, {"devices": 2, "num_nodes": 1}, "set trainer.devices=2 trainer.num_nodes=2"),
+    ({"WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "1"}, {"devices": "auto", "num_nodes": 1}, "set trainer.devices=1 trainer.num_nodes=2"),
+])
+def test_torchrun_world_that_the_trainer_does_not_match_is_one_error(env, trainer, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        check_torchrun(OmegaConf.create(trainer), {"TORCHELASTIC_RUN_ID": "none", **env})
+
+
+def test_torchrun_world_that_matches_passes():
+    elastic = {"TORCHELASTIC_RUN_ID": "none", "WORLD_SIZE": "4", "LOCAL_WORLD_SIZE": "2"}
+    check_torchrun(OmegaConf.create({"devices": 2, "num_nodes": 2}), elastic)
+    check_torchrun(OmegaConf.create({"devices": [0, 1], "num_nodes": 2}), elastic)
+    check_torchrun(OmegaConf.create({"devices": "auto", "num_nodes": 1}), {"TORCHELASTIC_RUN_ID": "none", "WORLD_SIZE": "1"})
+    check_torchrun(OmegaConf.create({"devices": 1, "num_nodes": 1}), {"WORLD_SIZE": "4"})  # not torchrun: Lightning's own ranks
+    check_torchrun_run_dir(["hydra.run.dir=/shared/run"], elastic)
+    with pytest.raises(ConfigError, match=re.escape("give them all one, hydra.run.dir=<dir>")):
+        check_torchrun_run_dir(["trainer.devices=2"], elastic)
+
+
+@pytest.mark.slow
+def test_torchrun_with_a_mismatched_world_size_stops_every_rank_with_one_message(data_dir, tmp_path):
+    torchrun = [str(Path(sys.executable).parent / "torchrun"), "--nnodes=1", "--nproc-per-node=2", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{free_port()}"]
+    env = {**os.environ, **cli_env(data_dir, tmp_path)}
+    result = subprocess.run([*torchrun, "-m", "textclass.train", "trainer=ddp_cpu", "trainer.devices=1", "hydra.run.dir=run"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    errors = {l for l in result.stderr.splitlines() if l.startswith("error: ")}
+    assert errors == {"error: torchrun started 2 processes (2 on this node: --nproc-per-node=2, --nnodes=1) but trainer.devices=1 "
+                      "and trainer.num_nodes=1: set trainer.devices=2 trainer.num_nodes=1"}, result.stderr[-3000:]
+    # torchrun reports a failed child with a traceback of its own launcher; none comes from textclass
+    assert not re.search(r'File ".*/textclass/', result.stderr), result.stderr[-3000:]
+    assert not (tmp_path / "run").exists()  # stopped before Hydra made the run dir

@@ -66,6 +66,7 @@ def exit_on_user_error(fn: Callable[..., T]) -> Callable[..., T]:
 
 
 CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
+MULTIRUN_FLAGS = ("-m", "--multirun")
 
 
 def take_config_dirs(args: list[str], env: dict[str, str] | os._Environ = os.environ) -> list[str]:
@@ -98,30 +99,42 @@ def take_config_dirs(args: list[str], env: dict[str, str] | os._Environ = os.env
     return rest
 
 
-def check_overrides(config_name: str, args: list[str], check: Callable[[DictConfig], None] | None = None) -> None:
+def check_overrides(
+    config_name: str,
+    args: list[str],
+    check: Callable[[DictConfig], None] | None = None,
+    check_multirun: Callable[[DictConfig], None] | None = None,
+) -> None:
     """Compose the config as Hydra will, so a mistyped override is one `error:` line, not Hydra's report;
     then `check` it (before the slow imports of the job).
 
-    Only plain single runs: with flags (-m, --cfg, --help, ...) or sweeps (a config that is a multirun
-    by itself), Hydra's own handling is left as is.
+    A multirun (-m, or sweep overrides) is composed without its sweep overrides, with the hydra node,
+    for `check_multirun` (its launcher); other flags (--cfg, --help, ...) are left to Hydra.
     """
-    if any(a.startswith("-") for a in args):
+    flags = {a for a in args if a.startswith("-")}
+    if flags - set(MULTIRUN_FLAGS):
         return
+    overrides = [a for a in args if not a.startswith("-")]
     try:
-        sweeps = any(o.is_sweep_override() for o in OverridesParser.create().parse_overrides(args))
+        parsed = OverridesParser.create().parse_overrides(overrides)
     except OverrideParseException as err:
         raise parse_error(err) from None
-    if not sweeps:
-        cfg = compose_config(config_name, args)
-        if check is not None:
-            check(cfg)
+    if flags or any(o.is_sweep_override() for o in parsed):
+        if check_multirun is not None:
+            fixed = [arg for arg, o in zip(overrides, parsed) if not o.is_sweep_override()]
+            check_multirun(compose_config(config_name, fixed, with_hydra=True))
+    elif check is not None:
+        check(compose_config(config_name, overrides))
+    else:
+        compose_config(config_name, overrides)
 
 
-def compose_config(config_name: str, overrides: list[str]) -> DictConfig:
-    """The config Hydra would compose from `overrides`; any composition error is one ConfigError."""
+def compose_config(config_name: str, overrides: list[str], with_hydra: bool = False) -> DictConfig:
+    """The config Hydra would compose from `overrides` (`with_hydra`: with its hydra node); any
+    composition error is one ConfigError."""
     try:
         with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3", job_name=config_name):
-            return compose(config_name, overrides=overrides)
+            return compose(config_name, overrides=overrides, return_hydra_config=with_hydra)
     except OverrideParseException as err:
         raise parse_error(err) from None
     except HydraException as err:
@@ -147,6 +160,7 @@ def run_command(
     config_name: str,
     rewrite: Callable[[list[str]], list[str]] | None = None,
     check: Callable[[DictConfig], None] | None = None,
+    check_multirun: Callable[[DictConfig], None] | None = None,
 ) -> None:
     """Console entry: check (and optionally rewrite) the command line, then hand it to Hydra."""
     args = sys.argv[1:]
@@ -154,7 +168,7 @@ def run_command(
         args = take_config_dirs(args)
         if rewrite is not None:
             args = rewrite(args)
-        check_overrides(config_name, args, check)
+        check_overrides(config_name, args, check, check_multirun)
     except TextclassError as err:
         fail(err)
     except NothingToDo as done:
@@ -162,9 +176,6 @@ def run_command(
         raise SystemExit(0) from None
     sys.argv = [sys.argv[0], *args]
     hydra_main()
-
-
-MULTIRUN_FLAGS = ("-m", "--multirun")
 
 
 def override_key(arg: str) -> str:

@@ -46,6 +46,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     from textclass.checkpoint import read_checkpoint
     from textclass.distill import DistillSpec
+    from textclass.launchers import check_torchrun
     from textclass.models.build import balanced_class_weights, build_model
     from textclass.options import check_config_types
     from textclass.trust import check_user_targets
@@ -54,6 +55,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     check_user_targets(cfg)
     quiet_lightning()
     check_epoch_limit(cfg.trainer)
+    check_torchrun(cfg.trainer, os.environ)  # also here for the Python API
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
@@ -276,9 +278,27 @@ def restore_environment(before: Mapping[str, str]) -> None:
 def main() -> None:
     """Console entry: `seeds=N` becomes a multirun over seed=1..N, and `resume=<run dir>|last` that
     run's own overrides plus its last checkpoint."""
+    from textclass.launchers import check_launcher
+
+    run_command(hydra_main, "train", rewrite=rewrite_arguments, check=check_run, check_multirun=check_launcher)
+
+
+def check_run(cfg: DictConfig) -> None:
+    """A single run's checks before Hydra makes its run dir: user classes, torchrun's world size."""
+    from textclass.launchers import check_torchrun
     from textclass.trust import check_user_targets
 
-    run_command(hydra_main, "train", rewrite=lambda args: resume_arguments(seeds_arguments(ddp_rank_arguments(args, os.environ))), check=check_user_targets)
+    check_user_targets(cfg)
+    check_torchrun(cfg.trainer, os.environ)
+
+
+def rewrite_arguments(args: list[str]) -> list[str]:
+    """The command line Hydra gets: a DDP rank's job, seeds=N and resume= rewritten (see each)."""
+    from textclass.launchers import check_torchrun_run_dir
+
+    args = resume_arguments(seeds_arguments(ddp_rank_arguments(args, os.environ)))
+    check_torchrun_run_dir(args, os.environ)
+    return args
 
 
 def ddp_rank_arguments(args: list[str], env: Mapping[str, str]) -> list[str]:
