@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import NEWS_ROWS, cli_env, run_ok, tensorboard_writers
+from conftest import NEWS_ROWS, cli_env, failed_run, run_cli, run_ok, tensorboard_writers
 from textclass.train import DDP_JOB_ENV, ddp_rank_arguments
 
 COMMON = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", "data.batch_size=4"]
@@ -52,3 +52,14 @@ def test_rank_arguments_replace_the_sweep_by_the_job():
     ]
     assert ddp_rank_arguments(lightning_argv, {"LOCAL_RANK": "1"}) == lightning_argv  # not from a multirun job
     assert ddp_rank_arguments(["optimizer.lr=0.02"], env) == ["optimizer.lr=0.02"]  # a single run: untouched
+
+
+def test_lightning_sampler_on_top_of_the_shards_is_one_error(data_dir, tmp_path):
+    result = run_cli(["textclass-train", "trainer=ddp_cpu", "trainer.use_distributed_sampler=true", *COMMON, "hydra.run.dir=run"],
+                     cwd=tmp_path, env=cli_env(data_dir, tmp_path))
+    assert result.returncode == 2, failed_run(result)
+    assert "Traceback" not in result.stderr
+    assert [l for l in result.stderr.splitlines() if l.startswith("error: ")] == [
+        "error: trainer.use_distributed_sampler=true with 2 processes: textclass's data module gives each process its own part "
+        "of the data, and Lightning would split that part again; set trainer.use_distributed_sampler=false"
+    ]

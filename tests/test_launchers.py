@@ -74,20 +74,27 @@ def test_sweepers_on_three_launchers_fill_one_study(data_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_two_torchrun_nodes_train_one_model_and_rank_zero_writes(data_dir, tmp_path):
+@pytest.mark.parametrize("bucket", ["false", "true"])
+def test_two_torchrun_nodes_train_the_model_one_process_trains_with_their_global_batch(bucket, data_dir, tmp_path):
     port = free_port()
     torchrun = [str(Path(sys.executable).parent / "torchrun"), "--nnodes=2", "--nproc-per-node=1", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}"]
-    args = ["-m", "textclass.train", "trainer=ddp_cpu", "trainer.devices=1", "trainer.num_nodes=2", "trainer.max_epochs=2", "trainer.enable_progress_bar=false",
-            "data.batch_size=4", "hydra.run.dir=run"]
+    common = ["trainer.max_epochs=2", "trainer.enable_progress_bar=false", "trainer.deterministic=true", f"data.bucket_by_length={bucket}"]
+    args = ["-m", "textclass.train", "trainer=ddp_cpu", "trainer.devices=1", "trainer.num_nodes=2", "data.batch_size=4", *common, "hydra.run.dir=run"]
     env = {**os.environ, **cli_env(data_dir, tmp_path)}
     nodes = [subprocess.Popen([*torchrun, *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outputs = [node.communicate(timeout=300)[0] for node in nodes]
     assert [node.returncode for node in nodes] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
     assert "GLOBAL_RANK: 1, MEMBER: 2/2" in "".join(outputs)
+    run_ok(["textclass-train", "trainer=cpu", "data.batch_size=8", *common, "hydra.run.dir=single"], cwd=tmp_path, env=cli_env(data_dir, tmp_path))
+    nodes_metrics, single = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("run", "single"))
     # the two shards together cover the training data once per epoch
-    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["train/examples"] == 3 * len(NEWS_ROWS)
+    assert nodes_metrics["train/examples"] == 3 * len(NEWS_ROWS)
+    # 2 processes x batch 4 train the model one process trains with batch 8: every figure agrees
+    assert sorted(nodes_metrics) == sorted(single)
+    for name in (n for n in single if not n.startswith("time/")):
+        assert nodes_metrics[name] == pytest.approx(single[name], abs=1e-5), name
     assert len(tensorboard_writers(tmp_path / "run")) == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "data", "run"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "data", "run", "single"]
 
 
 # --- launcher and torchrun settings that cannot run: one clear error before any job starts ----------

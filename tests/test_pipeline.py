@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from conftest import REAL_DATA, SST2_ROWS, builtin_dataset, real_data, write_tsv
-from textclass.data.batching import BucketBatchSampler, collate, padding_fraction
+from textclass.data.batching import BucketBatchSampler, EpochShuffleSampler, Shard, ShardSampler, collate, padding_fraction
 from textclass.data.cache import KEY_FILE
 from textclass.data.datamodule import encode_dataset
 from textclass.embeddings import EmbeddingSpec, align_vectors, keyed_vectors, load_vectors
@@ -272,6 +272,41 @@ def test_bucket_sampler_covers_every_example_once_and_cuts_padding():
     assert padding_fraction(lengths, epoch1) < 0.1 < 0.4 < padding_fraction(lengths, plain)
     ordered = list(BucketBatchSampler(lengths, batch_size=32, shuffle=False))
     assert [lengths[b].max() for b in ordered] == sorted((lengths[b].max() for b in ordered), reverse=True)
+
+
+def _rank_steps(per_rank: list[list[list[int]]]) -> list[list[int]]:
+    """What all processes train on at each step: their batches of that step together, sorted."""
+    assert len({len(batches) for batches in per_rank}) == 1  # every process takes as many steps
+    return [sorted(i for batch in step for i in batch) for step in zip(*per_rank)]
+
+
+def _batched(indices: list[int], size: int) -> list[list[int]]:
+    return [indices[i : i + size] for i in range(0, len(indices), size)]
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_ddp_shards_train_on_the_global_batches_of_one_process(world):
+    lengths = np.random.default_rng(0).integers(1, 60, size=96)
+    one = [sorted(b) for b in BucketBatchSampler(lengths, 4 * world, seed=1, epoch=2)]
+    shards = [list(BucketBatchSampler(lengths, 4, seed=1, epoch=2, shard=Shard(r, world))) for r in range(world)]
+    assert _rank_steps(shards) == one
+    one = [sorted(b) for b in _batched(list(EpochShuffleSampler(96, seed=1, epoch=2)), 4 * world)]
+    shards = [_batched(list(EpochShuffleSampler(96, seed=1, epoch=2, shard=Shard(r, world))), 4) for r in range(world)]
+    assert _rank_steps(shards) == one
+
+
+def test_ddp_shards_of_an_uneven_split():
+    # training: the order repeated up to a multiple of the processes, so each takes as many steps
+    shards = [list(EpochShuffleSampler(7, seed=3, shard=Shard(r, 2))) for r in range(2)]
+    assert [len(s) for s in shards] == [4, 4] and set(shards[0] + shards[1]) == set(range(7))
+    lengths = np.arange(1, 10)
+    batches = [list(BucketBatchSampler(lengths, 2, seed=3, shard=Shard(r, 2))) for r in range(2)]
+    assert [len(b) for b in batches] == [3, 3]  # 9 examples in global batches of 4: the last one padded
+    assert set(i for b in batches[0] + batches[1] for i in b) == set(range(9))
+    # evaluation: each example once, in no more than one process
+    assert [list(ShardSampler(7, Shard(r, 2))) for r in range(2)] == [[0, 2, 4, 6], [1, 3, 5]]
+    ordered = [list(BucketBatchSampler(lengths, 2, shuffle=False, shard=Shard(r, 2))) for r in range(2)]
+    assert sorted(i for b in ordered[0] + ordered[1] for i in b) == list(range(9))
 
 
 def test_cache_key_covers_the_producing_code(tmp_path, monkeypatch):

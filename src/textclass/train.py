@@ -81,6 +81,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     loggers = make_loggers(cfg)
     trainer = instantiate(cfg.trainer, callbacks=make_callbacks(cfg), logger=loggers or False)
+    check_sharding(cfg.trainer, trainer.world_size)
     if cfg.get("ckpt_path"):
         read_checkpoint(Path(cfg.ckpt_path))  # a missing or truncated file: one clear error, before fitting
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
@@ -174,7 +175,7 @@ def fit_thresholds(model: TextClassifier, datamodule, path: Path | None) -> dict
     model.eval()
     probs, truth = [], []
     with torch.no_grad():
-        for batch in datamodule.val_dataloader():
+        for batch in datamodule.eval_loader("valid"):
             batch = batch.to(model.device)
             probs.append(model.probabilities(model(batch)).cpu().numpy())
             truth.append(batch.labels.cpu().numpy())
@@ -201,6 +202,15 @@ def check_epoch_limit(trainer_cfg: DictConfig) -> None:
         raise ConfigError(
             f"trainer.max_epochs={max_epochs} trains nothing: set it to 1 or more "
             "(or -1 for no epoch limit, with trainer.max_steps to stop)"
+        )
+
+
+def check_sharding(trainer_cfg: DictConfig, world_size: int) -> None:
+    """The data module shards its own batches; Lightning's sampler would shard each shard again."""
+    if world_size > 1 and trainer_cfg.get("use_distributed_sampler", True):
+        raise ConfigError(
+            f"trainer.use_distributed_sampler=true with {world_size} processes: textclass's data module gives each process "
+            "its own part of the data, and Lightning would split that part again; set trainer.use_distributed_sampler=false"
         )
 
 

@@ -178,25 +178,61 @@ def unlabeled_loader(encoding: Encoding, pad_id: int, batch_size: int) -> DataLo
     return DataLoader(EncodedDataset(encoded), batch_size=batch_size, shuffle=False, collate_fn=partial(collate, pad_id=pad_id))
 
 
+@dataclass(frozen=True)
+class Shard:
+    """This process's part of the data under DDP: rank `rank` of `world_size` processes."""
+
+    rank: int = 0
+    world_size: int = 1
+
+    def take(self, order: np.ndarray, pad: bool) -> np.ndarray:
+        """Every world_size-th item of `order` from `rank` on; with `pad`, `order` first repeated up to
+        a multiple of world_size, so every process gets as many items (its steps stay in step).
+
+        Step k of each rank then holds the k-th slice of the order a single process would batch
+        (world_size x the batch size): the same global batches as one process with that batch size.
+        """
+        if pad and len(order) % self.world_size:
+            order = np.resize(order, -(-len(order) // self.world_size) * self.world_size)
+        return order[self.rank :: self.world_size]
+
+
 class EpochShuffleSampler(Sampler[int]):
-    """A shuffle seeded by (seed, epoch), not the global RNG: a resumed run sees the same order.
+    """A shuffle seeded by (seed, epoch), not the global RNG: a resumed run sees the same order, and
+    every DDP process the same order, of which it takes its `shard`.
 
     Lightning calls `set_epoch` each epoch, as for DistributedSampler.
     """
 
-    def __init__(self, size: int, seed: int = 0, epoch: int = 0):
+    def __init__(self, size: int, seed: int = 0, epoch: int = 0, shard: Shard = Shard()):
         self.size = size
         self.seed = seed
         self.epoch = epoch
+        self.shard = shard
 
     def __len__(self) -> int:
-        return self.size
+        return -(-self.size // self.shard.world_size)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[int]:
-        return iter(np.random.default_rng((self.seed, self.epoch)).permutation(self.size).tolist())
+        order = np.random.default_rng((self.seed, self.epoch)).permutation(self.size)
+        return iter(self.shard.take(order, pad=True).tolist())
+
+
+class ShardSampler(Sampler[int]):
+    """Evaluation under DDP: this process's shard of the examples in order, none repeated (the
+    metrics sum their states over processes, so each example counts once)."""
+
+    def __init__(self, size: int, shard: Shard):
+        self.indices = shard.take(np.arange(size), pad=False)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices.tolist())
 
 
 class BucketBatchSampler(Sampler[list[int]]):
@@ -205,18 +241,21 @@ class BucketBatchSampler(Sampler[list[int]]):
     Each epoch (set by `set_epoch`, which Lightning calls, as for DistributedSampler): shuffle, cut
     into pools of `batch_size * pool_batches`, sort each pool by length, slice it into batches,
     shuffle the batches. Without `shuffle` the batches come sorted by length
-    (for evaluation, where order does not matter).
+    (for evaluation, where order does not matter). Under DDP every process builds the batches of
+    world_size x `batch_size` and takes its `shard` of each (training pads one short of a process).
     """
 
     def __init__(
-        self, lengths: np.ndarray, batch_size: int, shuffle: bool = True, pool_batches: int = 50, seed: int = 0, epoch: int = 0
+        self, lengths: np.ndarray, batch_size: int, shuffle: bool = True, pool_batches: int = 50, seed: int = 0, epoch: int = 0,
+        shard: Shard = Shard(),
     ):
         self.lengths = np.asarray(lengths)
-        self.batch_size = batch_size
+        self.batch_size = batch_size * shard.world_size
         self.shuffle = shuffle
-        self.pool_size = batch_size * pool_batches
+        self.pool_size = self.batch_size * pool_batches
         self.seed = seed
         self.epoch = epoch
+        self.shard = shard
 
     def __len__(self) -> int:
         return -(-len(self.lengths) // self.batch_size)
@@ -225,9 +264,15 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[list[int]]:
+        for batch in self._global_batches():
+            part = self.shard.take(batch, pad=self.shuffle)
+            if len(part):
+                yield part.tolist()
+
+    def _global_batches(self) -> Iterator[np.ndarray]:
         if not self.shuffle:
             order = np.argsort(-self.lengths, kind="stable")
-            yield from (order[i : i + self.batch_size].tolist() for i in range(0, len(order), self.batch_size))
+            yield from (order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size))
             return
         rng = np.random.default_rng((self.seed, self.epoch))
         order = rng.permutation(len(self.lengths))
@@ -237,7 +282,7 @@ class BucketBatchSampler(Sampler[list[int]]):
             pool = pool[np.argsort(-self.lengths[pool], kind="stable")]
             batches.extend(pool[i : i + self.batch_size] for i in range(0, len(pool), self.batch_size))
         for i in rng.permutation(len(batches)):
-            yield batches[i].tolist()
+            yield batches[i]
 
 
 def padding_fraction(lengths: np.ndarray, batches: Sequence[Sequence[int]]) -> float:

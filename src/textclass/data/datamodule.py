@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from textclass.data.batching import BucketBatchSampler, EncodedDataset, EncodedTexts, EpochShuffleSampler, collate
+from textclass.data.batching import BucketBatchSampler, EncodedDataset, EncodedTexts, EpochShuffleSampler, Shard, ShardSampler, collate
 from textclass.data.cache import cached_dir, content_digest
 from textclass.data.dataset import Examples, LabelSet, TextDataset, fold_ids, strata, stratified_split
 from textclass.embeddings import EmbeddingSpec
@@ -293,8 +293,21 @@ class TextClassificationDataModule(L.LightningDataModule):
             raise ConfigError(f"{self.dataset.name} has no {split} split (it has {sorted(splits)})" + (f": {reason}" if reason else ""))
         return splits[split]
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def eval_loader(self, split: str) -> DataLoader:
+        """All of `split` in every process (a pass outside the Trainer's loops, e.g. tuning thresholds)."""
+        return self._loader(split, shuffle=False, shard=Shard())
+
+    def _shard(self) -> Shard:
+        """This process's part under DDP. The data module shards its own batches (the trainer configs
+        set use_distributed_sampler=false): its samplers keep one order for all processes, so N
+        processes train on the global batches of one process with N x the batch size."""
+        if self.trainer is None:
+            return Shard()
+        return Shard(self.trainer.global_rank, self.trainer.world_size)
+
+    def _loader(self, split: str, shuffle: bool, shard: Shard | None = None) -> DataLoader:
         encoded = self._split(split)
+        shard = self._shard() if shard is None else shard
         batch_size = self.batch_size if split == "train" else self.eval_batch_size
         collate_fn = partial(collate, pad_id=self.features.pad_id, sort_by_length=self.sort_within_batch)
         common = dict(
@@ -312,9 +325,12 @@ class TextClassificationDataModule(L.LightningDataModule):
         # the teacher's soft labels are for the training loss only: valid and test stay plain
         dataset = EncodedDataset(encoded, self.teacher_logits if split == "train" else None)
         if self.bucket_by_length:
-            sampler = BucketBatchSampler(encoded.lengths, batch_size, shuffle, self.bucket_pool_batches, self.seed, epoch)
+            sampler = BucketBatchSampler(encoded.lengths, batch_size, shuffle, self.bucket_pool_batches, self.seed, epoch, shard)
             return DataLoader(dataset, batch_sampler=sampler, **common)
-        sampler = EpochShuffleSampler(len(encoded), self.seed, epoch) if shuffle else None
+        if shuffle:
+            sampler = EpochShuffleSampler(len(encoded), self.seed, epoch, shard)
+        else:
+            sampler = ShardSampler(len(encoded), shard) if shard.world_size > 1 else None
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler, **common)
 
     def train_labels(self) -> np.ndarray:

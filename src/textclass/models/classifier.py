@@ -11,7 +11,7 @@ from typing import Any
 import lightning as L
 import torch
 from torch import nn
-from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
     MulticlassConfusionMatrix,
@@ -113,6 +113,9 @@ class TextClassifier(L.LightningModule):
         self.test_metrics = summary.clone(prefix=metric(TEST, ""))
         self.val_per_class = per_class.clone()
         self.test_per_class = per_class.clone()
+        # the loss per example, summed over DDP processes (their shards may differ in size by one)
+        self.val_loss = MeanMetric()
+        self.test_loss = MeanMetric()
         self.train_totals = TrainingTotals(num_classes, multi_label, threshold)
         self.val_acc_best = MaxMetric()
         # metric states stay out of checkpoints by default; the best so far must survive a resume
@@ -189,8 +192,10 @@ class TextClassifier(L.LightningModule):
         targets = batch.labels.long()
         metrics.update(scores, targets)
         getattr(self, f"{stage}_per_class").update(scores, targets)
-        # averaged over DDP ranks (torchmetrics sync themselves)
-        self.log(metric(stage, "loss"), loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch), sync_dist=True)
+        loss_mean: MeanMetric = getattr(self, f"{stage}_loss")
+        loss_mean.update(loss.detach(), len(batch))
+        # torchmetrics sync their states over DDP processes themselves
+        self.log(metric(stage, "loss"), loss_mean, on_step=False, on_epoch=True, prog_bar=True)
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch))
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
