@@ -12,6 +12,9 @@ import pytest
 import torch
 from conftest import REAL_DATA, REPO, real_data
 
+sys.path.insert(0, str(REPO / "benchmarks"))
+from _postgres import unavailable as postgres_unavailable  # noqa: E402
+
 pytestmark = pytest.mark.slow
 
 
@@ -144,3 +147,19 @@ def test_inference_benchmark_quick(tmp_path):
     # the batched rate leaves the start-up out, the end-to-end rate does not
     assert 0 < rows["textcnn predict sentences/s end-to-end"]["value"] < rows["textcnn predict sentences/s batched"]["value"]
     assert rows["textcnn predict start-up"]["value"] > 0
+
+
+@real_data
+@pytest.mark.skipif(postgres_unavailable() is not None, reason=str(postgres_unavailable()))
+def test_scale_benchmark_quick(tmp_path):
+    """Search workers on SQLite and PostgreSQL, and DDP against one process: every row, each figure a rate."""
+    result, rows = run_quick("scale.py", tmp_path)
+    rows = {r["name"]: r["value"] for r in rows}
+    for storage in ("sqlite", "postgresql"):
+        for workers in (1, 2):
+            assert rows[f"search {storage} {workers} workers"] > 0
+        assert rows[f"search throughput {storage} 2 workers/1"] > 0
+    assert rows["search throughput postgresql/sqlite 2 workers"] > 0
+    assert rows["ddp 1 process epoch"] > 0 and rows["ddp 2 processes epoch"] > 0
+    assert rows["ddp speed-up 2 processes/1"] == pytest.approx(rows["ddp 1 process epoch"] / rows["ddp 2 processes epoch"])
+    assert "| search sqlite 2 workers |" in result.stdout

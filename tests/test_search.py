@@ -325,6 +325,24 @@ def test_pruner_that_must_fire_prunes_every_trial(data_dir, tmp_path):
 
 
 @pytest.mark.slow
+def test_pruning_under_ddp_stops_both_processes_of_each_trial(data_dir, tmp_path):
+    """Trials that are 2-process DDP jobs: rank 0 reports and decides, rank 1 follows the broadcast
+    decision, so the pruned job ends in both processes (no hang) and the next trial starts."""
+    result = run_ok(
+        ["textclass-train", "-m", *SWEEPER, "hydra.sweeper.n_trials=2", "hydra/sweeper/pruner=threshold", "hydra.sweeper.pruner.upper=0.0",
+         "optimizer.lr=interval(0.001, 0.01)", "trainer=ddp_cpu", "trainer.max_epochs=3", *QUIET, "hydra.sweep.dir=sweep"],
+        cwd=tmp_path, env=cli_env(data_dir, tmp_path), timeout=600,
+    )
+    study = _study(tmp_path / "sweep" / "optuna.db")
+    assert _states(study) == {0: "PRUNED", 1: "PRUNED"}
+    for trial in study.trials:
+        assert list(trial.intermediate_values) == [0]  # one report, by rank 0 alone
+    output = result.stdout + result.stderr
+    assert output.count("GLOBAL_RANK: 1, MEMBER: 2/2") == 2  # each trial trained on 2 processes
+    assert "trial 1 pruned after epoch 0: val/loss=" in output
+
+
+@pytest.mark.slow
 def test_two_processes_share_one_study(data_dir, tmp_path):
     """Two sweepers on one SQLite study finish it at n_trials trials in total, none run twice."""
     storage = tmp_path / "shared.db"

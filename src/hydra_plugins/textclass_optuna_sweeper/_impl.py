@@ -46,6 +46,9 @@ STORAGE_FILE = "optuna.db"
 # how long a sweeper that lost its storage (a database server restarting) waits for it to answer again
 RECONNECT_S = 120
 RECONNECT_POLL_S = 2
+# how often a worker with nothing left to ask looks whether the others' last trials have finished
+# (they may finish the study or fail): not the whole heartbeat interval, which would idle it that long
+WAIT_POLL_S = 1.0
 
 
 class JobExited(Exception):
@@ -186,6 +189,7 @@ class OptunaSweeperImpl(Sweeper):
 
     def next_batch(self, study: optuna.Study, space: SearchSpace) -> list[optuna.Trial] | None:
         """Up to n_jobs new trials; waits while trials of other processes may still finish the study; None when done."""
+        waiting = False
         while not self.sampler_exhausted:
             self.fail_abandoned(study)
             counts = TrialCounts.of(study)
@@ -200,8 +204,10 @@ class OptunaSweeperImpl(Sweeper):
             elif counts.running == 0 or counts.done >= self.n_trials:
                 return None
             else:
-                log.info("waiting for %d running trial(s) of other processes (or their heartbeat to stop)", counts.running)
-                threading.Event().wait(self.heartbeat_interval)
+                if not waiting:
+                    log.info("waiting for %d running trial(s) of other processes (or their heartbeat to stop)", counts.running)
+                    waiting = True
+                threading.Event().wait(min(self.heartbeat_interval, WAIT_POLL_S))
         return None
 
     def fail_abandoned(self, study: optuna.Study) -> None:
