@@ -8,7 +8,7 @@ import json
 import pytest
 
 from conftest import NEWS_ROWS, cli_env, failed_run, run_cli, run_ok, tensorboard_writers
-from textclass.train import DDP_JOB_ENV, ddp_rank_arguments
+from textclass.train import DDP_JOB_ENV, RANK_WRITES_NOTHING, ddp_rank_arguments, other_rank_arguments
 
 COMMON = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", "data.batch_size=4"]
 
@@ -24,6 +24,8 @@ def test_two_process_run_sees_every_example_once_and_rank_zero_writes(data_dir, 
     assert seen == {"single": 3 * len(NEWS_ROWS), "ddp": 3 * len(NEWS_ROWS)}
     # one writer: TensorBoard event files (fit, then test) all from one process, no per-rank run dirs
     assert len(tensorboard_writers(tmp_path / "ddp")) == 1
+    log = (tmp_path / "ddp" / "train.log").read_text()
+    assert "GLOBAL_RANK: 0, MEMBER: 1/2" in log and "GLOBAL_RANK: 1" not in log  # rank 1 logs to its stderr only
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "data", "ddp", "single"]
 
 
@@ -63,3 +65,13 @@ def test_lightning_sampler_on_top_of_the_shards_is_one_error(data_dir, tmp_path)
         "error: trainer.use_distributed_sampler=true with 2 processes: textclass's data module gives each process its own part "
         "of the data, and Lightning would split that part again; set trainer.use_distributed_sampler=false"
     ]
+
+
+def test_other_ranks_write_nothing_in_the_run_dir():
+    args = ["trainer=ddp_cpu", "hydra.run.dir=run"]
+    assert other_rank_arguments(args, {}) == args
+    assert other_rank_arguments(args, {"RANK": "0", "LOCAL_RANK": "0"}) == args
+    for env in ({"LOCAL_RANK": "1"}, {"RANK": "2", "LOCAL_RANK": "0"}):  # Lightning's child, torchrun's second node
+        assert other_rank_arguments(args, env) == [*args, *RANK_WRITES_NOTHING]
+    # Lightning's own hydra.output_subdir=null is not given twice
+    assert other_rank_arguments([*args, "hydra.output_subdir=null"], {"LOCAL_RANK": "1"}) == [*args, *RANK_WRITES_NOTHING]

@@ -94,6 +94,8 @@ def test_two_torchrun_nodes_train_the_model_one_process_trains_with_their_global
     for name in (n for n in single if not n.startswith("time/")):
         assert nodes_metrics[name] == pytest.approx(single[name], abs=1e-5), name
     assert len(tensorboard_writers(tmp_path / "run")) == 1
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert "GLOBAL_RANK: 0, MEMBER: 1/2" in log and "GLOBAL_RANK: 1" not in log  # rank 1 logs to its stderr only
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "data", "run", "single"]
 
 

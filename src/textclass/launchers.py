@@ -79,7 +79,7 @@ def check_torchrun(trainer: DictConfig, env: Mapping[str, str]) -> None:
         )
 
 
-def check_torchrun_run_dir(args: Sequence[str], env: Mapping[str, str]) -> None:
+def check_torchrun_run_dir(args: list[str], env: Mapping[str, str]) -> None:
     """Every torchrun process composes its own config, and the default run dir holds the start time
     and a per-process id: the processes of one model must be given one directory."""
     if TORCHRUN_ENV in env and int(env.get("WORLD_SIZE", "1")) > 1 and not any(a.startswith("hydra.run.dir=") for a in args):

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DDP_JOB_ENV = "TEXTCLASS_DDP_JOB_ARGS"
+RANK_WRITES_NOTHING = ("hydra.output_subdir=null", "~hydra.job_logging.handlers.file", "hydra.job_logging.root.handlers=[console]")
 # (accuracy, macro-F1) of the selected checkpoint, by split
 SELECTED_METRICS = {"valid": (VAL_ACC_SELECTED, VAL_F1_SELECTED), "test": (TEST_ACC, TEST_F1)}
 
@@ -308,7 +309,7 @@ def rewrite_arguments(args: list[str]) -> list[str]:
 
     args = resume_arguments(seeds_arguments(ddp_rank_arguments(args, os.environ)))
     check_torchrun_run_dir(args, os.environ)
-    return args
+    return other_rank_arguments(args, os.environ)
 
 
 def ddp_rank_arguments(args: list[str], env: Mapping[str, str]) -> list[str]:
@@ -321,6 +322,14 @@ def ddp_rank_arguments(args: list[str], env: Mapping[str, str]) -> list[str]:
         return args
     lightning_added = [a for a in args if a.startswith(("hydra.job.name=", "hydra.output_subdir="))]
     return [*json.loads(env[DDP_JOB_ENV]), *lightning_added]
+
+
+def other_rank_arguments(args: list[str], env: Mapping[str, str]) -> list[str]:
+    """A DDP process other than rank 0 (started by Lightning or torchrun) writes nothing in the run
+    dir it shares with rank 0: no .hydra/, no log file (its log goes to its stderr)."""
+    if env.get("RANK", "0") == "0" and env.get("LOCAL_RANK", "0") == "0":
+        return args
+    return [*(a for a in args if a != RANK_WRITES_NOTHING[0]), *RANK_WRITES_NOTHING]
 
 
 def resume_arguments(args: list[str]) -> list[str]:
