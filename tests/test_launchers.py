@@ -74,11 +74,11 @@ def test_sweepers_on_three_launchers_fill_one_study(data_dir, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("bucket", ["false", "true"])
-def test_two_torchrun_nodes_train_the_model_one_process_trains_with_their_global_batch(bucket, data_dir, tmp_path):
+def test_two_torchrun_nodes_train_the_model_one_process_trains_with_their_global_batch(data_dir, tmp_path):
+    """Plain batches; bucketed ones shard the same way (tests/test_pipeline.py compares their shards)."""
     port = free_port()
     torchrun = [str(Path(sys.executable).parent / "torchrun"), "--nnodes=2", "--nproc-per-node=1", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}"]
-    common = ["trainer.max_epochs=2", "trainer.enable_progress_bar=false", "trainer.deterministic=true", f"data.bucket_by_length={bucket}"]
+    common = ["trainer.max_epochs=2", "trainer.enable_progress_bar=false", "trainer.deterministic=true"]
     args = ["-m", "textclass.train", "trainer=ddp_cpu", "trainer.devices=1", "trainer.num_nodes=2", "data.batch_size=4", *common, "hydra.run.dir=run"]
     env = {**os.environ, **cli_env(data_dir, tmp_path)}
     nodes = [subprocess.Popen([*torchrun, *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
