@@ -101,6 +101,22 @@ def test_storage_url_problems_are_one_error_each(server):
     assert open_storage(server.url(driver="psycopg").replace("+psycopg", "")).get_all_studies() == []
 
 
+def test_a_process_holds_one_connection_pool_per_url(server):
+    """The sweeper's polls of a lost server and each job's pruning callback open the storage again and
+    again; they share one pool, so a long search does not run the server out of clients (~100)."""
+    import psycopg
+    from textclass.search.storage import wait_until_reachable
+
+    server.create_database("pool")
+    url = server.url("pool")
+    for _ in range(150):  # more than the server's max_connections
+        open_storage(url).get_all_studies()
+    assert wait_until_reachable(url, timeout_s=5, poll_s=0.1)
+    with psycopg.connect(host="127.0.0.1", port=server.port, user="textclass", password=server.password, dbname="postgres") as conn:
+        (clients,) = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = 'pool'").fetchone()
+    assert 1 <= clients <= 2
+
+
 @pytest.mark.slow
 def test_a_bad_storage_url_stops_the_search_before_any_training(server, data_dir, tmp_path):
     result = run_cli(["textclass-train", "-m", *SWEEPER, f"hydra.sweeper.storage={server.url('missing')}", "optimizer.lr=interval(0.001, 0.01)", *QUIET, "hydra.sweep.dir=sweep"],

@@ -29,6 +29,10 @@ POSTGRES_HINTS = (
 )
 
 
+# one storage per URL in a process, see open_storage
+_OPENED: dict[str, optuna.storages.RDBStorage] = {}
+
+
 def open_storage(url: str) -> optuna.storages.RDBStorage:
     """An RDB storage (sqlite:///..., postgresql+psycopg://...); SQLite waits for locks instead of failing at once.
 
@@ -36,8 +40,18 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     threads, and the jobs reporting epochs for pruning. Processes that open a new database at the
     same moment all try to create its tables; the losers of that race open it again. PostgreSQL
     connections are checked before each use, so a restarted server is reconnected to.
+
+    A process opens each URL once and shares that storage (RDBStorage is thread-safe) between the
+    sweeper, its heartbeat thread, its polls of a lost server and the pruning callback of every job it
+    runs: each storage holds a pool of connections, and a PostgreSQL server takes ~100 clients in all.
     """
     url = driver_url(url)
+    if url not in _OPENED:
+        _OPENED[url] = _connect(url)
+    return _OPENED[url]
+
+
+def _connect(url: str) -> optuna.storages.RDBStorage:
     retries = 0
     while True:
         try:
