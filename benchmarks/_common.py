@@ -6,6 +6,7 @@ A results file is JSON: {"metadata": {machine and library versions, then the scr
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ import torch
 from omegaconf import DictConfig
 
 from textclass.cli import CONFIG_DIR
+from textclass.run_files import HISTORY_FILE
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = Path(CONFIG_DIR)  # the config tree textclass ships (src/textclass/conf)
@@ -61,6 +63,15 @@ def builtin_data_config(name: str, data_dir: Path, *overrides: str) -> DictConfi
     from textclass.cli import compose_config
 
     return compose_config("train", [f"data={name}", f"paths.data_dir={hydra_string(data_dir.resolve())}", "data.dataset.download=false", *overrides])
+
+
+def epoch_seconds(run_dir: Path) -> list[float]:
+    """Each epoch's `time/epoch_s` (training and its validation) from a run's history.csv."""
+    history = run_dir / HISTORY_FILE
+    if not history.is_file():
+        raise SystemExit(f"{history} is missing: keep callbacks.epoch_timer and callbacks.run_plots, they time the epochs")
+    with history.open(newline="") as f:
+        return [float(r["epoch_s"]) for r in csv.DictReader(f)]
 
 
 def row(name: str, value: float, unit: str) -> Row:

@@ -36,7 +36,6 @@ medians are in the results file too. Target: textclass/bare <= 1.10 (wall time).
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 import math
 import os
@@ -55,7 +54,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import nn
 
-from _common import RESULTS_DIR, Row, default_data_dir, require_data, row, write_results
+from _common import RESULTS_DIR, Row, default_data_dir, epoch_seconds, require_data, row, write_results
 from textclass.callbacks import EpochTimer
 from textclass.run_files import HISTORY_FILE
 from textclass.cli import CONFIG_DIR
@@ -151,13 +150,9 @@ def textclass_run(cfg: DictConfig) -> tuple[list[float], list[float]]:
     """(wall, CPU) seconds per epoch of `train(cfg)`; wall as its history.csv reports it (time/epoch_s)."""
     CpuEpochTimer.epochs = []
     train(cfg)
-    history = Path(cfg.paths.output_dir) / HISTORY_FILE
-    if not history.is_file():
-        raise SystemExit(f"{history} is missing: keep callbacks.epoch_timer and callbacks.run_plots, they time the epochs")
-    with history.open(newline="") as f:
-        wall = [float(r["epoch_s"]) for r in csv.DictReader(f)]
+    wall = epoch_seconds(Path(cfg.paths.output_dir))
     if len(wall) != cfg.trainer.max_epochs:
-        raise SystemExit(f"{history} has {len(wall)} epochs, expected {cfg.trainer.max_epochs} (early stopping?)")
+        raise SystemExit(f"{Path(cfg.paths.output_dir) / HISTORY_FILE} has {len(wall)} epochs, expected {cfg.trainer.max_epochs} (early stopping?)")
     return wall, list(CpuEpochTimer.epochs)
 
 

@@ -29,13 +29,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import RESULTS_DIR, Row, default_data_dir, hydra_string, require_data, row, write_results
+from _common import RESULTS_DIR, Row, default_data_dir, epoch_seconds, hydra_string, require_data, row, write_results
 from _postgres import LocalPostgres, unavailable
 
 TRAIN = Path(sys.executable).parent / "textclass-train"
 TRIAL = ["data=news", "data.max_examples=2000", "model=bow", "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "logger=[]",
          "callbacks.model_checkpoint=null", "predictions=false", "test=false", "optimizer.lr=interval(0.001, 0.05)"]
-DDP_JOB = ["data=sst2", "data.max_examples=4000", "model=lstm", "trainer.max_epochs=2", "trainer.enable_progress_bar=false", "logger=[]",
+DDP_JOB = ["data=sst2", "model=lstm", "trainer.max_epochs=2", "trainer.enable_progress_bar=false", "logger=[]",
            "callbacks.model_checkpoint=null", "predictions=false", "test=false"]
 
 
@@ -70,10 +70,7 @@ def fastest_epoch(overrides: list[str], run_dir: Path, env: dict[str, str]) -> f
     result = subprocess.run([str(TRAIN), *overrides, f"hydra.run.dir={run_dir}"], cwd=run_dir.parent, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"training failed: {' '.join(overrides)}\n{result.stderr[-3000:]}")
-    with (run_dir / "history.csv").open() as f:
-        header, *lines = [line.strip().split(",") for line in f if line.strip()]
-    column = header.index("epoch_s")
-    return min(float(line[column]) for line in lines if line[column])
+    return min(epoch_seconds(run_dir))
 
 
 def main() -> None:
@@ -89,7 +86,7 @@ def main() -> None:
         raise SystemExit(f"PostgreSQL is needed for the storage comparison: {reason}")
     workers = [1, 2] if args.quick else [int(w) for w in args.workers.split(",")]
     trials = 2 if args.quick else args.trials
-    ddp_job = [*DDP_JOB, "data.max_examples=1000"] if args.quick else DDP_JOB
+    ddp_job = [*DDP_JOB, f"data.max_examples={1000 if args.quick else 4000}"]
     root = Path(tempfile.mkdtemp(prefix="textclass-scale-"))
     rows: list[Row] = []
     try:
@@ -124,7 +121,7 @@ def main() -> None:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print_table(rows)
-    write_results(args.out, {"workers": workers, "trials": trials, "trial": TRIAL, "ddp_job": ddp_job, "cpu_count": os.cpu_count()}, rows)
+    write_results(args.out, {"workers": workers, "trials": trials, "trial": TRIAL, "ddp_job": ddp_job}, rows)
 
 
 def make_dir(path: Path) -> Path:
