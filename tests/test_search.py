@@ -340,6 +340,11 @@ def test_pruning_under_ddp_stops_both_processes_of_each_trial(data_dir, tmp_path
     output = result.stdout + result.stderr
     assert output.count("GLOBAL_RANK: 1, MEMBER: 2/2") == 2  # each trial trained on 2 processes
     assert "trial 1 pruned after epoch 0: val/loss=" in output
+    # rank 1 ends with exit code 0: a non-zero exit makes Lightning SIGKILL the sweep (it hung the
+    # next trial's rank 1 in its rendezvous)
+    assert output.count("this process ends") == 2
+    assert "terminated with code" not in output
+    assert "Error executing job" not in output
 
 
 @pytest.mark.slow

@@ -260,7 +260,7 @@ def hydra_main(cfg: DictConfig) -> float | list[float] | None:
     log.info("output dir: %s", hydra_cfg.runtime.output_dir)
     log.debug("config:\n%s", OmegaConf.to_yaml(cfg))
     if hydra_cfg.mode != RunMode.MULTIRUN:
-        return optimized_value(train(cfg), cfg.get("optimized_metric"))
+        return run_mode_job(cfg)
     env_before = dict(os.environ)
     # Lightning's DDP re-launches this script with its argv for the other ranks: under -m that
     # would be the whole sweep. Tell them exactly this job (read back in `main`).
@@ -301,6 +301,19 @@ def check_run(cfg: DictConfig) -> None:
 
     check_user_targets(cfg)
     check_torchrun(cfg.trainer, os.environ)
+
+
+def run_mode_job(cfg: DictConfig) -> float | list[float] | None:
+    """A job Hydra runs alone. When it is a DDP rank that Lightning or torchrun started for a search
+    trial, the trial being pruned ends it with exit code 0: the sweeper in rank 0's process records
+    the PRUNED trial, and Lightning kills that whole sweep as soon as one of its ranks exits non-zero."""
+    import optuna
+
+    try:
+        return optimized_value(train(cfg), cfg.get("optimized_metric"))
+    except optuna.TrialPruned as pruned:
+        log.info("trial pruned %s: this process ends", pruned)
+        return None
 
 
 def rewrite_arguments(args: list[str]) -> list[str]:

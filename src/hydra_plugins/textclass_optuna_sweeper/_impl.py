@@ -7,6 +7,8 @@ storage share the trials. Each job learns its trial through environment variable
 failed trial; the sweep goes on until more than `max_failure_rate` × `n_trials` trials failed.
 """
 
+import contextlib
+import io
 import logging
 import math
 import sys
@@ -320,7 +322,10 @@ def tell(study: optuna.Study, trial: optuna.Trial, job: JobReturn, n_objectives:
     """
     if job.status != JobStatus.COMPLETED:
         try:
-            job.return_value  # a failed job's return_value raises the job's exception
+            # a failed job's return_value raises the job's exception, after writing "Error executing
+            # job" on stderr, wrong for a pruned trial; a failed one is logged below with its reason
+            with contextlib.redirect_stderr(io.StringIO()):
+                job.return_value
         except BaseException as raised:
             error = raised
         if isinstance(error, optuna.TrialPruned):
