@@ -4,11 +4,14 @@ arguments of a multirun job."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
 from conftest import NEWS_ROWS, cli_env, failed_run, run_cli, run_ok, tensorboard_writers
-from textclass.train import DDP_JOB_ENV, RANK_WRITES_NOTHING, ddp_rank_arguments, other_rank_arguments
+from textclass.cli import compose_config
+from textclass.launchers import RANK_ENV, is_global_rank_zero
+from textclass.train import DDP_JOB_ENV, ddp_rank_arguments
 
 COMMON = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", "data.batch_size=4"]
 
@@ -67,11 +70,18 @@ def test_lightning_sampler_on_top_of_the_shards_is_one_error(data_dir, tmp_path)
     ]
 
 
-def test_other_ranks_write_nothing_in_the_run_dir():
-    args = ["trainer=ddp_cpu", "hydra.run.dir=run"]
-    assert other_rank_arguments(args, {}) == args
-    assert other_rank_arguments(args, {"RANK": "0", "LOCAL_RANK": "0"}) == args
-    for env in ({"LOCAL_RANK": "1"}, {"RANK": "2", "LOCAL_RANK": "0"}):  # Lightning's child, torchrun's second node
-        assert other_rank_arguments(args, env) == [*args, *RANK_WRITES_NOTHING]
-    # Lightning's own hydra.output_subdir=null is not given twice
-    assert other_rank_arguments([*args, "hydra.output_subdir=null"], {"LOCAL_RANK": "1"}) == [*args, *RANK_WRITES_NOTHING]
+@pytest.mark.parametrize("env, rank_zero", [
+    ({}, True), ({"RANK": "0", "LOCAL_RANK": "0", "SLURM_PROCID": "0"}, True),
+    ({"LOCAL_RANK": "1"}, False), ({"RANK": "2", "LOCAL_RANK": "0"}, False),  # Lightning's child, torchrun's second node
+    ({"SLURM_PROCID": "1"}, False), ({"NODE_RANK": "1", "LOCAL_RANK": "0"}, False),  # a Slurm task, Lightning's second node
+])
+def test_other_ranks_write_nothing_in_the_run_dir(env, rank_zero, monkeypatch):
+    for name in RANK_ENV:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    hydra = compose_config("train", [], with_hydra=True).hydra
+    hydra.runtime.output_dir = "/runs/x"  # as Hydra sets it when the job starts
+    assert is_global_rank_zero(os.environ) is rank_zero
+    assert hydra.output_subdir == (".hydra" if rank_zero else None)
+    assert hydra.job_logging.handlers.file.filename == ("/runs/x/train.log" if rank_zero else "/dev/null")

@@ -1,5 +1,5 @@
-"""Jobs beyond one process, for real on this machine: a sweep through submitit's local executor and
-through a local Ray cluster, one Optuna study fed by joblib, submitit_local and Ray sweepers at once,
+"""Jobs beyond one process, for real on this machine: a sweep through submitit's local executor,
+through a one-node Slurm cluster (DDP jobs of 2 tasks) and through a local Ray cluster, one Optuna study fed by joblib, submitit_local and Ray sweepers at once,
 and one model trained by two torchrun "nodes" (gloo on CPU, c10d rendezvous on 127.0.0.1)."""
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from conftest import NEWS_ROWS, REPO, cli_env, failed_run, in_parallel, run_cli, run_ok, tensorboard_writers
+from local_slurm import LocalSlurm
+from local_slurm import unavailable as slurm_unavailable
 from textclass.cli import compose_config
 from textclass.errors import ConfigError
 from textclass.launchers import check_launcher, check_torchrun, check_torchrun_run_dir
@@ -47,6 +49,28 @@ def test_two_job_sweep_through_a_launcher(launcher, data_dir, tmp_path):
     if launcher == "submitit_local":  # submitit's own folder: one log pair and one result per job
         assert len(list((sweep / ".submitit").glob("*/*_0_log.out"))) == 2
         assert len(list((sweep / ".submitit").glob("*/*_0_result.pkl"))) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(slurm_unavailable() is not None, reason=str(slurm_unavailable()))
+def test_ddp_sweep_through_slurm_runs_one_rank_per_task(data_dir, tmp_path):
+    """hydra/launcher=slurm on a real (one-node) Slurm cluster: each job is one Slurm job of 2 tasks,
+    which Lightning's SLURMEnvironment makes the 2 ranks of one DDP run; task 0 alone writes the job dir."""
+    with LocalSlurm.start() as cluster:
+        run_ok(["textclass-train", "-m", "hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.gpus_per_node=null",
+                "trainer=ddp_cpu", "optimizer.lr=0.01,0.02", *QUIET, "hydra.sweep.dir=sweep"],
+               cwd=tmp_path, env={**cli_env(data_dir, tmp_path), **cluster.env()})
+    sweep = tmp_path / "sweep"
+    for job, lr in (("0", "0.01"), ("1", "0.02")):
+        assert f"optimizer.lr={lr}" in (sweep / job / ".hydra" / "overrides.yaml").read_text()
+        assert _job_metrics(sweep, job)["train/examples"] == 3 * len(NEWS_ROWS)  # the 2 ranks' shards cover the data once
+        log = (sweep / job / "train.log").read_text()
+        assert "GLOBAL_RANK: 0, MEMBER: 1/2" in log and "GLOBAL_RANK: 1" not in log and log.count("output dir:") == 1
+    # submitit's folder: per job, one log and one result per task; task 1 was rank 1
+    task_logs = sorted(p.name.split("_", 1)[1] for p in (sweep / ".submitit").glob("*/*_log.out"))
+    assert task_logs == ["0_0_log.out", "0_1_log.out", "1_0_log.out", "1_1_log.out"]
+    assert all("GLOBAL_RANK: 1, MEMBER: 2/2" in p.read_text() for p in (sweep / ".submitit").glob("*/*_1_log.out"))
+    assert len((sweep / "summary.csv").read_text().splitlines()) == 3  # header + one row per job
 
 
 @pytest.mark.slow

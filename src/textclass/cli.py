@@ -19,6 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from hydra_plugins.textclass_searchpath.searchpath import CONFIG_DIR_ENV
 from textclass.errors import ConfigError, NothingToDo, TextclassError, find_user_error
+from textclass.launchers import is_global_rank_zero
 
 log = logging.getLogger("textclass")
 
@@ -30,6 +31,13 @@ T = TypeVar("T")
 # ${tc.cwd:} in paths: the start directory, so a run's saved config holds absolute paths that work
 # from anywhere (eval/predict), and multirun can resolve it before Hydra's own runtime values exist.
 OmegaConf.register_new_resolver("tc.cwd", lambda: str(Path.cwd()), replace=True)
+
+
+# ${tc.rank_zero_or:A,B}: A in DDP's rank 0 (or outside DDP), B in the other ranks, which share
+# rank 0's run dir and must not write in it (conf/hydra/default.yaml)
+OmegaConf.register_new_resolver(
+    "tc.rank_zero_or", lambda on_rank_zero, elsewhere: on_rank_zero if is_global_rank_zero(os.environ) else elsewhere, replace=True
+)
 
 
 @functools.cache

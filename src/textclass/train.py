@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DDP_JOB_ENV = "TEXTCLASS_DDP_JOB_ARGS"
-RANK_WRITES_NOTHING = ("hydra.output_subdir=null", "~hydra.job_logging.handlers.file", "hydra.job_logging.root.handlers=[console]")
 # (accuracy, macro-F1) of the selected checkpoint, by split
 SELECTED_METRICS = {"valid": (VAL_ACC_SELECTED, VAL_F1_SELECTED), "test": (TEST_ACC, TEST_F1)}
 
@@ -260,13 +259,13 @@ def hydra_main(cfg: DictConfig) -> float | list[float] | None:
     log.info("output dir: %s", hydra_cfg.runtime.output_dir)
     log.debug("config:\n%s", OmegaConf.to_yaml(cfg))
     if hydra_cfg.mode != RunMode.MULTIRUN:
-        return run_mode_job(cfg)
+        return train_job(cfg)
     env_before = dict(os.environ)
     # Lightning's DDP re-launches this script with its argv for the other ranks: under -m that
     # would be the whole sweep. Tell them exactly this job (read back in `main`).
     os.environ[DDP_JOB_ENV] = json.dumps([*hydra_cfg.overrides.task, f"hydra.run.dir={hydra_cfg.runtime.output_dir}"])
     try:
-        return optimized_value(train(cfg), cfg.get("optimized_metric"))
+        return train_job(cfg)
     finally:
         # Lightning leaves LOCAL_RANK & co. set after a DDP job; the next job would then take its
         # ranks for externally launched ones and never start them.
@@ -303,15 +302,19 @@ def check_run(cfg: DictConfig) -> None:
     check_torchrun(cfg.trainer, os.environ)
 
 
-def run_mode_job(cfg: DictConfig) -> float | list[float] | None:
-    """A job Hydra runs alone. When it is a DDP rank that Lightning or torchrun started for a search
-    trial, the trial being pruned ends it with exit code 0: the sweeper in rank 0's process records
-    the PRUNED trial, and Lightning kills that whole sweep as soon as one of its ranks exits non-zero."""
+def train_job(cfg: DictConfig) -> float | list[float] | None:
+    """Train; the value the sweeper optimizes. A DDP rank other than 0 (Lightning's child, a Slurm
+    task) whose search trial is pruned ends with exit code 0: rank 0's sweeper records the PRUNED
+    trial, and Lightning kills the whole sweep as soon as one of its ranks exits non-zero."""
     import optuna
+
+    from textclass.launchers import is_global_rank_zero
 
     try:
         return optimized_value(train(cfg), cfg.get("optimized_metric"))
     except optuna.TrialPruned as pruned:
+        if is_global_rank_zero(os.environ):
+            raise
         log.info("trial pruned %s: this process ends", pruned)
         return None
 
@@ -322,7 +325,7 @@ def rewrite_arguments(args: list[str]) -> list[str]:
 
     args = resume_arguments(seeds_arguments(ddp_rank_arguments(args, os.environ)))
     check_torchrun_run_dir(args, os.environ)
-    return other_rank_arguments(args, os.environ)
+    return args
 
 
 def ddp_rank_arguments(args: list[str], env: Mapping[str, str]) -> list[str]:
@@ -335,14 +338,6 @@ def ddp_rank_arguments(args: list[str], env: Mapping[str, str]) -> list[str]:
         return args
     lightning_added = [a for a in args if a.startswith(("hydra.job.name=", "hydra.output_subdir="))]
     return [*json.loads(env[DDP_JOB_ENV]), *lightning_added]
-
-
-def other_rank_arguments(args: list[str], env: Mapping[str, str]) -> list[str]:
-    """A DDP process other than rank 0 (started by Lightning or torchrun) writes nothing in the run
-    dir it shares with rank 0: no .hydra/, no log file (its log goes to its stderr)."""
-    if env.get("RANK", "0") == "0" and env.get("LOCAL_RANK", "0") == "0":
-        return args
-    return [*(a for a in args if a != RANK_WRITES_NOTHING[0]), *RANK_WRITES_NOTHING]
 
 
 def resume_arguments(args: list[str]) -> list[str]:
