@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from _postgres import free_port  # benchmarks/ (on sys.path through the importing test)
+
 DAEMONS = ("munged", "slurmctld", "slurmd")
 CLIENTS = ("sbatch", "srun", "squeue", "scancel", "sinfo")
 START_TIMEOUT_S = 60
@@ -59,18 +61,12 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 
 def unavailable() -> str | None:
     """Why no throwaway cluster can be started here, or None."""
-    missing = [name for name in (*DAEMONS, *CLIENTS) if shutil.which(name, path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin") is None]
+    missing = [name for name in (*DAEMONS, *CLIENTS) if find(name) is None]
     if missing:
         return f"Slurm not installed ({', '.join(missing)} not found): `apt-get install slurmctld slurmd slurm-client munge` (.ci/setup does)"
     if os.geteuid() != 0:
         return "not root: slurmd runs jobs as their users, so the throwaway cluster needs root"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def stop_process(pid: int) -> None:
@@ -89,8 +85,9 @@ def stop_process(pid: int) -> None:
             time.sleep(0.1)
 
 
-def daemon(name: str) -> str:
-    return shutil.which(name, path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin") or name
+def find(name: str) -> str | None:
+    """A Slurm or munge program on PATH or in the sbin folders the daemons live in."""
+    return shutil.which(name, path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")
 
 
 @dataclass
@@ -124,12 +121,12 @@ class LocalSlurm:
         key = root / "munge.key"
         key.write_bytes(os.urandom(1024))
         key.chmod(0o400)
-        self._run(daemon("munged"), f"--key-file={key}", f"--socket={root}/munge.sock", f"--pid-file={root}/munged.pid",
+        self._run(find("munged"), f"--key-file={key}", f"--socket={root}/munge.sock", f"--pid-file={root}/munged.pid",
                   f"--log-file={root}/munged.log", f"--seed-file={root}/munge.seed", "--force")
         host = socket.gethostname().split(".")[0]
         self.conf.write_text(SLURM_CONF.format(host=host, root=root, ctld_port=free_port(), d_port=free_port(), cpus=os.cpu_count() or 1))
-        self._run(daemon("slurmctld"), "-f", str(self.conf))
-        self._run(daemon("slurmd"), "-f", str(self.conf))
+        self._run(find("slurmctld"), "-f", str(self.conf))
+        self._run(find("slurmd"), "-f", str(self.conf))
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:  # the node registers with the controller, then takes jobs
             state = subprocess.run(["sinfo", "--noheader", "--format=%t"], env={**os.environ, **self.env()}, capture_output=True, text=True)

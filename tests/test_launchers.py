@@ -17,8 +17,6 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from conftest import NEWS_ROWS, REPO, cli_env, failed_run, in_parallel, run_cli, run_ok, tensorboard_writers
-from local_slurm import LocalSlurm
-from local_slurm import unavailable as slurm_unavailable
 from textclass.cli import compose_config
 from textclass.errors import ConfigError
 from textclass.launchers import check_launcher, check_torchrun, check_torchrun_run_dir
@@ -26,6 +24,8 @@ from textclass.search.storage import open_storage
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 from _postgres import free_port  # noqa: E402
+from local_slurm import LocalSlurm  # noqa: E402
+from local_slurm import unavailable as slurm_unavailable  # noqa: E402
 
 QUIET = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", "logger=[]"]
 
