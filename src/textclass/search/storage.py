@@ -105,9 +105,10 @@ def _installed(module: str) -> bool:
 
 
 def _lost_schema_race(err: Exception) -> bool:
-    """Another process created a table, or inserted the schema version row, first."""
+    """Another process created a table, or inserted the schema version row, first: SQLite says so in
+    an OperationalError, PostgreSQL in a ProgrammingError (DuplicateTable) or an IntegrityError."""
     return isinstance(err, sqlalchemy.exc.IntegrityError) or (
-        isinstance(err, sqlalchemy.exc.OperationalError) and "already exists" in str(err)
+        isinstance(err, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.ProgrammingError)) and "already exists" in str(err)
     )
 
 
