@@ -16,6 +16,7 @@ from statsmodels.stats.multitest import multipletests
 
 from conftest import TinyRun, cli_env, run_cli, run_ok
 from textclass.compare import (
+    BEHIND,
     NOT_COMPARED,
     NOT_SIGNIFICANT,
     Pair,
@@ -173,7 +174,7 @@ def test_leaderboard_marks_follow_holm():
     corrected = correct_pairs(pairs, 0.05)
     assert [q.p_holm for q in corrected if q.p is not None] == pytest.approx([0.08, 0.003, 0.5])
     assert [q.significant for q in corrected] == [False, True, None, False, None, None]
-    assert [s.mark for s in standings(results, corrected)] == ["leader", NOT_SIGNIFICANT, "", NOT_COMPARED]
+    assert [s.mark for s in standings(results, corrected)] == ["leader", NOT_SIGNIFICANT, BEHIND, NOT_COMPARED]
 
 
 # --- systems and their data -------------------------------------------------------------------------
@@ -223,11 +224,21 @@ def test_groups_are_named_by_what_sets_them_apart():
     assert setup_differences([["model=cnn", "seed=1"]]) == [""]
 
 
-def test_system_names_are_short_and_prefixed_by_their_argument_when_they_clash():
-    found = [("a/run", None), ("b/run", None), ("sweep1", "model=cnn"), ("sweep2", "model=cnn"), ("sweep2", "model=bow"), ("seeds", "")]
-    assert system_names(found) == ["a/run", "b/run", "sweep1 model=cnn", "sweep2 model=cnn", "model=bow", "seeds"]
+def test_system_names_are_short_and_prefixed_by_their_argument_when_they_clash(tmp_path):
+    found = [("sweep1", "model=cnn"), ("sweep2", "model=cnn"), ("sweep2", "model=bow"), ("seeds", "")]
+    runs = [("a/run", None, [Path("a/run")]), ("b/run", None, [Path("b/run")])]
+    names = system_names([*runs, *((source, key, [Path(source)]) for source, key in found)])
+    # runs without overrides files are named by their directories, told apart by their paths
+    assert names == ["run (a/run)", "run (b/run)", "sweep1 model=cnn", "sweep2 model=cnn", "model=bow", "seeds"]
     # a sweep's job directory is a number: its sweep's name goes with it
-    assert system_names([("x/sweep/3", None), ("x/sweep/../sweep/4/", None)]) == ["sweep/3", "sweep/4"]
+    jobs = [Path("x/sweep/3"), Path("x/sweep/../sweep/4/")]
+    assert system_names([(str(job), None, [job]) for job in jobs]) == ["sweep/3", "sweep/4"]
+    # runs are named by the overrides that set them apart, the shared ones left out
+    for name, model in (("lstm_run", "lstm"), ("gru_run", "gru")):
+        (tmp_path / name / ".hydra").mkdir(parents=True)
+        (tmp_path / name / ".hydra" / "overrides.yaml").write_text(f"- data=sst2\n- model={model}\n- seed=1\n")
+    dirs = [tmp_path / "lstm_run", tmp_path / "gru_run"]
+    assert system_names([(str(d), None, [d]) for d in dirs]) == ["model=lstm", "model=gru"]
 
 
 # --- the CLI ------------------------------------------------------------------------------------------
@@ -271,7 +282,7 @@ def test_cli_compares_runs_and_seed_groups(systems_dir):
     assert mixed["note"] == "not compared: 1 run vs 3 seeds; train both with the same seeds"
     ps = [q["p"] for q in report["pairs"] if q["p"] is not None]
     assert [q["p_holm"] for q in report["pairs"] if q["p"] is not None] == pytest.approx(list(multipletests(ps, 0.05, method="holm")[1]))
-    assert [s["mark"] for s in report["leaderboard"]] == ["leader", NOT_COMPARED, NOT_COMPARED, ""]
+    assert [s["mark"] for s in report["leaderboard"]] == ["leader", NOT_COMPARED, NOT_COMPARED, BEHIND]
     assert "## Leaderboard" in result.stdout and "| 1 | model=big |" in result.stdout
     assert "not compared: 1 run vs 3 seeds" in result.stdout and "1000 examples" in result.stdout
 
@@ -282,7 +293,7 @@ def test_cli_f1_on_two_runs_and_the_default_output_folder(systems_dir):
     report = json.loads((folder / "compare.json").read_text())
     best = predictions_of(systems_dir / "best")
     assert report["systems"][0]["score"] == pytest.approx(f1_score(best.labels, best.predicted, average="macro"))
-    assert report["pairs"][0]["test"] == "bootstrap" and report["leaderboard"][1]["mark"] == ""
+    assert report["pairs"][0]["test"] == "bootstrap" and report["leaderboard"][1]["mark"] == BEHIND
     assert str(folder.relative_to(systems_dir)) in result.stderr
 
 
@@ -326,7 +337,8 @@ def test_cli_on_two_real_tiny_runs(tiny_run: TinyRun, tmp_path):
     run_ok(["textclass-compare", "bow", "cnn", "output=out"], cwd=tmp_path)
     report = json.loads((tmp_path / "out" / "compare.json").read_text())
     assert report["examples"] == len(predictions_of(tmp_path / "bow")) > 0
-    assert {s["name"] for s in report["systems"]} == {"bow", "cnn"}
+    # named by what sets them apart: the model (a default the bow run never typed) and their own overrides
+    assert {s["name"] for s in report["systems"]} == {"model=bow trainer.accelerator=cpu", "model=cnn logger=[]"}
     (pair,) = report["pairs"]
     assert pair["test"] == "bootstrap" and 0 <= pair["p"] <= 1 and pair["mcnemar_p"] is not None
     for system in report["systems"]:

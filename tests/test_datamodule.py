@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from conftest import NEWS_ROWS, REAL_DATA, TinyRun, builtin_dataset, cli_env, real_data, run_ok
 from textclass.data.datamodule import TextClassificationDataModule
@@ -71,12 +72,15 @@ def test_train_cli_on_tiny_news_writes_run_dir(tiny_run: TinyRun):
     assert {"val/precision/business", "test/recall/science-technology"} <= metrics.keys()
     confusion = json.loads((run / "confusion_matrix.json").read_text())
     assert confusion["class_names"] == ["business", "science/technology", "entertainment", "health"]
-    assert sum(map(sum, confusion["val"])) == len(NEWS_ROWS) and sum(map(sum, confusion["test"])) == len(NEWS_ROWS[::2])
+    # the selected checkpoint's, as its predictions files and metrics.json report it
+    assert confusion["checkpoint"] == "selected.ckpt"
+    assert sum(map(sum, confusion["valid"])) == len(NEWS_ROWS) and sum(map(sum, confusion["test"])) == len(NEWS_ROWS[::2])
     # the diagonal of the test matrix is what test/acc counted
     assert sum(confusion["test"][i][i] for i in range(4)) / len(NEWS_ROWS[::2]) == pytest.approx(metrics["test/acc"])
     checkpoints = sorted(p.name for p in (run / "checkpoints").iterdir())
-    # the best epoch by val/loss, plus last
-    assert len(checkpoints) == 2 and checkpoints[-1] == "last.ckpt" and checkpoints[0] in ("epoch_000.ckpt", "epoch_001.ckpt")
+    # the best epoch by val/loss, and the last epoch
+    assert checkpoints == ["last.ckpt", "selected.ckpt"]
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
     vocab = json.loads((run / "vocab.json").read_text())["itos"]
     assert vocab[:2] == ["<pad>", "<unk>"] and "fed" in vocab
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))

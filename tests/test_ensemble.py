@@ -139,7 +139,8 @@ def test_an_ensemble_of_two_runs_averages_their_probabilities(tiny_run: TinyRun,
     members = [tiny_run.run, tmp_path / "cnn"]
     result = run_ok(["textclass-ensemble", *map(str, members), "output=ens"], cwd=tmp_path, env=env)
     ens = tmp_path / "ens"
-    assert set(_table_rows(result.stdout)) == {"run", "cnn", "ensemble"}
+    # members named by what sets them apart (their model, and their own overrides)
+    assert set(_table_rows(result.stdout)) == {"model=bow trainer.accelerator=cpu", "model=cnn logger=[]", "ensemble"}
 
     hand = np.mean([textclass.load(selected_checkpoint(m)).predict_proba(TEXTS) for m in members], axis=0)
     assert not np.allclose(hand, textclass.load(selected_checkpoint(members[0])).predict_proba(TEXTS), atol=1e-3)

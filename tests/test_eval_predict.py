@@ -44,24 +44,29 @@ def _predict(work: Path, data: Path, *args: str, stdin: str | None = None, ok: b
     return (run_ok if ok else run_cli)(["textclass-predict", *args], cwd=work, env=cli_env(data, work), stdin=stdin)
 
 
-def test_eval_equals_the_metrics_logged_at_the_end_of_training(trained):
+def test_eval_of_a_run_dir_reproduces_its_metrics_exactly(trained):
+    """A run directory means its selected checkpoint, in eval as in metrics.json; checkpoint=last is
+    the last epoch, whose validation figures the last epoch logged."""
     work, data, run = trained
-    # test/acc was logged with the best checkpoint: eval of that checkpoint agrees (below)
-    best = next(p for p in (run / "checkpoints").glob("epoch_*.ckpt"))
-    result, _ = in_parallel(
-        lambda: _eval(work, data, f"ckpt_path={run}/checkpoints/last.ckpt"),
-        lambda: _eval(work, data, f"ckpt_path={best}", "splits=[test]", out="eval_best"),
+    result, last = in_parallel(
+        lambda: _eval(work, data, f"ckpt_path={run}"),
+        lambda: _eval(work, data, f"ckpt_path={run}", "checkpoint=last", "splits=[valid]", out="eval_last"),
     )
     logged = json.loads((run / "metrics.json").read_text())
-    report = json.loads((work / "eval_out" / "eval.json").read_text())["results"]
+    saved = json.loads((work / "eval_out" / "eval.json").read_text())
+    report = saved["results"]
     assert set(report) == {"train", "valid", "test"}
-    assert report["valid"]["acc"] == pytest.approx(logged["val/acc"], abs=1e-6)
-    assert report["valid"]["f1"] == pytest.approx(logged["val/f1"], abs=1e-6)
+    assert saved["checkpoint"] == str(run / "checkpoints" / "selected.ckpt")
+    assert f"loaded {run / 'checkpoints' / 'selected.ckpt'} (epoch " in result.stdout  # the log, beside the table
+    assert (report["test"]["acc"], report["test"]["f1"]) == (logged["test/acc"], logged["test/f1"])
+    assert (report["valid"]["acc"], report["valid"]["f1"]) == (logged["val/acc_selected"], logged["val/f1_selected"])
     assert report["valid"]["examples"] == len(NEWS_ROWS) and report["train"]["examples"] == 3 * len(NEWS_ROWS)
     assert sum(map(sum, report["test"]["confusion"])) == len(NEWS_ROWS[::2])
     assert "| valid | 10 |" in result.stdout
-    report = json.loads((work / "eval_best" / "eval.json").read_text())["results"]
-    assert report["test"]["acc"] == pytest.approx(logged["test/acc"], abs=1e-6)
+    saved = json.loads((work / "eval_last" / "eval.json").read_text())
+    assert saved["checkpoint"] == str(run / "checkpoints" / "last.ckpt")
+    assert saved["results"]["valid"]["acc"] == pytest.approx(logged["val/acc"], abs=1e-6)
+    assert saved["results"]["valid"]["f1"] == pytest.approx(logged["val/f1"], abs=1e-6)
 
 
 @pytest.mark.slow

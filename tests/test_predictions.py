@@ -69,8 +69,7 @@ def test_predictions_agree_with_eval_and_metrics(tiny_run: TinyRun):
     """The shared tiny run (news with a test split): predictions of the selected checkpoint on valid and
     test, equal to textclass-eval of that checkpoint and to metrics.json."""
     run = tiny_run.run
-    best = next((run / "checkpoints").glob("epoch_*.ckpt"))
-    run_ok(["textclass-eval", f"ckpt_path={best}", "splits=[valid,test]", "hydra.run.dir=eval_selected"], tiny_run.work, cli_env(tiny_run.data, tiny_run.work))
+    run_ok(["textclass-eval", f"ckpt_path={run}", "splits=[valid,test]", "hydra.run.dir=eval_selected"], tiny_run.work, cli_env(tiny_run.data, tiny_run.work))
     report = json.loads((tiny_run.work / "eval_selected" / "eval.json").read_text())["results"]
     metrics = json.loads((run / "metrics.json").read_text())
     valid, test = load_predictions(run, "valid"), load_predictions(run, "test")

@@ -23,7 +23,7 @@ TRAIN_ARGS = [
     "trainer.deterministic=true",
     "trainer.enable_progress_bar=false",
     "callbacks.early_stopping=null",
-    "callbacks.model_checkpoint.save_top_k=-1",
+    "callbacks.last_checkpoint.keep_epochs=true",
     "data.batch_size=16",
     "logger=[]",
 ]
@@ -56,7 +56,7 @@ def test_sigkill_after_epoch_2_then_resume_matches_uninterrupted_run(slow_enough
     script = Path(sys.executable).parent / "textclass-train"
     process = subprocess.Popen([str(script), *TRAIN_ARGS, "hydra.run.dir=killed"], cwd=tmp_path, env={**os.environ, **env},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    second_epoch = tmp_path / "killed" / "checkpoints" / "epoch_001.ckpt"
+    second_epoch = tmp_path / "killed" / "checkpoints" / "epoch_002.ckpt"
     deadline = time.monotonic() + 300
     while not second_epoch.exists():
         assert process.poll() is None, "the run ended before its second checkpoint"
@@ -86,7 +86,9 @@ def test_sigkill_after_epoch_2_then_resume_matches_uninterrupted_run(slow_enough
     assert reference_weights.keys() == resumed_weights.keys()
     for name, tensor in reference_weights.items():
         assert torch.allclose(tensor, resumed_weights[name], atol=1e-6), name
-    assert sorted(p.name for p in (tmp_path / "killed" / "checkpoints").glob("epoch_*.ckpt")) == [f"epoch_{e:03d}.ckpt" for e in range(EPOCHS)]
+    assert sorted(p.name for p in (tmp_path / "killed" / "checkpoints").glob("epoch_*.ckpt")) == [f"epoch_{e:03d}.ckpt" for e in range(1, EPOCHS + 1)]
+    history = (tmp_path / "killed" / "history.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in history[1:]] == [str(e) for e in range(1, EPOCHS + 1)]  # appended, once each
 
 
 @pytest.mark.slow
@@ -96,7 +98,8 @@ def test_resume_last_and_bad_targets(data_dir, tmp_path):
     assert missing.returncode == 2 and "no run with checkpoints/last.ckpt" in missing.stderr
     run_ok(["textclass-train", "trainer.max_epochs=1", "logger=[]", "trainer.enable_progress_bar=false"], cwd=tmp_path, env=env)
     (run_dir,) = list((tmp_path / "outputs" / "train" / "runs").iterdir())
-    run_ok(["textclass-train", "resume=last", "trainer.max_epochs=2"], cwd=tmp_path, env=env)
+    resumed = run_ok(["textclass-train", "resume=last", "trainer.max_epochs=2"], cwd=tmp_path, env=env)
+    assert "resuming from " in resumed.stdout and "checkpoints/last.ckpt (after epoch 1)" in resumed.stdout
     assert list((tmp_path / "outputs" / "train" / "runs").iterdir()) == [run_dir]  # continued in place
     assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
     corrupt = run_dir / "checkpoints" / "last.ckpt"
@@ -113,5 +116,5 @@ def test_resume_last_looks_under_paths_log_dir(data_dir, tmp_path):
     (run,) = (tmp_path / "elsewhere" / "train" / "runs").iterdir()
     run_ok(["textclass-train", "resume=last", *quiet, "trainer.max_epochs=2"], cwd=tmp_path, env=env)
     # the same run went on to its second epoch, found under paths.log_dir, not outputs/
-    assert [line.split(",")[0] for line in (run / "history.csv").read_text().splitlines()[1:]] == ["0", "1"]
+    assert [line.split(",")[0] for line in (run / "history.csv").read_text().splitlines()[1:]] == ["1", "2"]
     assert not (tmp_path / "outputs").exists()

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 import struct
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -15,14 +17,20 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from lightning.pytorch.callbacks import RichProgressBar
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
 from omegaconf import OmegaConf
+from torch.utils.data import DataLoader
 
 from conftest import CONF, NEWS_ROWS, cli_env, run_cli, run_ok, write_tiny_data
 from textclass import sweep_summary
-from textclass.callbacks import RunPlots, write_history
+from textclass.callbacks import EpochLog, LastCheckpoint, RunPlots, write_history
+from textclass.console import EpochFigures, RunSummary, epoch_line, summary_lines
+from textclass.data.batching import collate
+from textclass.models.classifier import TextClassifier
 from textclass.plots import EpochRecord, plot_confusion, plot_curves
-from textclass.train import make_callbacks
+from textclass.train import make_callbacks, progress_bar_wanted
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -64,7 +72,7 @@ def train_run(tmp_path_factory) -> Path:
             "textclass-train",
             "trainer.max_epochs=3",
             "callbacks.early_stopping=null",
-            "callbacks.model_checkpoint.save_top_k=-1",
+            "callbacks.last_checkpoint.keep_epochs=true",
             # the tiny data is one batch per epoch: without this Lightning never logs train/loss_step
             "trainer.log_every_n_steps=1",
             "trainer.enable_progress_bar=false",
@@ -86,7 +94,7 @@ def test_run_writes_plots_and_history(train_run):
 
     history = _read_csv(train_run / "history.csv")
     assert list(history[0]) == ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_s"]
-    assert [r["epoch"] for r in history] == ["0", "1", "2"]
+    assert [r["epoch"] for r in history] == ["1", "2", "3"]  # counted from 1, as the console shows them
     for row in history:
         assert all(row[k] != "" for k in row), row
         assert 0.0 <= float(row["val_acc"]) <= 1.0 and float(row["epoch_s"]) > 0
@@ -129,9 +137,12 @@ def test_run_tensorboard_scalars_match_history_and_hparams_hold_metrics(train_ru
 
 
 @pytest.mark.slow
-def test_save_top_k_minus_one_keeps_every_epoch(train_run):
+def test_keep_epochs_keeps_every_epoch_beside_the_selected_and_the_last(train_run):
     names = sorted(p.name for p in (train_run / "checkpoints").glob("*.ckpt"))
-    assert names == ["epoch_000.ckpt", "epoch_001.ckpt", "epoch_002.ckpt", "last.ckpt"]
+    assert names == ["epoch_001.ckpt", "epoch_002.ckpt", "epoch_003.ckpt", "last.ckpt", "selected.ckpt"]
+    epochs = {name: torch.load(train_run / "checkpoints" / name, weights_only=True)["epoch"] for name in names}
+    assert [epochs[f"epoch_00{i}.ckpt"] for i in (1, 2, 3)] == [0, 1, 2] and epochs["last.ckpt"] == 2  # Lightning counts from 0
+    assert epochs["selected.ckpt"] + 1 == int(min(_read_csv(train_run / "history.csv"), key=lambda r: float(r["val_loss"]))["epoch"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -157,8 +168,10 @@ def test_multirun_writes_summary(data_dir, tmp_path):
             assert float(row[key]) == pytest.approx(metrics[key], abs=1e-9), (model, key)
         assert float(row["time/epoch_s_mean"]) > 0
     table = (sweep / "summary.md").read_text()
-    assert table.splitlines()[0].startswith("| job | status | overrides | test/acc | val/acc_selected |")  # the headline columns first
-    assert "model=bow" in table and "model=cnn" in table
+    lines = table.splitlines()
+    assert lines[0] == "Every job: `trainer.max_epochs=1 trainer.enable_progress_bar=False`"  # said once (as Hydra saved it), not in each row
+    assert lines[2].startswith("| job | status | overrides | test/acc | val/acc_selected |")  # the headline columns first
+    assert lines[4].startswith("| 0 | ok | model=bow | ") and lines[5].startswith("| 1 | ok | model=cnn | ")
     assert table in result.stdout + result.stderr  # logged at the end of the sweep
 
 
@@ -195,13 +208,14 @@ def test_failed_job_aborts_sweep_and_summary_marks_it(data_dir, tmp_path):
 
 
 @pytest.mark.parametrize("enabled", [True, False])
-def test_progress_bar_redraws_every_ten_steps_and_follows_the_trainer_switch(enabled):
+@pytest.mark.parametrize("terminal", [True, False])
+def test_progress_bar_redraws_every_ten_steps_on_a_terminal_and_follows_the_trainer_switch(enabled, terminal):
     default = OmegaConf.load(CONF / "callbacks" / "default.yaml")
     cfg = OmegaConf.create({"callbacks": {"progress_bar": default.progress_bar, "epoch_timer": default.epoch_timer}, "trainer": {"enable_progress_bar": enabled}})
-    callbacks = make_callbacks(cfg)
+    callbacks = make_callbacks(cfg, progress_bar_wanted(cfg.trainer, terminal))
     bars = [c for c in callbacks if isinstance(c, RichProgressBar)]
-    assert len(callbacks) == (2 if enabled else 1)
-    assert [bar.refresh_rate for bar in bars] == ([10] if enabled else [])
+    assert len(callbacks) == (2 if enabled and terminal else 1)
+    assert [bar.refresh_rate for bar in bars] == ([10] if enabled and terminal else [])
 
 
 def test_plot_curves_with_one_epoch_and_missing_values(tmp_path):
@@ -314,3 +328,57 @@ def test_batch_size_study_experiment(data_dir, tmp_path):
         assert "val/loss" not in metrics and not (sweep / row["job"] / "checkpoints").exists()
         assert float(row["time/epoch_s_mean"]) == pytest.approx(metrics["time/epoch_s"])
     _png_size(sweep / "epoch_s_mean_by_batch_size.png")
+
+
+class EpochScore(Callback):
+    """Logs `score`, the epoch's number, at the end of validation: by mode=min epoch 1 is the best,
+    so the selected checkpoint and the last one are different epochs."""
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        if not trainer.sanity_checking:
+            pl_module.log("score", float(trainer.current_epoch + 1))
+
+
+def test_last_checkpoint_holds_the_last_epoch_and_selected_the_best(tmp_path, caplog):
+    """The bug this guards: Lightning's save_last rewrote last.ckpt only when the monitor improved,
+    so a run whose best epoch was its first kept epoch 1 as its "last" state."""
+    from textclass.models.encoders.bow import BagOfEmbeddings
+    from textclass.models.embedding import build_embedding
+
+    torch.manual_seed(0)
+    model = TextClassifier(BagOfEmbeddings(build_embedding(20, 4, None, freeze=False)), num_classes=2, optimizer=partial(torch.optim.Adam, lr=1e-3))
+    batches = [collate([(np.array([1, 2, 3]), 0), (np.array([4, 5]), 1)], pad_id=0)] * 2
+    checkpoints = tmp_path / "checkpoints"
+    callbacks = [
+        EpochScore(),
+        EpochLog(),
+        ModelCheckpoint(dirpath=checkpoints, filename="selected", enable_version_counter=False, monitor="score", mode="min", save_top_k=1),
+        LastCheckpoint(str(checkpoints)),
+    ]
+    trainer = L.Trainer(max_epochs=3, accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        callbacks=callbacks, default_root_dir=tmp_path, num_sanity_val_steps=0)
+    with caplog.at_level(logging.INFO, logger="textclass.callbacks"):
+        trainer.fit(model, DataLoader(batches, batch_size=None), DataLoader(batches, batch_size=None))
+    assert torch.load(checkpoints / "last.ckpt", weights_only=True)["epoch"] == 2  # the third epoch, counted from 0
+    assert torch.load(checkpoints / "selected.ckpt", weights_only=True)["epoch"] == 0
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["last.ckpt", "selected.ckpt"]
+    assert callbacks[1].selected_epoch == 1
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
+    assert [line.split("  ")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert "the checkpoint is selected by score (lowest); * marks a new best" in caplog.text
+
+
+def test_epoch_line_and_run_summary_read_as_sentences():
+    line = epoch_line(EpochFigures(epoch=3, max_epochs=10, train_loss=0.41234, train_acc=0.87, val_loss=0.39812, val_acc=0.88, seconds=2.34, new_best=True))
+    assert line == "epoch  3/10  train loss 0.4123 acc 0.8700 | val loss 0.3981 acc 0.8800 *  2.3 s"
+    unvalidated = epoch_line(EpochFigures(epoch=2, max_epochs=-1, train_loss=1.0, train_acc=None, val_loss=None, val_acc=None, seconds=75, new_best=False))
+    assert unvalidated == "epoch 2  train loss 1.0000  1 min 15 s"
+    summary = RunSummary(run_dir="outputs/train/runs/x", seconds=3.0, epochs=4, selected_epoch=2, selected_file="checkpoints/selected.ckpt",
+                         monitor="val/loss", metrics={"val/loss": 0.5, "test/acc": 0.9, "test/f1": 0.8},
+                         splits=[("test", "test/acc", "test/f1")], files=["metrics.json"])
+    assert summary_lines(summary) == [
+        "done in 3.0 s: outputs/train/runs/x",
+        "  selected: epoch 2 of 4 (best val/loss 0.5000): checkpoints/selected.ckpt",
+        "  test: acc 0.9000, macro-F1 0.8000",
+        "  files: metrics.json",
+    ]

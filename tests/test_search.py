@@ -28,7 +28,7 @@ from optuna.trial import TrialState
 from conftest import CONF, cli_env, run_cli, run_ok
 from hydra_plugins.textclass_optuna_sweeper._impl import FAIL_REASON, tell
 from textclass.errors import ConfigError
-from textclass.search.results import best_params_yaml
+from textclass.search.results import best_params_yaml, objective_text
 from textclass.search.space import parse_override, parse_search_space
 from textclass.search.storage import open_storage
 
@@ -139,7 +139,7 @@ def test_tell_maps_job_outcomes_to_trial_states(tmp_path):
     ]
     for status, value, state, reason in outcomes:
         trial = study.ask({"x": FloatDistribution(0, 1)})
-        tell(study, trial, _job(status, value, tmp_path), n_objectives=1)
+        tell(study, trial, _job(status, value, tmp_path), ["minimize"], ["val/loss"])
         frozen = study.trials[trial.number]
         assert (frozen.state.name, frozen.user_attrs.get(FAIL_REASON)) == (state, reason), value
     assert study.trials[0].value == 0.5
@@ -151,8 +151,11 @@ def test_best_params_yaml_is_an_experiment(tmp_path):
     trial = study.ask({"model": CategoricalDistribution(["bow", "cnn"]), "optimizer.lr": FloatDistribution(0.001, 0.1)})
     study.tell(trial, 0.25)
     params = {"trainer.max_epochs": 3, **trial.params}
-    text = best_params_yaml(study, study.best_trial, params, groups={"model", "data"}, base_overrides=["data=sst2"])
+    value = objective_text([0.25], ["val/loss"], ["minimize"])
+    assert value == "val/loss 0.25 (minimized)"
+    text = best_params_yaml(study, study.best_trial, params, groups={"model", "data"}, base_overrides=["data=sst2"], objective=value)
     assert text.startswith("# @package _global_\n")
+    assert "trial 0, val/loss 0.25 (minimized)" in text.splitlines()[1]
     assert "textclass-train --config-dir <your config folder> data=sst2 experiment=<name>" in text
     config = yaml.safe_load(text)
     assert config["defaults"] == [{"override /model": trial.params["model"]}]
@@ -164,7 +167,9 @@ def test_best_params_of_a_search_over_an_experiment_include_it(tmp_path):
     study = optuna.create_study(study_name="s", direction="maximize")
     trial = study.ask({"optimizer.lr": FloatDistribution(0.001, 0.1)})
     study.tell(trial, 0.7)
-    text = best_params_yaml(study, study.best_trial, trial.params, groups={"model"}, base_overrides=["experiment=sst2_bow_frozen", "trainer.max_epochs=15"])
+    value = objective_text([0.7], ["val/acc"], ["maximize"])
+    text = best_params_yaml(study, study.best_trial, trial.params, groups={"model"}, base_overrides=["experiment=sst2_bow_frozen", "trainer.max_epochs=15"], objective=value)
+    assert "val/acc 0.7 (maximized)" in text
     assert "#   textclass-train --config-dir <your config folder> trainer.max_epochs=15 experiment=<name>" in text
     (tmp_path / "experiment").mkdir()
     (tmp_path / "experiment" / "found.yaml").write_text(text)

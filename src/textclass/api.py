@@ -2,7 +2,7 @@
 
     import textclass
     metrics = textclass.train(["data=sst2", "model=lstm", "trainer.max_epochs=1"])
-    clf = textclass.load(metrics["run_dir"])      # a run directory, a .ckpt inside one, or an ensemble directory
+    clf = textclass.load(metrics["run_dir"])      # a run directory (its selected checkpoint), a .ckpt inside one, or an ensemble directory
     clf.predict(["a fine film"])                   # [Prediction(label="positive", probs={...})]
     clf.predict_proba(texts)                       # np.ndarray [N, C]
     clf.evaluate("my_test.csv")                    # the numbers textclass-eval prints
@@ -20,7 +20,8 @@ from omegaconf import DictConfig
 
 from textclass.checkpoint import Predictor, load_predictor
 from textclass.cli import CONFIG_DIR, compose_config
-from textclass.errors import find_user_error
+from textclass.errors import DataError, find_user_error
+from textclass.run_files import SELECTED
 
 RUN_DIR_KEY = "run_dir"
 
@@ -56,6 +57,10 @@ class Classifier:
 
     run: Predictor
 
+    def __repr__(self) -> str:
+        source = getattr(self.run, "checkpoint", None) or self.run.run_dir
+        return f"Classifier({str(source)!r}, labels={self.labels})"
+
     @property
     def labels(self) -> list[str]:
         return list(self.run.labels.names)
@@ -64,11 +69,15 @@ class Classifier:
         """One `Prediction` (label, probs; labels for multi-label) per text."""
         from textclass.predict import predict
 
-        return list(predict(self.run, [str(t) for t in texts], batch_size, explain))
+        texts = checked_texts(texts)
+        return list(predict(self.run, texts, batch_size, explain)) if texts else []
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
         """Class probabilities [N, C], columns in the order of `labels`."""
-        logits = self.run.logits([str(t) for t in texts], batch_size)
+        texts = checked_texts(texts)
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        logits = self.run.logits(texts, batch_size)
         return self.run.model.probabilities(logits).numpy()
 
     def evaluate(self, file: str | Path | None = None, splits: Sequence[str] = ("valid",), batch_size: int = 256):
@@ -81,7 +90,21 @@ class Classifier:
         return results[str(file)] if file is not None else results
 
 
-def load(path: str | Path) -> Classifier:
-    """A trained run from its directory, or from a checkpoint file inside it; or an ensemble from
-    its directory (textclass-ensemble: the mean of its members' probabilities)."""
-    return Classifier(load_predictor(path))
+def load(path: str | Path, checkpoint: str = SELECTED) -> Classifier:
+    """A trained run from its directory (its `checkpoint`: "selected", the epoch its metrics.json
+    reports; "last", the latest epoch; or a file name in its checkpoints/), or from a checkpoint file
+    inside it; or an ensemble from its directory (textclass-ensemble: the mean of its members'
+    probabilities)."""
+    return Classifier(load_predictor(path, checkpoint))
+
+
+def checked_texts(texts: Sequence[str]) -> list[str]:
+    """`texts` as a list of strings; one string (which would be predicted character by character) or
+    an item that is not a string is an error naming it."""
+    if isinstance(texts, (str, bytes)):
+        raise DataError(f"texts must be a list of strings, not one {type(texts).__name__}: predict([{texts[:40]!r}])")
+    texts = list(texts)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise DataError(f"texts[{i}] is {text!r} ({type(text).__name__}), not a string: pass sentences as str")
+    return texts

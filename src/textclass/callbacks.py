@@ -1,21 +1,25 @@
 """Lightning callbacks that leave inspectable traces of a run in its run directory and TensorBoard.
 
 - `EpochTimer`: `time/epoch_s`, the wall-clock seconds of each training epoch.
-- `RunPlots`: `history.csv`, `curves.png`, `confusion_matrix.png` (and `confusion_matrix_test.png`).
+- `EpochLog`: one line per epoch on the console and in train.log, and a line when early stopping ends the run.
+- `LastCheckpoint`: `checkpoints/last.ckpt`, the state after the latest finished epoch (resume=).
+- `RunPlots`: `history.csv` and `curves.png`.
 - `HparamsWithMetrics`: the run's configuration with its final metrics in TensorBoard's HPARAMS tab,
   and as the parameters of every other logger (CSV, MLflow, W&B).
 - `LearningRateMonitor`: Lightning's, but a no-op instead of an error when the run has no logger.
 - `ModelSummary`: Lightning's rich parameter table, without the FLOPs column (all zeros: Lightning
   counts FLOPs only for a model with an example input, which a text batch is not).
 
-All are configured in conf/callbacks/default.yaml; list `epoch_timer` before `run_plots` there
-(see `RunPlots`).
+All are configured in conf/callbacks/default.yaml; list `epoch_timer` before `run_plots` and
+`epoch_log` there (they read its time). Epochs count from 1 in everything a person reads (the
+console, history.csv, curves.png); Lightning's own counter, in checkpoints, counts from 0.
 """
 
 from __future__ import annotations
 
 import csv
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, fields
@@ -24,14 +28,15 @@ from typing import Any
 
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, Checkpoint, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.callbacks import LearningRateMonitor as _LearningRateMonitor
 from lightning.pytorch.callbacks import RichModelSummary
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import OmegaConf
 
-from textclass.run_files import CONFUSION_PLOT, CONFUSION_TEST_PLOT, CURVES_FILE, HISTORY_FILE, RUN_CONFIG
-from textclass.plots import EpochRecord, plot_confusion, plot_curves
+from textclass.console import EpochFigures, early_stop_line, epoch_line, selection_line
+from textclass.plots import EpochRecord, plot_curves
+from textclass.run_files import CURVES_FILE, HISTORY_FILE, LAST_CHECKPOINT, RUN_CONFIG
 from textclass.metric_names import EPOCH_S, TRAIN_ACC, TRAIN_LOSS_EPOCH, VAL_ACC, VAL_ACC_BEST, VAL_LOSS
 
 log = logging.getLogger(__name__)
@@ -57,8 +62,119 @@ class EpochTimer(Callback):
             pl_module.log(EPOCH_S, time.perf_counter() - self._start, on_step=False, on_epoch=True)
 
 
+def model_checkpoint(trainer: L.Trainer) -> ModelCheckpoint | None:
+    """The callback that selects the checkpoint a run reports on (callbacks.model_checkpoint)."""
+    return next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
+
+
+class EpochLog(Callback):
+    """One plain line per epoch (epoch i/N, train and val loss and accuracy, * on a new best of the
+    selection monitor, seconds), and when early stopping ends the run, a line saying why and which
+    epoch is selected. The selected epoch (counted from 1) is kept for the run summary and resumes."""
+
+    def __init__(self) -> None:
+        self.selected_epoch: int | None = None
+        self._validated = False
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        selector = model_checkpoint(trainer)
+        if selector is not None and selector.monitor and trainer.is_global_zero:
+            log.info("%s", selection_line(selector.monitor, selector.mode))
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._validated = False
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._validated = True
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        metrics = trainer.callback_metrics
+        epoch = trainer.current_epoch + 1
+        new_best = self._validated and self._is_new_best(trainer)
+        if new_best:
+            self.selected_epoch = epoch
+        if not trainer.is_global_zero:
+            return
+        val = self._validated
+        log.info("%s", epoch_line(EpochFigures(
+            epoch=epoch,
+            max_epochs=trainer.max_epochs,
+            train_loss=_metric(metrics, TRAIN_LOSS_EPOCH),
+            train_acc=_metric(metrics, TRAIN_ACC),
+            val_loss=_metric(metrics, VAL_LOSS) if val else None,
+            val_acc=_metric(metrics, VAL_ACC) if val else None,
+            seconds=_metric(metrics, EPOCH_S),
+            new_best=new_best,
+        )))
+
+    @staticmethod
+    def _is_new_best(trainer: L.Trainer) -> bool:
+        """This epoch's value of the selection monitor beats the selected one so far (ModelCheckpoint,
+        which runs after this callback, is about to select this epoch)."""
+        selector = model_checkpoint(trainer)
+        current = trainer.callback_metrics.get(selector.monitor) if selector is not None and selector.monitor else None
+        if current is None or not math.isfinite(float(current)):
+            return False
+        best = selector.best_model_score
+        if best is None:
+            return True
+        return float(current) < float(best) if selector.mode == "min" else float(current) > float(best)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        stopper = next((c for c in trainer.callbacks if isinstance(c, EarlyStopping)), None)
+        if stopper is not None and stopper.stopped_epoch > 0 and trainer.is_global_zero:
+            log.info("%s", early_stop_line(stopper.monitor, stopper.patience, stopper.stopped_epoch + 1, self.selected_epoch))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"selected_epoch": self.selected_epoch}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.selected_epoch = state_dict.get("selected_epoch")
+
+
+class LastCheckpoint(Checkpoint):
+    """`checkpoints/last.ckpt`: the state after the latest finished epoch, written at the end of every
+    epoch, so `resume=` continues exactly where training stopped (an early stop, a kill, a crash).
+
+    A Lightning `Checkpoint`, so Lightning runs it after the other callbacks (the selection,
+    early stopping and the history have recorded the epoch by then, and their state is saved with
+    it). An interrupt (Ctrl-C) inside an epoch leaves last.ckpt at the last finished epoch: a
+    checkpoint from inside an epoch cannot be resumed exactly (the epoch's data order would start
+    over), so the run says where it will continue from instead. `keep_epochs`: also keep a copy of
+    every epoch's state as epoch_NNN.ckpt (counted from 1).
+    """
+
+    def __init__(self, dirpath: str, keep_epochs: bool = False) -> None:
+        self.dirpath = Path(dirpath)
+        self.keep_epochs = keep_epochs
+
+    @property
+    def path(self) -> Path:
+        return self.dirpath / Path(LAST_CHECKPOINT).name
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        trainer.save_checkpoint(self.path, weights_only=False)
+        if self.keep_epochs:
+            trainer.save_checkpoint(self.dirpath / epoch_checkpoint_name(trainer.current_epoch + 1), weights_only=False)
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        if isinstance(exception, KeyboardInterrupt) and trainer.is_global_zero:
+            done = trainer.current_epoch  # finished epochs
+            held = f"{self.path} holds epoch {done}, the last finished one" if self.path.is_file() else "no epoch finished, so no checkpoint was written"
+            log.warning("interrupted during epoch %d: %s; resume=%s continues from there", done + 1, held, Path(trainer.default_root_dir))
+
+
+def epoch_checkpoint_name(epoch: int) -> str:
+    """The file of an epoch's state (counted from 1) with callbacks.last_checkpoint.keep_epochs=true."""
+    return f"epoch_{epoch:03d}.ckpt"
+
+
 class RunPlots(Callback):
-    """Records per-epoch train/valid loss and accuracy; at the end of fit, writes them and the figures.
+    """Records per-epoch train/valid loss and accuracy in history.csv (after every epoch), and plots
+    them in curves.png at the end of fit.
 
     The row for an epoch is taken in `on_train_epoch_end`, not at the end of validation: Lightning
     validates before the training epoch ends, so at `on_validation_epoch_end` the epoch-level train
@@ -84,7 +200,7 @@ class RunPlots(Callback):
         val = self._validated
         self.history.append(
             EpochRecord(
-                epoch=trainer.current_epoch,
+                epoch=trainer.current_epoch + 1,
                 train_loss=_metric(metrics, TRAIN_LOSS_EPOCH),
                 train_acc=_metric(metrics, TRAIN_ACC),
                 val_loss=_metric(metrics, VAL_LOSS) if val else None,
@@ -92,30 +208,12 @@ class RunPlots(Callback):
                 epoch_s=_metric(metrics, EPOCH_S),
             )
         )
+        if trainer.is_global_zero:  # every epoch: a killed run keeps the figures of its finished epochs
+            write_history(self.history, Path(trainer.default_root_dir) / HISTORY_FILE)
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.is_global_zero:
-            return
-        run_dir = Path(trainer.default_root_dir)
-        write_history(self.history, run_dir / HISTORY_FILE)
-        if self.history:
-            plot_curves(self.history, run_dir / CURVES_FILE)
-        validated = [r.epoch for r in self.history if r.val_loss is not None]
-        title = f"valid confusion matrix, epoch {validated[-1]}" if validated else "valid confusion matrix"
-        self._plot_confusion(pl_module, "val", run_dir / CONFUSION_PLOT, title)
-
-    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.is_global_zero:
-            self._plot_confusion(pl_module, "test", Path(trainer.default_root_dir) / CONFUSION_TEST_PLOT, "test confusion matrix")
-
-    @staticmethod
-    def _plot_confusion(pl_module: L.LightningModule, stage: str, path: Path, title: str) -> None:
-        # TextClassifier keeps the last matrix per stage; other modules simply get no figure
-        matrix = getattr(pl_module, "confusion_matrices", {}).get(stage)
-        if matrix is None:
-            return
-        names = getattr(pl_module, "class_names", None) or list(range(len(matrix)))
-        plot_confusion(matrix.numpy(), names, path, title=title)
+        if trainer.is_global_zero and self.history:
+            plot_curves(self.history, Path(trainer.default_root_dir) / CURVES_FILE)
 
     # saved in checkpoints, so a resumed run (ckpt_path=...) plots its earlier epochs too
     def state_dict(self) -> dict[str, Any]:
@@ -203,7 +301,7 @@ class LearningRateMonitor(_LearningRateMonitor):
 
 
 class ModelSummary(RichModelSummary):
-    """Layers, types, parameter counts and train/eval mode, then the totals; no FLOPs."""
+    """The layers that hold weights (name, type, parameter count), then the totals; no FLOPs."""
 
     @staticmethod
     def summarize(
@@ -219,12 +317,14 @@ class ModelSummary(RichModelSummary):
         from rich import get_console
         from rich.table import Table
 
-        columns = [(name, values) for name, values in summary_data if name != "FLOPs"]
+        columns = [(name, values) for name, values in summary_data if name not in ("FLOPs", "Mode", " ")]
         table = Table(header_style=summarize_kwargs.get("header_style", "bold magenta"))
         for name, _ in columns:
-            table.add_column(name, justify="left" if name in ("Name", "Type", "Mode") else "right", style="dim" if name == " " else None)
-        for row in zip(*(values for _, values in columns)):
-            table.add_row(*row)
+            table.add_column(name, justify="left" if name in ("Name", "Type") else "right")
+        params = dict(columns).get("Params")
+        for i, row in enumerate(zip(*(values for _, values in columns))):
+            if params is None or params[i].strip() != "0":  # the metric collections and the loss hold no weights
+                table.add_row(*row)
         console = get_console()
         console.print(table)
         console.print(

@@ -24,7 +24,18 @@ from textclass.data.dataset import LabelSet, TextDataset
 from textclass.errors import ConfigError, UnsafeRunError
 from textclass.models.build import build_model
 from textclass.models.classifier import TextClassifier
-from textclass.run_files import ENSEMBLE_KEY, LABELS_FILE, LAST_CHECKPOINT, OVERRIDES_FILE, RUN_CONFIG, THRESHOLDS_FILE
+from textclass.run_files import (
+    CHECKPOINT_DIR,
+    ENSEMBLE_KEY,
+    LABELS_FILE,
+    LAST,
+    LAST_CHECKPOINT,
+    OVERRIDES_FILE,
+    RUN_CONFIG,
+    SELECTED,
+    SELECTED_CHECKPOINT,
+    THRESHOLDS_FILE,
+)
 from textclass.tokenizers import Features
 from textclass.trust import check_trusted
 
@@ -70,6 +81,8 @@ class TrainedRun:
     dataset: TextDataset
     features: Features  # as fitted in training (its vocabulary)
     labels: LabelSet
+    checkpoint: Path  # the file the weights came from
+    epoch: int | None  # the epoch they are the state after, counted from 1 (None: not recorded)
 
     def batches(self, texts: list[str], batch_size: int, pairs: list[str] | None = None) -> Iterator[Batch]:
         """Padded batches of `texts`, in order; a text with no known token becomes one PAD token,
@@ -104,7 +117,7 @@ def find_run_dir(ckpt: Path) -> Path:
 
 def read_checkpoint(ckpt: Path) -> dict:
     if not ckpt.is_file():
-        raise ConfigError(f"checkpoint not found: {ckpt}; pass ckpt_path=<run dir>/checkpoints/last.ckpt")
+        raise ConfigError(f"checkpoint not found: {ckpt}; pass a run directory (its selected checkpoint) or a .ckpt file inside one")
     try:
         state = torch.load(ckpt, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated zip, bad pickle, not a checkpoint at all
@@ -112,16 +125,17 @@ def read_checkpoint(ckpt: Path) -> dict:
         reason = type(err).__name__ if "weights_only" in str(err) else f"{type(err).__name__}: {str(err).splitlines()[0]}"
         raise ConfigError(
             f"cannot read checkpoint {ckpt} ({reason}): the file is truncated or corrupt, or not a checkpoint "
-            "textclass can load safely (tensors and plain values only); use the run's checkpoints/last.ckpt"
+            "textclass can load safely (tensors and plain values only); use another checkpoint of the run (checkpoint=last or selected)"
         ) from None
     if not isinstance(state, dict) or "state_dict" not in state or "hyper_parameters" not in state:
         raise ConfigError(f"{ckpt} is not a textclass-train checkpoint (no state_dict / hyper_parameters)")
     return state
 
 
-def load_run(path: str | Path, run_dir: Path | None = None) -> TrainedRun:
-    """A run directory (its checkpoints/last.ckpt) or a checkpoint file inside one; or, given the
-    `run_dir` it belongs to, a checkpoint file anywhere (Lightning's own default checkpoint)."""
+def load_run(path: str | Path, checkpoint: str = SELECTED, run_dir: Path | None = None, log_level: int = logging.INFO) -> TrainedRun:
+    """A trained run: a run directory (its `checkpoint`: selected, last or a file, see
+    `run_checkpoint`) or a checkpoint file inside one; or, given the `run_dir` it belongs to, a
+    checkpoint file anywhere. Logs which file it loaded (at `log_level`)."""
     path = Path(path).expanduser().resolve()
     members = ensemble_members(path)
     if members is not None:
@@ -129,7 +143,7 @@ def load_run(path: str | Path, run_dir: Path | None = None) -> TrainedRun:
             f"{path} is an ensemble of {len(members)} run(s) (textclass-ensemble), and this needs one trained model: "
             f"pass one of its members, {', '.join(members)}"
         )
-    ckpt = path / LAST_CHECKPOINT if path.is_dir() else path
+    ckpt = run_checkpoint(path, checkpoint)
     state = read_checkpoint(ckpt)
     run_dir = run_dir or find_run_dir(ckpt)
     cfg = load_run_config(run_dir)
@@ -152,18 +166,50 @@ def load_run(path: str | Path, run_dir: Path | None = None) -> TrainedRun:
             f"it comes from another run (another vocabulary or model settings than {run_dir}): {str(err).splitlines()[0]}"
         ) from None
     if (run_dir / THRESHOLDS_FILE).is_file():
-        model.thresholds = torch.tensor([load_thresholds(run_dir / THRESHOLDS_FILE)[name] for name in labels.names])
-    return TrainedRun(run_dir, cfg, model.eval(), dataset, features, labels)
+        model.thresholds = torch.tensor(thresholds_of(load_thresholds(run_dir / THRESHOLDS_FILE), labels.names, run_dir / THRESHOLDS_FILE))
+    epoch = state["epoch"] + 1 if isinstance(state.get("epoch"), int) else None
+    log.log(log_level, "loaded %s%s", ckpt, f" (epoch {epoch})" if epoch is not None else "")
+    return TrainedRun(run_dir, cfg, model.eval(), dataset, features, labels, ckpt, epoch)
 
 
-def load_predictor(path: str | Path) -> Predictor:
-    """A run directory or checkpoint (`load_run`), or an ensemble directory (`textclass.ensemble`)."""
+def run_checkpoint(path: Path, checkpoint: str = SELECTED) -> Path:
+    """The checkpoint file that `path` and `checkpoint` name: a .ckpt file is itself (with the
+    default `checkpoint`); a run directory's `checkpoint` is `selected` (the epoch the run reports
+    on: its metrics.json and predictions), `last` (the latest finished epoch), or a file, by its
+    name in the run's checkpoints/ or its own path."""
+    checkpoint = str(checkpoint)
+    if not path.is_dir():
+        if checkpoint != SELECTED and path.exists():
+            raise ConfigError(f"{path} is a checkpoint file already; checkpoint={checkpoint} chooses among a run directory's checkpoints: pass the run directory")
+        return path
+    if checkpoint == LAST:
+        return path / LAST_CHECKPOINT
+    if checkpoint == SELECTED:
+        return selected_checkpoint(path)
+    named = path / CHECKPOINT_DIR / checkpoint
+    if named.is_file():
+        return named
+    given = Path(checkpoint).expanduser()
+    if given.is_file():
+        return given.resolve()
+    found = sorted(p.name for p in (path / CHECKPOINT_DIR).glob("*.ckpt"))
+    raise ConfigError(
+        f"checkpoint={checkpoint}: not {SELECTED}, {LAST}, a file in {path / CHECKPOINT_DIR} ({', '.join(found) or 'none there'}) "
+        "nor a checkpoint file's path"
+    )
+
+
+def load_predictor(path: str | Path, checkpoint: str = SELECTED) -> Predictor:
+    """A run directory or checkpoint (`load_run`), or an ensemble directory (`textclass.ensemble`),
+    whose members' checkpoints were chosen when it was made."""
     path = Path(path).expanduser().resolve()
     if ensemble_members(path) is not None:
         from textclass.ensemble import load_ensemble
 
+        if str(checkpoint) != SELECTED:
+            raise ConfigError(f"{path} is an ensemble: its members' checkpoints were chosen when it was made; drop checkpoint={checkpoint}")
         return load_ensemble(path)
-    return load_run(path)
+    return load_run(path, checkpoint)
 
 
 def ensemble_members(path: Path) -> list[str] | None:
@@ -179,8 +225,11 @@ def ensemble_members(path: Path) -> list[str] | None:
 
 
 def selected_checkpoint(run_dir: Path) -> Path:
-    """The checkpoint a run reports on (its metrics and predictions files): the best by the checkpoint
-    monitor, as its last.ckpt records it; last.ckpt itself when it records none or that file is gone."""
+    """The checkpoint a run reports on (its metrics and predictions files): checkpoints/selected.ckpt.
+    A run made before that file existed: the best by the checkpoint monitor, as its last.ckpt records
+    it; last.ckpt itself when it records none (callbacks.model_checkpoint=null) or that file is gone."""
+    if (run_dir / SELECTED_CHECKPOINT).is_file():
+        return run_dir / SELECTED_CHECKPOINT
     last = run_dir / LAST_CHECKPOINT
     state = read_checkpoint(last)
     for name, callback_state in (state.get("callbacks") or {}).items():
@@ -188,8 +237,19 @@ def selected_checkpoint(run_dir: Path) -> Path:
         # by name in this run's checkpoints folder: the run directory may have moved since
         if best and (last.parent / Path(best).name).is_file():
             return last.parent / Path(best).name
-    log.info("%s records no best checkpoint that still exists: using %s", last, last.name)
+    log.info("%s has no selected checkpoint (trained with callbacks.model_checkpoint=null?): using %s", run_dir, LAST_CHECKPOINT)
     return last
+
+
+def thresholds_of(found: dict[str, float], names: tuple[str, ...], path: Path) -> list[float]:
+    """A run's per-label thresholds in label order; a missing label or a value outside [0, 1] is an error."""
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise ConfigError(f"{path} has no threshold for the label {missing[0]!r} (it has {', '.join(map(repr, found))}); the run directory is damaged: restore the file or train again")
+    bad = next((n for n in names if not 0.0 <= found[n] <= 1.0), None)
+    if bad is not None:
+        raise ConfigError(f"{path}: the threshold of {bad!r} is {found[bad]}, not a probability in [0, 1]; the run directory is damaged: restore the file or train again")
+    return [found[n] for n in names]
 
 
 def load_thresholds(path: Path) -> dict[str, float]:

@@ -18,8 +18,10 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from hydra_plugins.textclass_searchpath.searchpath import CONFIG_DIR_ENV
+from textclass.console import FILE_ONLY, take_verbose_flag
 from textclass.errors import ConfigError, NothingToDo, TextclassError, find_user_error
 from textclass.launchers import is_global_rank_zero
+from textclass.overrides import override_key
 
 log = logging.getLogger("textclass")
 
@@ -67,7 +69,7 @@ def exit_on_user_error(fn: Callable[..., T]) -> Callable[..., T]:
             user_error = find_user_error(err)
             if user_error is None:
                 raise
-            log.error("%s", user_error)
+            log.error("%s", user_error, extra={FILE_ONLY: True})  # the console gets fail()'s line
             fail(user_error)
 
     return wrapper
@@ -171,7 +173,7 @@ def run_command(
     check_multirun: Callable[[DictConfig], None] | None = None,
 ) -> None:
     """Console entry: check (and optionally rewrite) the command line, then hand it to Hydra."""
-    args = sys.argv[1:]
+    args = take_verbose_flag(sys.argv[1:])
     try:
         args = take_config_dirs(args)
         if rewrite is not None:
@@ -184,11 +186,6 @@ def run_command(
         raise SystemExit(0) from None
     sys.argv = [sys.argv[0], *args]
     hydra_main()
-
-
-def override_key(arg: str) -> str:
-    """`+seed=3`, `++seed=3`, `~seed`, `seed=1,2` -> seed."""
-    return arg.lstrip("+~").split("=", 1)[0]
 
 
 def seeds_arguments(args: list[str]) -> list[str]:

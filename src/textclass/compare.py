@@ -43,7 +43,7 @@ compare.md holds the printed report; compare.json the same numbers:
          "mcnemar_p", "a_only", "b_only" (examples only A / only B got right; runs only),
          "aso_eps_min" (groups only), "note"}, ...],
      "leaderboard": [{"rank", "name", "score", "spread", "n",
-                      "mark": "leader" | "≈ leader" | "not compared" | ""}, ...]}
+                      "mark": "leader" | "≈ leader" | "behind" | "not compared"}, ...]}
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ from pathlib import Path
 
 import numpy as np
 
-from textclass.cli import CONFIG_DIR, fail, key_value_options, override_key, split_arguments
+from textclass.cli import CONFIG_DIR, fail, key_value_options, split_arguments
+from textclass.overrides import dir_name, distinct, override_key, run_names
 from textclass.errors import ConfigError, DataError, TextclassError
 from textclass.predictions import Predictions, load_predictions
 from textclass.run_files import RUN_CONFIG
@@ -78,7 +79,7 @@ ASO_TAU = 0.2  # deepsig's threshold on ε_min for claiming that A is better (Ul
 COMPARE_MD, COMPARE_JSON = "compare.md", "compare.json"
 # the bootstrap handles about this many resampled example indices at once (memory, not speed)
 BATCH_ELEMENTS = 2**22
-LEADER, NOT_SIGNIFICANT, NOT_COMPARED = "leader", "≈ leader", "not compared"
+LEADER, NOT_SIGNIFICANT, NOT_COMPARED, BEHIND = "leader", "≈ leader", "not compared", "behind"
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,7 @@ def read_systems(sources: list[str], split: str) -> list[System]:
             raise ConfigError(f"{seen[resolved]} and {source} are the same directory: give each system once")
         seen[resolved] = source
     found = [(source, key, dirs) for source in sources for key, dirs in find_groups(source)]
-    names = system_names([(source, key) for source, key, _ in found])
+    names = system_names([(source, key, dirs) for source, key, dirs in found])
     return [
         System(name, source, tuple(Run(d, load_predictions(d, split)) for d in dirs)) for name, (source, _, dirs) in zip(names, found)
     ]
@@ -248,21 +249,20 @@ def setup_differences(overrides: list[list[str]]) -> list[str]:
     from textclass.sweep_summary import REPEAT_KEYS
 
     setups = [[o for o in given if override_key(o) not in REPEAT_KEYS] for given in overrides]
-    shared = set.intersection(*(set(setup) for setup in setups))
-    return [" ".join(o for o in setup if o not in shared) for setup in setups]
+    if len(setups) == 1:
+        return [""]  # a sweep that repeats one setup: its own name says it
+    return [" ".join(own) for own in distinct(setups).own]
 
 
-def system_names(found: list[tuple[str, str | None]]) -> list[str]:
-    """Short names: a run directory's name, a group's distinguishing overrides (the sweep's name when
-    it repeats one setup); names that would clash are prefixed by their argument."""
-    short = [key if key else dir_name(Path(source).resolve()) for source, key in found]
+def system_names(found: list[tuple[str, str | None, list[Path]]]) -> list[str]:
+    """Short names: a sweep group's distinguishing overrides (the sweep's name when it repeats one
+    setup); single runs by the overrides that set them apart from the other single runs (else their
+    directory's name); names that would clash are prefixed by their argument."""
+    runs = [dirs[0] for _, key, dirs in found if key is None]
+    run_name = dict(zip(runs, run_names(runs)))
+    short = [key if key else run_name[dirs[0]] if key is None else dir_name(Path(source)) for source, key, dirs in found]
     counts = Counter(short)
-    return [name if counts[name] == 1 else f"{source} {key}" if key else source for name, (source, key) in zip(short, found)]
-
-
-def dir_name(path: Path) -> str:
-    """A directory's name; a sweep job's (its number) after its sweep's name: `2025-01-01_12-00-00_1a2b3c/3`."""
-    return f"{path.parent.name}/{path.name}" if path.name.isdigit() else path.name
+    return [name if counts[name] == 1 else f"{source} {key}" if key else source for name, (source, key, _) in zip(short, found)]
 
 
 def check_same_data(systems: list[System]) -> Predictions:
@@ -535,12 +535,12 @@ def standings(results: list[SystemResult], pairs: list[Pair]) -> list[Standing]:
 
 
 def mark(vs_leader: Pair | None) -> str:
-    """leader; "≈ leader" when the gap is not significant after Holm; "not compared"; "" when significantly behind."""
+    """leader; "≈ leader" when the gap is not significant after Holm; "behind" when it is; "not compared"."""
     if vs_leader is None:
         return LEADER
     if vs_leader.test is None:
         return NOT_COMPARED
-    return "" if vs_leader.significant else NOT_SIGNIFICANT
+    return BEHIND if vs_leader.significant else NOT_SIGNIFICANT
 
 
 # --- the report ------------------------------------------------------------------------------------
@@ -565,7 +565,7 @@ def to_markdown(report: Report) -> str:
         *(f"| {s.rank} | {_cell(s.name)} | {s.score:.4f} | {s.spread:.4f} | {s.n} | {s.mark} |" for s in report.leaderboard),
         "",
         "± is the sample std over seeds, or for a single run the half-width of its 95% bootstrap CI. "
-        f"≈ leader: the gap to the leader is not significant at alpha = {report.alpha} after Holm-Bonferroni.",
+        f"≈ leader: the gap to the leader is not significant at alpha = {report.alpha} after Holm-Bonferroni; behind: it is.",
         "",
         "## Pairs",
         "",

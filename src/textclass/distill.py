@@ -190,7 +190,7 @@ def compute_teacher_logits(ckpt: Path, run_dir: Path, examples: Examples, batch_
     from textclass.checkpoint import load_run
 
     with untouched_random_state():
-        run = load_run(ckpt, run_dir)
+        run = load_run(ckpt, run_dir=run_dir)
         if torch.cuda.is_available():
             run.model.to("cuda")
         logits = run.logits(examples.texts, batch_size, examples.pairs)

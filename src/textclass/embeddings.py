@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from gensim.models import KeyedVectors
 
+from textclass.console import silenced
 from textclass.errors import ConfigError, EmbeddingError
 
 if TYPE_CHECKING:
@@ -190,7 +191,9 @@ def _download_gensim_data(name: str) -> Path:
     import gensim.downloader
 
     try:
-        return Path(gensim.downloader.load(name, return_path=True))
+        # gensim logs the traceback of its failed index update before it raises: ours says it in one line
+        with silenced("gensim.downloader"):
+            return Path(gensim.downloader.load(name, return_path=True))
     except Exception as err:  # offline: ValueError about the local cache; unknown name: ValueError too
         raise EmbeddingError(
             f"embeddings {name!r} is not in the gensim-data cache ({gensim.downloader.BASE_DIR}) and could not be "

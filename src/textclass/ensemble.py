@@ -34,10 +34,11 @@ from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from textclass.checkpoint import TrainedRun, ensemble_members, find_run_dir, load_run, load_yaml, selected_checkpoint
+from textclass.checkpoint import TrainedRun, ensemble_members, find_run_dir, load_run, load_yaml, run_checkpoint
 from textclass.cli import CONFIG_DIR, fail, key_value_options, split_arguments
 from textclass.errors import ConfigError, DataError, find_user_error
-from textclass.run_files import ENSEMBLE_KEY, LABELS_FILE, RUN_CONFIG, predictions_file
+from textclass.overrides import run_names, unique
+from textclass.run_files import ENSEMBLE_KEY, LABELS_FILE, RUN_CONFIG, SELECTED, predictions_file
 
 if TYPE_CHECKING:
     import torch
@@ -57,6 +58,7 @@ COMBINE = "mean_probabilities"
 class Options:
     output: str | None
     batch_size: int
+    checkpoint: str = "selected"
 
 
 @dataclass(frozen=True)
@@ -139,8 +141,8 @@ def mean_logits(probabilities: list[torch.Tensor], multi_label: bool) -> torch.T
 # --- members -----------------------------------------------------------------------------------------
 
 
-def resolve_member(source: str) -> Member:
-    """A run directory (its selected checkpoint) or a checkpoint file inside one."""
+def resolve_member(source: str, checkpoint: str = SELECTED) -> Member:
+    """A run directory (its `checkpoint`, see checkpoint.run_checkpoint) or a checkpoint file inside one."""
     path = Path(source).expanduser().resolve()
     if not path.exists():
         raise DataError(f"{source}: no such run directory or checkpoint; pass textclass-train run directories (or .ckpt files in them)")
@@ -150,14 +152,14 @@ def resolve_member(source: str) -> Member:
     if path.is_dir():
         if not (path / RUN_CONFIG).is_file():
             raise DataError(f"{source}: not a run directory (no {RUN_CONFIG}); pass textclass-train run directories (or .ckpt files in them)")
-        return Member(path, selected_checkpoint(path))
+        return Member(path, run_checkpoint(path, checkpoint))
     return Member(find_run_dir(path), path)
 
 
 def member_names(members: list[Member]) -> list[str]:
-    """Each member's run directory name; with its checkpoint's name when a run gives two members."""
-    dirs = [m.run_dir for m in members]
-    return [m.run_dir.name if dirs.count(m.run_dir) == 1 else f"{m.run_dir.name} ({m.checkpoint.name})" for m in members]
+    """Each member by the overrides that set its run apart from the others' (`model=lstm seed=2`),
+    else its run directory's name; with its checkpoint's name when a run gives two members."""
+    return unique(run_names([m.run_dir for m in members]), [m.checkpoint.name for m in members])
 
 
 def check_members(members: list[Member]) -> None:
@@ -242,7 +244,7 @@ def load_ensemble(folder: Path) -> Ensemble:
     for member in members:
         if not member.checkpoint.is_file():
             raise DataError(f"{folder}: its member {member.checkpoint} is gone (moved or deleted); make the ensemble again with textclass-ensemble")
-    runs = [load_run(m.checkpoint, m.run_dir) for m in members]
+    runs = [load_run(m.checkpoint, run_dir=m.run_dir) for m in members]
     for run, member in zip(runs, members):
         if list(run.labels.names) != class_names or run.labels.multi_label != multi_label:
             raise DataError(
@@ -269,7 +271,7 @@ def parse_options(items: list[str]) -> Options:
     opts = Options(**key_value_options(items, DEFAULTS))
     if not isinstance(opts.batch_size, int) or isinstance(opts.batch_size, bool) or opts.batch_size < 1:
         raise ConfigError(f"batch_size={opts.batch_size}: a positive integer, e.g. batch_size=256")
-    return Options(None if opts.output is None else str(opts.output), opts.batch_size)
+    return Options(None if opts.output is None else str(opts.output), opts.batch_size, str(opts.checkpoint))
 
 
 @dataclass(frozen=True)
@@ -299,10 +301,10 @@ def make_ensemble(sources: list[str], opts: Options) -> tuple[str, Path]:
     if not sources:
         raise ConfigError("no member to ensemble: give run directories, e.g. textclass-ensemble outputs/train/runs/A outputs/train/runs/B")
     folder = output_dir(opts.output, datetime.now())
-    members = [resolve_member(s) for s in sources]
+    members = [resolve_member(s, opts.checkpoint) for s in sources]
     check_members(members)
     names = member_names(members)
-    runs = [load_run(m.checkpoint, m.run_dir) for m in members]
+    runs = [load_run(m.checkpoint, run_dir=m.run_dir) for m in members]
     check_same_classes(runs, names)
     splits = [read_sources(run, list(SPLITS), None) for run in runs]
     check_same_splits(splits, [run.dataset.name for run in runs], names)

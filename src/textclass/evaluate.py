@@ -84,7 +84,7 @@ def score(run: Predictor, logits: torch.Tensor, truth: np.ndarray) -> EvalResult
     )
 
 
-def sources(run: Predictor, splits: list[str], file: str | None) -> dict[str, Examples]:
+def sources(run: Predictor, splits: list[str], file: str | None, log_missing: bool = True) -> dict[str, Examples]:
     """What to evaluate: a labeled file in the dataset's columns, or the run's splits that exist, as
     it trained on them (its fold's for a cross-validation run, its held-out split's with data.holdout,
     the first data.max_examples of each)."""
@@ -98,7 +98,7 @@ def sources(run: Predictor, splits: list[str], file: str | None) -> dict[str, Ex
     chosen = [s for s in splits if s in data]
     if not chosen:
         raise DataError(f"none of splits={list(splits)} exists for {dataset.name} (it has {list(data)})")
-    for missing in sorted(set(splits) - set(data)):
+    for missing in sorted(set(splits) - set(data)) if log_missing else ():
         reason = dataset.missing_test_reason if missing == "test" else None
         log.info("%s has no %s split%s: skipped", dataset.name, missing, f" ({reason})" if reason else "")
     first = slice(0, run.cfg.data.get("max_examples"))
@@ -121,11 +121,11 @@ def format_table(results: dict[str, EvalResult]) -> str:
 def hydra_main(cfg: DictConfig) -> dict[str, EvalResult]:
     from textclass.checkpoint import load_predictor
 
-    run = load_predictor(cfg.ckpt_path)
+    run = load_predictor(cfg.ckpt_path, cfg.checkpoint)
     results = {name: evaluate(run, data, cfg.batch_size) for name, data in sources(run, list(cfg.splits), cfg.file).items()}
     print(format_table(results))
     out = Path(HydraConfig.get().runtime.output_dir) / EVAL_REPORT
-    report = {"ckpt_path": str(cfg.ckpt_path), "class_names": list(run.labels.names), "results": {n: asdict(r) for n, r in results.items()}}
+    report = {"ckpt_path": str(cfg.ckpt_path), "checkpoint": str(getattr(run, "checkpoint", run.run_dir)), "class_names": list(run.labels.names), "results": {n: asdict(r) for n, r in results.items()}}
     out.write_text(json.dumps(report, indent=1))
     log.info("wrote %s", out)
     return results

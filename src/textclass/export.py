@@ -439,7 +439,7 @@ def hydra_main(cfg: DictConfig) -> None:
         prepare_output(Path(cfg.output).expanduser(), fmt)
     from textclass.checkpoint import load_run
 
-    run = load_run(ckpt_path)
+    run = load_run(ckpt_path, cfg.checkpoint)
     path = output_path(cfg.output, run.run_dir, fmt)
     if not cfg.output:  # a given output was prepared above
         prepare_output(path, fmt)

@@ -22,7 +22,7 @@ from matplotlib.ticker import MaxNLocator
 class EpochRecord:
     """One training epoch's summary numbers; None where the value was not logged that epoch."""
 
-    epoch: int  # Lightning's 0-based epoch, as in the checkpoint names epoch_000.ckpt
+    epoch: int  # counted from 1, as the console shows it
     train_loss: float | None = None
     train_acc: float | None = None
     val_loss: float | None = None

@@ -42,6 +42,13 @@ class Prediction:
     method: str | None = None  # "attention" or "grad_x_input"
     skipped: str | None = None  # why this line got no prediction
 
+    def __repr__(self) -> str:
+        if self.label is None:
+            return f"Prediction(skipped={self.skipped!r})"
+        chosen = f"labels={self.labels}" if self.labels is not None else f"label={self.label!r}, p={self.probs[self.label]:.3f}"
+        text = self.text if len(self.text) <= 40 else self.text[:37] + "..."
+        return f"Prediction({chosen}, text={text!r})"
+
     def record(self) -> dict:
         """The JSON line: text, label and probs always; explanation and skip reason when present."""
         optional = ("labels", "tokens", "importance", "method", "skipped")
@@ -209,7 +216,7 @@ def hydra_main(cfg: DictConfig) -> None:
     lines = read_texts(cfg.text, cfg.input)
     from textclass.checkpoint import load_predictor
 
-    run = load_predictor(ckpt_path)
+    run = load_predictor(ckpt_path, cfg.checkpoint)
     if cfg.explain:
         run.single_model("explain=true")  # an ensemble refuses before any output is written
     start = time.perf_counter()
@@ -220,7 +227,7 @@ def hydra_main(cfg: DictConfig) -> None:
     if empty:
         shown = ", ".join(map(str, empty[:10])) + (", ..." if len(empty) > 10 else "")
         print(f"{len(empty)} empty input line{'s' * (len(empty) > 1)} got a row with no label (line {shown})", file=sys.stderr)
-    print(f"predicted {n} sentences with {cfg.ckpt_path} in {seconds:.3f} s ({n / max(seconds, 1e-9):,.0f} sentences/s)", file=sys.stderr)
+    print(f"predicted {n} sentences with {getattr(run, 'checkpoint', run.run_dir)} in {seconds:.3f} s ({n / max(seconds, 1e-9):,.0f} sentences/s)", file=sys.stderr)
 
 
 def main() -> None:

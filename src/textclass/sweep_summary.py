@@ -34,7 +34,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from scipy import stats
 
-from textclass.cli import override_key
+from textclass.overrides import distinct, override_key
 from textclass.metric_names import (
     EPOCH_S_MEAN,
     TEST_ACC,
@@ -127,11 +127,19 @@ def write_csv(rows: list[dict[str, Any]], path: Path, columns: Sequence[str] = C
     return path
 
 
-def to_markdown(rows: list[dict[str, Any]]) -> str:
-    """A Markdown table for people: 4 decimals, without the metric columns no job has."""
+def to_markdown(jobs: list[JobResult]) -> str:
+    """A Markdown table for people: each job's own overrides (those every job shares said once,
+    above it), 4 decimals, without the metric columns no job has."""
+    overrides = distinct([job.overrides for job in jobs])
+    rows = [{**job.row(), "overrides": " ".join(own)} for job, own in zip(jobs, overrides.own)]
     optional = (*METRICS, EPOCH_S_MEAN)
     columns = [c for c in COLUMNS if c not in optional or any(r.get(c) is not None for r in rows)]
-    return markdown_table(columns, [[_cell(row.get(c)) for c in columns] for row in rows])
+    return shared_line(overrides.shared, "job") + markdown_table(columns, [[_cell(row.get(c)) for c in columns] for row in rows])
+
+
+def shared_line(shared: Sequence[str], what: str) -> str:
+    """`Every job: trainer.max_epochs=5 data=sst2` (and a blank line), or nothing when nothing is shared."""
+    return f"Every {what}: `{' '.join(shared)}`\n\n" if shared else ""
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -236,8 +244,9 @@ def aggregate_markdown(agg: Aggregates) -> str:
     for key, split in dict.fromkeys((g.headline, g.headline_split) for g in agg.groups):
         groups = [g for g in agg.groups if g.headline == key]
         metrics = [m for m in dict.fromkeys((key, *FINAL_METRICS)) if any(m in g.metrics for g in groups)]
-        rows = [[_cell(g.overrides or "(no overrides)"), str(g.n), *(g.metrics[m].cell() if m in g.metrics else "" for m in metrics)] for g in groups]
-        parts.append(f"Headline: {key} on {split}\n\n" + markdown_table(["overrides", "n", *metrics], rows))
+        overrides = distinct([g.overrides.split() for g in groups])
+        rows = [[_cell(" ".join(own) or "(no overrides)"), str(g.n), *(g.metrics[m].cell() if m in g.metrics else "" for m in metrics)] for g, own in zip(groups, overrides.own)]
+        parts.append(f"Headline: {key} on {split}\n\n" + shared_line(overrides.shared, "setup") + markdown_table(["overrides", "n", *metrics], rows))
     return "\n".join(parts)
 
 
@@ -294,9 +303,8 @@ def write_summary(sweep_dir: Path | str, plot_x: str | None = None, plot_y: str 
     given `plot_x`, into `sweep_dir`; returns summary.md's text."""
     sweep_dir = Path(sweep_dir)
     jobs = collect_jobs(sweep_dir)
-    rows = [job.row() for job in jobs]
-    write_csv(rows, sweep_dir / SUMMARY_CSV)
-    table = to_markdown(rows)
+    write_csv([job.row() for job in jobs], sweep_dir / SUMMARY_CSV)
+    table = to_markdown(jobs)
     agg = aggregate(jobs)
     if agg.groups:
         table += "\n" + write_aggregates(agg, sweep_dir)

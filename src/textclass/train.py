@@ -6,10 +6,12 @@ import json
 import logging
 import math
 import os
+import shutil
 import sys
+import time
 import types
-import warnings
-from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,9 +22,22 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from textclass.cli import CONFIG_DIR, compose_config, exit_on_user_error, run_command, seeds_arguments
-from textclass.errors import ConfigError, NothingToDo
+from textclass.console import RunSummary, quiet_third_party, summary_lines
+from textclass.errors import ConfigError, NothingToDo, find_user_error
 from textclass.metric_names import TEST_ACC, TEST_F1, VAL_ACC_SELECTED, VAL_F1_MICRO_TUNED, VAL_F1_SELECTED, VAL_F1_TUNED
-from textclass.run_files import CONFUSION_FILE, LABELS_FILE, LAST_CHECKPOINT, METRICS_FILE, OVERRIDES_FILE, RUN_CONFIG, THRESHOLDS_FILE, predictions_file
+from textclass.run_files import (
+    CONFUSION_FILE,
+    CONFUSION_PLOTS,
+    HYDRA_FILES,
+    LABELS_FILE,
+    LAST_CHECKPOINT,
+    METRICS_FILE,
+    OVERRIDES_FILE,
+    RUN_CONFIG,
+    RUN_FILES,
+    THRESHOLDS_FILE,
+    predictions_file,
+)
 
 if TYPE_CHECKING:
     from lightning.pytorch.callbacks import Callback
@@ -44,6 +59,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     import lightning as L
     from lightning.pytorch.utilities import rank_zero_only
 
+    from textclass.accelerators import check_accelerator
+    from textclass.callbacks import model_checkpoint
     from textclass.checkpoint import read_checkpoint
     from textclass.distill import DistillSpec
     from textclass.launchers import check_torchrun
@@ -51,13 +68,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
     from textclass.options import check_config_types
     from textclass.trust import check_user_targets
 
+    start = time.perf_counter()
     check_config_types(cfg)
     check_user_targets(cfg)
-    quiet_lightning()
+    quiet_third_party()
     check_epoch_limit(cfg.trainer)
+    check_selection(cfg.get("callbacks") or {})
     check_torchrun(cfg.trainer, os.environ)  # also here for the Python API
+    check_accelerator(cfg.trainer)
     if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     is_rank_zero = rank_zero_only.rank == 0  # DDP: the other ranks run this function too
@@ -70,9 +90,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
         # what eval, predict and textclass.load need to encode and name classes as training did
         datamodule.features.save(output_dir)
         datamodule.labels.save(output_dir / LABELS_FILE)
+        datamodule.save_split(output_dir)
     labels = datamodule.labels
     weights = balanced_class_weights(datamodule.train_labels(), len(labels)) if cfg.model.get("class_weights") == "balanced" else None
     model = build_model(cfg, datamodule.features, labels, weights)
+    if cfg.get("ckpt_path"):
+        # a missing, truncated or foreign checkpoint is one clear error before the run dir is touched
+        state = read_checkpoint(Path(cfg.ckpt_path))
+        check_resumable(model, state, Path(cfg.ckpt_path))
+        log.info("resuming from %s (after epoch %d)", shown_path(Path(cfg.ckpt_path)), epochs_done(state))
     if is_rank_zero:
         # resolved (after build_model has rejected inconsistent choices): eval and predict rebuild
         # the model and data from this file, from any directory
@@ -80,86 +106,132 @@ def train(cfg: DictConfig) -> dict[str, float]:
     from textclass.loggers import finish_runs, make_loggers  # here, not at start-up
 
     loggers = make_loggers(cfg)
-    trainer = instantiate(cfg.trainer, callbacks=make_callbacks(cfg), logger=loggers or False)
+    trainer = make_trainer(cfg, loggers)
     check_sharding(cfg.trainer, trainer.world_size)
-    if cfg.get("ckpt_path"):
-        read_checkpoint(Path(cfg.ckpt_path))  # a missing or truncated file: one clear error, before fitting
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if model.multi_label and cfg.model.get("tune_thresholds"):
         metrics.update(fit_thresholds(model, datamodule, output_dir / THRESHOLDS_FILE if is_rank_zero else None))
+    selector = model_checkpoint(trainer)
+    selected = Path(selector.best_model_path) if selector is not None and selector.best_model_path else None
     if cfg.get("test") and "test" in datamodule.splits():
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        results = trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
+        results = trainer.test(model, datamodule=datamodule, ckpt_path=str(selected) if selected else None, verbose=False)
         metrics.update({k: float(v) for k, v in results[0].items()})
     elif cfg.get("test"):
         log.info("no test split for %s: skipping the test stage", datamodule.dataset.name)
-    if trainer.is_global_zero and cfg.get("predictions", True):
-        metrics.update(save_predictions(selected_checkpoint(trainer, output_dir), output_dir, datamodule.eval_batch_size, model.device))
     if trainer.is_global_zero:
+        if cfg.get("predictions", True):
+            selected = selected or (output_dir / LAST_CHECKPOINT if (output_dir / LAST_CHECKPOINT).is_file() else None)
+            metrics.update(save_predictions(selected, output_dir, datamodule.eval_batch_size, model.device))
         (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1, sort_keys=True))
-        write_confusion_matrices(model, output_dir / CONFUSION_FILE)
+        for line in summary_lines(run_summary(trainer, output_dir, metrics, time.perf_counter() - start)):
+            log.info("%s", line)
     finish_runs(loggers)  # each job its own run: the next one (under -m) starts a new one
     return metrics
 
 
-def selected_checkpoint(trainer, output_dir: Path) -> Path | None:
-    """The checkpoint the run reports on: the best by the checkpoint monitor (val/loss), else the last."""
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    if best:
-        return Path(best)
-    return output_dir / LAST_CHECKPOINT if (output_dir / LAST_CHECKPOINT).is_file() else None
+def check_resumable(model, state: dict, ckpt: Path) -> None:
+    """The checkpoint's weights fit the model the (resumed) config builds: changed overrides that
+    build another model are refused before config.yaml is rewritten."""
+    try:
+        model.load_state_dict(state["state_dict"])  # fit restores these same weights
+    except RuntimeError as err:
+        raise ConfigError(
+            f"{ckpt} does not fit the model these overrides build ({type(model.encoder).__name__}): "
+            f"{str(err).splitlines()[0]}; resume with the run's own model settings (drop the overrides that change it)"
+        ) from None
+
+
+def epochs_done(checkpoint: dict) -> int:
+    """The epochs a checkpoint's run has finished."""
+    progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {}).get("current", {})
+    return int(progress.get("processed", checkpoint.get("epoch", -1) + 1))
+
+
+def make_trainer(cfg: DictConfig, loggers: list):
+    """The configured Trainer, with its callbacks and loggers."""
+    bar = progress_bar_wanted(cfg.trainer, sys.stdout.isatty() and sys.stderr.isatty())
+    return instantiate(cfg.trainer, callbacks=make_callbacks(cfg, bar), logger=loggers or False, enable_progress_bar=bar)
+
+
+def progress_bar_wanted(trainer: DictConfig, terminal: bool) -> bool:
+    """The progress bar only on a terminal: it redraws itself, which a log file or a pipe shows as a
+    column of fragments (the epoch lines say the same there); never with trainer.enable_progress_bar=false."""
+    return bool(trainer.get("enable_progress_bar", True)) and terminal
+
+
+def run_summary(trainer, output_dir: Path, metrics: dict[str, float], seconds: float) -> RunSummary:
+    """What the last lines of a run say: where it is, which epoch it reports on, its figures, its files."""
+    from textclass.callbacks import EpochLog, model_checkpoint
+
+    epoch_log = next((c for c in trainer.callbacks if isinstance(c, EpochLog)), None)
+    selector = model_checkpoint(trainer)
+    selected = Path(selector.best_model_path) if selector is not None and selector.best_model_path else None
+    split = "test" if TEST_ACC in metrics else None
+    valid_label = "valid (selected on it)" if split else "valid (selection split: report it as such)"
+    splits = [(valid_label, VAL_ACC_SELECTED, VAL_F1_SELECTED)] + ([("test", TEST_ACC, TEST_F1)] if split else [])
+    written = [f for f in RUN_FILES if (output_dir / f).is_file()] + sorted(p.name for p in output_dir.glob("predictions_*.npz"))
+    return RunSummary(
+        run_dir=shown_path(output_dir),
+        seconds=seconds,
+        epochs=trainer.current_epoch,
+        selected_epoch=epoch_log.selected_epoch if epoch_log is not None and selected is not None else None,
+        selected_file=str(selected.relative_to(output_dir)) if selected is not None and selected.is_relative_to(output_dir) else str(selected),
+        monitor=selector.monitor if selector is not None and selector.monitor else "",
+        metrics={**metrics, **({selector.monitor: float(selector.best_model_score)} if selector is not None and selector.best_model_score is not None else {})},
+        splits=splits,
+        files=written,
+    )
+
+
+def shown_path(path: Path) -> str:
+    """`path` relative to the working directory when it lies below it (as a user would type it)."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(Path.cwd())) if resolved.is_relative_to(Path.cwd()) else str(resolved)
 
 
 def save_predictions(ckpt: Path | None, output_dir: Path, batch_size: int, device=None) -> dict[str, float]:
     """The `ckpt` model's predictions on valid and test, as predictions_<split>.npz in `output_dir`
-    (textclass-compare reads them), and its scores: val/acc_selected, val/f1_selected, and test/acc,
-    test/f1 again, on every test example (the test stage leaves out those that have no known token).
-    The model is loaded from its files as textclass-eval loads it, so the two agree, and runs on
-    `device` (where it trained)."""
+    (textclass-compare reads them), its confusion matrices (confusion_matrix.json and .png), and its
+    scores: val/acc_selected, val/f1_selected, and test/acc, test/f1 again, on every test example
+    (the test stage leaves out those that have no known token). The model is loaded from its files
+    as textclass-eval loads it, so the two agree, and runs on `device` (where it trained)."""
     from textclass.checkpoint import load_run
     from textclass.evaluate import score, sources
+    from textclass.plots import plot_confusion
     from textclass.predictions import from_logits
 
     if ckpt is None:
-        log.warning("no checkpoint was saved (callbacks.model_checkpoint=null): no predictions files written")
+        log.warning("no checkpoint was saved (callbacks.model_checkpoint=null and callbacks.last_checkpoint=null): no predictions files written")
         return {}
-    run = load_run(ckpt, output_dir)
+    run = load_run(ckpt, run_dir=output_dir, log_level=logging.DEBUG)
     run.model.to(device or "cpu")
-    metrics = {}
-    splits = sources(run, ["valid", "test"], None)
+    metrics, confusion = {}, {}
+    splits = sources(run, ["valid", "test"], None, log_missing=False)
     for split, examples in splits.items():
         logits = run.logits(examples.texts, batch_size, examples.pairs)
         from_logits(run, split, examples, logits).save(output_dir / predictions_file(split))
         result = score(run, logits, examples.labels)
         metrics.update(dict(zip(SELECTED_METRICS[split], (result.acc, result.f1))))
-    log.info("predictions of %s on %s: %s", ckpt.name, " and ".join(splits), ", ".join(predictions_file(s) for s in splits))
+        if result.confusion is not None:
+            confusion[split] = result.confusion
+    if confusion:
+        names = list(run.labels.names)
+        (output_dir / CONFUSION_FILE).write_text(json.dumps({"class_names": names, "checkpoint": ckpt.name, **confusion}, indent=1))
+        for split, matrix in confusion.items():
+            title = f"{split} confusion matrix, {ckpt.name}" + (f" (epoch {run.epoch})" if run.epoch else "")
+            plot_confusion(matrix, names, output_dir / CONFUSION_PLOTS[split], title=title)
     return metrics
 
 
-class DropLightningNoise(logging.Filter):
-    """Lightning's advertisements for its cloud services ("💡 Tip: ... litlogger / litmodels"), and
-    its note that it found our ModelSummary callback (configured on purpose)."""
-
-    NOISE = ("💡 Tip:", "Trainer already configured with model summary callbacks")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(self.NOISE)
-
-
-def quiet_lightning() -> None:
-    """Drop what is noise to a user: Lightning's tips and notes, a deprecation inside Lightning itself
-    (its pytree helper uses torch's LeafSpec), which a user can do nothing about, and the second copy
-    of each Lightning message: imported after Hydra has set up logging, Lightning's records reach
-    Hydra's handlers (console and train.log) and also the console handler `lightning` adds for itself."""
-    if logging.getLogger().hasHandlers():
-        own = logging.getLogger("lightning")
-        for handler in [h for h in own.handlers if type(h) is logging.StreamHandler]:
-            own.removeHandler(handler)
-    tips = logging.getLogger("lightning.pytorch.utilities.rank_zero")
-    if not any(isinstance(f, DropLightningNoise) for f in tips.filters):
-        tips.addFilter(DropLightningNoise())
-    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+def check_selection(callbacks: DictConfig) -> None:
+    """The selecting checkpoint keeps one file, checkpoints/selected.ckpt: more would overwrite it."""
+    node = callbacks.get("model_checkpoint")
+    if node and node.get("save_top_k", 1) not in (0, 1) and "{" not in str(node.get("filename", "")):
+        raise ConfigError(
+            f"callbacks.model_checkpoint.save_top_k={node.save_top_k} with filename={node.get('filename')}: the selected "
+            "checkpoint is one file; to keep every epoch's state, set callbacks.last_checkpoint.keep_epochs=true"
+        )
 
 
 def fit_thresholds(model: TextClassifier, datamodule, path: Path | None) -> dict[str, float]:
@@ -214,7 +286,7 @@ def check_sharding(trainer_cfg: DictConfig, world_size: int) -> None:
         )
 
 
-def make_callbacks(cfg: DictConfig) -> list[Callback]:
+def make_callbacks(cfg: DictConfig, progress_bar: bool) -> list[Callback]:
     from lightning.pytorch.callbacks import Callback, ModelSummary, ProgressBar
 
     callbacks = []
@@ -225,17 +297,11 @@ def make_callbacks(cfg: DictConfig) -> list[Callback]:
                 raise ConfigError(f"callbacks.{name}: {callback_cfg._target_} is not a Lightning callback (a subclass of lightning.pytorch.callbacks.Callback)")
             callbacks.append(callback)
     # one switch turns each off: Lightning refuses these callbacks while the trainer disables them
-    if not cfg.trainer.get("enable_progress_bar", True):
+    if not progress_bar:
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     if not cfg.trainer.get("enable_model_summary", True):
         callbacks = [c for c in callbacks if not isinstance(c, ModelSummary)]
     return callbacks
-
-
-def write_confusion_matrices(model: TextClassifier, path: Path) -> None:
-    """The last validation (and test) confusion matrices: rows are true classes, columns predictions."""
-    matrices = {stage: m.tolist() for stage, m in model.confusion_matrices.items()}
-    path.write_text(json.dumps({"class_names": model.class_names, **matrices}, indent=1))
 
 
 def optimized_value(metrics: dict[str, float], name: str | Sequence[str] | None) -> float | list[float] | None:
@@ -256,10 +322,11 @@ def optimized_value(metrics: dict[str, float], name: str | Sequence[str] | None)
 @exit_on_user_error
 def hydra_main(cfg: DictConfig) -> float | list[float] | None:
     hydra_cfg = HydraConfig.get()
-    log.info("output dir: %s", hydra_cfg.runtime.output_dir)
+    log.info("run dir: %s", shown_path(Path(hydra_cfg.runtime.output_dir)))
     log.debug("config:\n%s", OmegaConf.to_yaml(cfg))
     if hydra_cfg.mode != RunMode.MULTIRUN:
-        return train_job(cfg)
+        with removed_when_refused(Path(hydra_cfg.runtime.output_dir)):
+            return train_job(cfg)
     env_before = dict(os.environ)
     # Lightning's DDP re-launches this script with its argv for the other ranks: under -m that
     # would be the whole sweep. Tell them exactly this job (read back in `main`).
@@ -274,6 +341,20 @@ def hydra_main(cfg: DictConfig) -> float | list[float] | None:
 
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
+
+
+@contextmanager
+def removed_when_refused(run_dir: Path) -> Iterator[None]:
+    """A new run directory that bad input stops before any checkpoint is written is removed: a failed
+    run leaves nothing behind (its error is on the console). A resumed run's directory, one that held
+    anything else, or one a bug (not bad input) stopped, is kept."""
+    fresh = run_dir.is_dir() and all(p.name in HYDRA_FILES for p in run_dir.iterdir())
+    try:
+        yield
+    except Exception as err:
+        if fresh and find_user_error(err) is not None and not any(run_dir.glob("checkpoints/*.ckpt")):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def restore_environment(before: Mapping[str, str]) -> None:
@@ -294,12 +375,15 @@ def main() -> None:
 
 
 def check_run(cfg: DictConfig) -> None:
-    """A single run's checks before Hydra makes its run dir: user classes, torchrun's world size."""
+    """A single run's checks before Hydra makes its run dir: user classes, torchrun's world size,
+    the trainer's hardware."""
+    from textclass.accelerators import check_accelerator
     from textclass.launchers import check_torchrun
     from textclass.trust import check_user_targets
 
     check_user_targets(cfg)
     check_torchrun(cfg.trainer, os.environ)
+    check_accelerator(cfg.trainer)
 
 
 def train_job(cfg: DictConfig) -> float | list[float] | None:
@@ -350,7 +434,7 @@ def resume_arguments(args: list[str]) -> list[str]:
     if not resume:
         return args
     from textclass.checkpoint import load_run_overrides, read_checkpoint
-    from textclass.trust import check_trusted
+    from textclass.trust import check_replayable, check_trusted
 
     target = resume[-1].split("=", 1)[1]
     now = [a for a in args if not a.startswith("resume=")]
@@ -359,6 +443,7 @@ def resume_arguments(args: list[str]) -> list[str]:
     if not ckpt.is_file() or not (run_dir / OVERRIDES_FILE).is_file():
         raise ConfigError(f"resume={target}: {run_dir} is not a textclass-train run with {LAST_CHECKPOINT} and {OVERRIDES_FILE}")
     original = load_run_overrides(run_dir)
+    check_replayable(original, now, run_dir / OVERRIDES_FILE)
     cfg = compose_config("train", [*original, *now])
     check_trusted(cfg, run_dir / OVERRIDES_FILE)
     if finished := finished_reason(read_checkpoint(ckpt), cfg):
@@ -367,15 +452,13 @@ def resume_arguments(args: list[str]) -> list[str]:
             f"resume={target}: nothing to do, the run is finished ({reason}); its checkpoints and metrics are "
             f"left as they are. To train on: textclass-train resume={target} {how_to_go_on}"
         )
-    log.info("resuming %s from %s", run_dir, ckpt)
     return [*original, *now, f"ckpt_path={ckpt.resolve()}", f"hydra.run.dir={run_dir.resolve()}"]
 
 
 def finished_reason(checkpoint: dict, cfg: DictConfig) -> tuple[str, str] | None:
     """Why a run saved as `checkpoint` would train no further under `cfg` and the overrides that
     would let it, or None if it would."""
-    progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {}).get("current", {})
-    epochs = progress.get("processed", checkpoint.get("epoch", -1) + 1)
+    epochs = epochs_done(checkpoint)
     max_epochs = cfg.trainer.get("max_epochs")
     if max_epochs is not None and max_epochs != -1 and epochs >= max_epochs:
         return f"it trained {epochs} of trainer.max_epochs={max_epochs} epochs", "trainer.max_epochs=<more epochs>"

@@ -148,6 +148,23 @@ def check_trusted(cfg: DictConfig, source: Path | str) -> None:
     )
 
 
+# keys a user opts into on their own command line: a run directory's replayed overrides never set them
+OPT_IN_KEYS = ("embeddings.trust_pickle",)
+
+
+def check_replayable(original: list[str], now: list[str], source: Path) -> None:
+    """A run's saved overrides (resume=) may not grant what only the user may opt into (OPT_IN_KEYS):
+    a shared run could otherwise load a pickle it ships and run the code inside."""
+    given_now = {override.lstrip("+~").split("=", 1)[0] for override in now}
+    for override in original:
+        key, _, value = override.lstrip("+~").partition("=")
+        if key in OPT_IN_KEYS and value.strip().lower() not in ("false", "null", "0", "") and key not in given_now:
+            raise UnsafeRunError(
+                f"{source}: the run's override {override} grants what only your own command line may ({key} runs the code "
+                f"a pickle holds); if you trust this run and its files, resume with {key}=true yourself"
+            )
+
+
 def check_user_targets(cfg: DictConfig) -> None:
     """Before training: a class of the user's own must be in `allowed_targets`, or the run it makes
     could not be loaded again (eval, predict, resume and textclass.load refuse it)."""

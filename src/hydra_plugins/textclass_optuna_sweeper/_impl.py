@@ -31,7 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from textclass.errors import ConfigError
 from textclass.run_files import ERROR_LOG
 from textclass.search.pruning import PRUNER_ATTR, TrialRef
-from textclass.search.results import write_results
+from textclass.search.results import objective_text, write_results
 from textclass.search.space import SearchSpace, format_value, parse_override, parse_search_space
 from textclass.search.storage import STORAGE_ERRORS, open_storage, shown_url, wait_until_reachable
 
@@ -117,6 +117,9 @@ class OptunaSweeperImpl(Sweeper):
         self.config = config
         self.launcher = Plugins.instance().instantiate_launcher(hydra_context=hydra_context, task_function=RaiseInsteadOfExit(task_function), config=config)
         self.sweep_dir = Path(config.hydra.sweep.dir)
+        # what each objective is: the task's optimized_metric (val/loss by default)
+        metric = config.get("optimized_metric")
+        self.objectives = [str(m) for m in metric] if OmegaConf.is_list(metric) else [str(metric)] if metric else []
 
     def sweep(self, arguments: list[str]) -> None:
         try:
@@ -157,7 +160,7 @@ class OptunaSweeperImpl(Sweeper):
         base = [a for a in arguments if parse_override(a).get_key_element() not in space.distributions]
         # the config's constant params belong to the trials' setup; the command line's are in `base`
         fixed = {k: v for k, v in space.fixed_values().items() if k in self.params and not any(parse_override(a).get_key_element() == k for a in base)}
-        log.info("%s", write_results(study, self.sweep_dir, groups, base, fixed, space.values))
+        log.info("%s", write_results(study, self.sweep_dir, groups, base, fixed, space.values, self.objectives))
         if self.too_many_failures(counts):
             raise ConfigError(self.failure_message(counts))
 
@@ -247,7 +250,7 @@ class OptunaSweeperImpl(Sweeper):
             returns = self.launcher.launch(overrides, initial_job_idx=trials[0].number)
         for trial, job in zip(trials, returns):
             try:
-                self.sampler_exhausted |= tell(study, trial, job, len(self.directions))
+                self.sampler_exhausted |= tell(study, trial, job, self.directions, self.objectives)
             except optuna.exceptions.UpdateFinishedTrialError:
                 log.warning(
                     "trial %d: another process failed it while it ran (no heartbeat for 2 x %d s: the machine was overloaded); "
@@ -315,7 +318,7 @@ class heartbeat:  # noqa: N801 - used as a context manager, like a function
         self.thread.join()
 
 
-def tell(study: optuna.Study, trial: optuna.Trial, job: JobReturn, n_objectives: int) -> bool:
+def tell(study: optuna.Study, trial: optuna.Trial, job: JobReturn, directions: Sequence[str], objectives: Sequence[str] = ()) -> bool:
     """The job's outcome to Optuna: its value(s), PRUNED, or FAIL with the reason kept on the trial.
 
     Returns True when the sampler has no point left to try (see `tell_state`).
@@ -334,13 +337,14 @@ def tell(study: optuna.Study, trial: optuna.Trial, job: JobReturn, n_objectives:
         job_dir = Path(job.hydra_cfg.hydra.runtime.output_dir)
         (job_dir / ERROR_LOG).write_text("".join(traceback.format_exception(error)))
         return fail(study, trial, "error", f"{type(error).__name__}: {error} (traceback in {job_dir / ERROR_LOG})")
+    n_objectives = len(directions)
     values = job.return_value
     values = list(values) if isinstance(values, (list, tuple)) else [values]
     if len(values) != n_objectives or not all(isinstance(v, (int, float)) for v in values):
         return fail(study, trial, "error", f"the job returned {job.return_value!r}, not {n_objectives} number(s): check optimized_metric")
     if not all(math.isfinite(v) for v in values):
         return fail(study, trial, "not finite", f"the job returned {job.return_value!r}")
-    log.info("trial %d: %s", trial.number, ", ".join(f"{v:.6g}" for v in values))
+    log.info("trial %d: %s", trial.number, objective_text(values, objectives, directions))
     return tell_state(study, trial, values=values)
 
 

@@ -95,7 +95,7 @@ def cached_dir(root: Path, prefix: str, parts: dict, build: Callable[[Path], Non
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    log.info("cached %s", entry)
+    log.debug("cached %s", entry)
     return entry, False
 
 

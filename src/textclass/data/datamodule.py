@@ -20,7 +20,7 @@ from textclass.data.cache import cached_dir, content_digest
 from textclass.data.dataset import Examples, LabelSet, TextDataset, fold_ids, strata, stratified_split
 from textclass.embeddings import EmbeddingSpec
 from textclass.errors import ConfigError, DataError
-from textclass.run_files import LABELS_FILE
+from textclass.run_files import LABELS_FILE, SPLIT_FILE
 from textclass.tokenizers import Features
 from textclass.tokenizers.bert import PretrainedTokenizer
 from textclass.tokenizers.word import VocabSpec, WordTokenizer
@@ -28,7 +28,6 @@ from textclass.tokenizers.word import VocabSpec, WordTokenizer
 log = logging.getLogger(__name__)
 
 META_FILE = "meta.json"
-SPLIT_FILE = "split.json"
 
 
 @dataclass
@@ -38,18 +37,23 @@ class EncodedData:
     splits: dict[str, EncodedTexts]
     labels: LabelSet
     stats: dict = field(default_factory=dict)  # skipped rows, vector coverage, dropped tokens and examples
+    # data.dataset.split_fractions: which rows of the file went to which split (split.json)
+    split_record: dict | None = None
 
     def save(self, directory: Path) -> None:
         for split, encoded in self.splits.items():
             encoded.save(directory / f"{split}.npz")
         self.labels.save(directory / LABELS_FILE)
         (directory / META_FILE).write_text(json.dumps({"splits": list(self.splits), "stats": self.stats}, indent=1))
+        if self.split_record is not None:
+            (directory / SPLIT_FILE).write_text(json.dumps(self.split_record))
 
     @classmethod
     def load(cls, directory: Path) -> EncodedData:
         meta = json.loads((directory / META_FILE).read_text())
         splits = {s: EncodedTexts.load(directory / f"{s}.npz") for s in meta["splits"]}
-        return cls(splits, LabelSet.load(directory / LABELS_FILE), meta["stats"])
+        record = json.loads((directory / SPLIT_FILE).read_text()) if (directory / SPLIT_FILE).is_file() else None
+        return cls(splits, LabelSet.load(directory / LABELS_FILE), meta["stats"], record)
 
 
 @dataclass(frozen=True)
@@ -121,15 +125,13 @@ def encode_dataset(
         }
 
         def build(directory: Path) -> None:
-            built = _encode(dataset, features, seed, max_examples, resplit, directory)
+            built = _encode(dataset, features, seed, max_examples, resplit)
             built.save(directory)
             features.save(directory, with_vectors=True)
 
         entry, hit = cached_dir(cache_dir, dataset.name, parts, build)
         data = EncodedData.load(entry)
         features.load(entry)
-        if (entry / SPLIT_FILE).is_file():
-            log.info("%s: the split of %s is in %s", dataset.name, dataset.file("train"), entry / SPLIT_FILE)
     log.info(
         "%s data %s in %.2fs: %s",
         dataset.name,
@@ -141,14 +143,12 @@ def encode_dataset(
     return data
 
 
-def _encode(
-    dataset: TextDataset, features: Features, seed: int, max_examples: int | None, resplit: Resplit, directory: Path | None = None
-) -> EncodedData:
+def _encode(dataset: TextDataset, features: Features, seed: int, max_examples: int | None, resplit: Resplit) -> EncodedData:
     raw, labels, skipped = read_splits(dataset, resplit)
-    if dataset.split_fractions is not None and directory is not None:
+    record = None
+    if dataset.split_fractions is not None:
         rows = {s: e.rows.tolist() for s, e in raw.items()}
         record = {"source": str(dataset.file("train")), "split_fractions": list(dataset.split_fractions), "split_seed": dataset.split_seed, "rows": rows}
-        (directory / SPLIT_FILE).write_text(json.dumps(record))
     if "valid" not in raw:
         raise ConfigError(
             f"{dataset.name}: no valid split to select the epoch on; give data.dataset.valid=PATH, or split the train "
@@ -161,7 +161,7 @@ def _encode(
     stats.update(features.fit(raw["train"].texts, {s: e.texts for s, e in raw.items()}, seed, pairs))
     splits = {}
     for split, examples in raw.items():
-        log.info("%s: encoding %d %s texts", dataset.name, len(examples), split)
+        log.debug("%s: encoding %d %s texts", dataset.name, len(examples), split)
         encoding = features.encode(examples.texts, examples.pairs)
         keep = encoding.lengths > 0
         if not keep.all():
@@ -171,7 +171,7 @@ def _encode(
         splits[split] = EncodedTexts.from_encoding(encoding, examples.labels, keep)
         if len(splits[split]) == 0:
             raise DataError(f"{dataset.name} {split}: no example has a token in the vocabulary")
-    return EncodedData(splits, labels, stats)
+    return EncodedData(splits, labels, stats, record)
 
 
 def read_splits(
@@ -332,6 +332,13 @@ class TextClassificationDataModule(L.LightningDataModule):
         else:
             sampler = ShardSampler(len(encoded), shard) if shard.world_size > 1 else None
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler, **common)
+
+    def save_split(self, directory: Path) -> None:
+        """split.json in `directory` (a run's), for a dataset split from one file by split_fractions."""
+        record = self._encoded().split_record
+        if record is not None:
+            (directory / SPLIT_FILE).write_text(json.dumps(record))
+            log.info("%s: which rows of %s went to which split: %s", self.dataset.name, record["source"], directory / SPLIT_FILE)
 
     def train_labels(self) -> np.ndarray:
         return self._split("train").labels

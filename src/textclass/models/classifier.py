@@ -14,7 +14,6 @@ from torch import nn
 from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
-    MulticlassConfusionMatrix,
     MulticlassF1Score,
     MulticlassPrecision,
     MulticlassRecall,
@@ -120,8 +119,6 @@ class TextClassifier(L.LightningModule):
         self.val_acc_best = MaxMetric()
         # metric states stay out of checkpoints by default; the best so far must survive a resume
         self.val_acc_best.persistent(True)
-        # stage -> the last confusion matrix (rows: true class, columns: predicted), for reports
-        self.confusion_matrices: dict[str, torch.Tensor] = {}
 
     def forward(self, batch: Batch) -> torch.Tensor:
         """Class logits [B, num_classes]."""
@@ -219,8 +216,6 @@ class TextClassifier(L.LightningModule):
         per_class: MetricCollection = getattr(self, f"{stage}_per_class")
         results = per_class.compute()
         per_class.reset()
-        if "confusion" in results:
-            self.confusion_matrices[stage] = results["confusion"].cpu()
         for i, name in enumerate(self.class_names):
             key = str(name).replace("/", "-")
             self.log(metric(stage, f"precision/{key}"), results["precision"][i])
@@ -303,7 +298,6 @@ def _metrics(num_classes: int, multi_label: bool, threshold: float) -> tuple[Met
         per_class = {
             "precision": MulticlassPrecision(num_classes, average=None),
             "recall": MulticlassRecall(num_classes, average=None),
-            "confusion": MulticlassConfusionMatrix(num_classes),
         }
     return MetricCollection(summary), MetricCollection(per_class)
 

@@ -26,6 +26,16 @@ HISTORY_PNG = "optimization_history.png"
 IMPORTANCES_PNG = "param_importances.png"
 
 
+def objective_text(values: Sequence[float], names: Sequence[str], directions: Sequence[str]) -> str:
+    """`val/loss 0.871454 (minimized)`, one per objective: what a value is and which way is better."""
+    named = list(names) if len(names) == len(values) else [f"objective {i}" for i in range(len(values))]
+    return ", ".join(f"{n} {v:.6g} ({d.lower().removesuffix('e')}ed)" for n, v, d in zip(named, values, directions))
+
+
+def study_directions(study: optuna.Study) -> list[str]:
+    return [d.name.lower() for d in study.directions]
+
+
 def write_results(
     study: optuna.Study,
     sweep_dir: Path,
@@ -33,12 +43,14 @@ def write_results(
     base_overrides: Sequence[str],
     fixed_params: Mapping[str, Any],
     config_values: Callable[[Mapping[str, Any]], dict[str, Any]],
+    objectives: Sequence[str] = (),
 ) -> str:
     """Writes every file above that the study's trials allow; returns a short report of the best result.
 
     `groups`: the config groups (a swept `model` is a group choice, not a value); `base_overrides`:
     the sweep's command line; `fixed_params`: the search's constant values, part of every trial;
-    `config_values`: a trial's params as config values (`SearchSpace.values`).
+    `config_values`: a trial's params as config values (`SearchSpace.values`); `objectives`: the
+    metric name of each objective (optimized_metric).
     """
     sweep_dir.mkdir(parents=True, exist_ok=True)
     study.trials_dataframe().to_csv(sweep_dir / TRIALS_CSV, index=False)
@@ -48,8 +60,9 @@ def write_results(
     if len(study.directions) == 1:
         best = study.best_trial
         params = {**fixed_params, **config_values(best.params)}
-        (sweep_dir / BEST_PARAMS).write_text(best_params_yaml(study, best, params, groups, base_overrides))
-        report = f"best trial {best.number} of study {study.study_name!r}: value {best.value:.6g}, params {best.params}; wrote {sweep_dir / BEST_PARAMS}"
+        objective = objective_text([best.value], objectives, study_directions(study))
+        (sweep_dir / BEST_PARAMS).write_text(best_params_yaml(study, best, params, groups, base_overrides, objective))
+        report = f"best trial {best.number} of study {study.study_name!r}: {objective}, params {best.params}; wrote {sweep_dir / BEST_PARAMS}"
     else:
         front = [{"number": t.number, "values": t.values, "params": config_values(t.params)} for t in study.best_trials]
         (sweep_dir / PARETO_FRONT).write_text(OmegaConf.to_yaml({"directions": [d.name.lower() for d in study.directions], "trials": front}))
@@ -58,7 +71,9 @@ def write_results(
     return report
 
 
-def best_params_yaml(study: optuna.Study, best: optuna.trial.FrozenTrial, params: Mapping[str, Any], groups: Collection[str], base_overrides: Sequence[str]) -> str:
+def best_params_yaml(
+    study: optuna.Study, best: optuna.trial.FrozenTrial, params: Mapping[str, Any], groups: Collection[str], base_overrides: Sequence[str], objective: str
+) -> str:
     """The best trial's `params` as an experiment config: group choices as defaults overrides, other values nested under their keys.
 
     A search over `experiment=X` gives a config that includes X (a second experiment= on the command
@@ -77,7 +92,7 @@ def best_params_yaml(study: optuna.Study, best: optuna.trial.FrozenTrial, params
     command = " ".join(["textclass-train", *(o for o in base_overrides if o.split("=", 1)[0] != "experiment")])
     header = [
         "# @package _global_",
-        f"# best of {len(study.trials)} trials in study {study.study_name!r}: trial {best.number}, value {best.value:.6g} ({study.direction.name.lower()})",
+        f"# best of {len(study.trials)} trials in study {study.study_name!r}: trial {best.number}, {objective}",
         f"# searched with: {' '.join(['textclass-train -m', *base_overrides])}",
         "# to train with it, copy it to <your config folder>/experiment/<name>.yaml and run:",
         f"#   {command.replace('textclass-train', 'textclass-train --config-dir <your config folder>', 1)} experiment=<name>",
