@@ -316,7 +316,7 @@ def compare_command() -> list[str]:
 
 def significance(data: str, work_dir: Path, env: dict[str, str], jobs: dict) -> dict[str, str]:
     """textclass-compare over the dataset's sweeps: experiment -> its leaderboard mark ("leader",
-    "≈ leader": not significantly behind it, "": significantly behind, "not compared"); empty when
+    "≈ leader": not significantly behind it, "behind": significantly behind, "not compared"); empty when
     the comparison failed (stderr says why)."""
     # every sweep of the dataset under multirun/ (<data>, <data>_bert, and any added to a work dir by hand)
     dirs = [str(d) for d in sorted((work_dir / "multirun").glob(f"{data}*")) if (d / "multirun.yaml").is_file()]
@@ -394,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in data_rows:
             mark = marks.get(r["experiment"])
             r["leader"] = mark == "leader"
-            r["leader_gap_significant"] = {"": True, "≈ leader": False}.get(mark)
+            r["leader_gap_significant"] = {"behind": True, "≈ leader": False}.get(mark)
         rows += sorted(data_rows, key=lambda r: -(r["value"] or 0))
     table = to_markdown(rows)
     print()

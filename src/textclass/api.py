@@ -20,7 +20,8 @@ from omegaconf import DictConfig
 
 from textclass.checkpoint import Predictor, load_predictor
 from textclass.cli import CONFIG_DIR, compose_config
-from textclass.errors import DataError, find_user_error
+from textclass.errors import ConfigError, DataError, find_user_error
+from textclass.overrides import override_key
 from textclass.run_files import SELECTED
 
 RUN_DIR_KEY = "run_dir"
@@ -32,13 +33,22 @@ def train(overrides: Sequence[str] = ()) -> dict[str, float | str]:
     the CLI would print."""
     from hydra import initialize_config_dir
 
+    from textclass.train import removed_when_refused, resume_arguments
     from textclass.train import train as train_job
 
     overrides = list(overrides)
+    seeds = [o for o in overrides if override_key(o) == "seeds"]
+    if seeds:
+        raise ConfigError(
+            f"{seeds[-1]}: textclass.train runs one training and returns its metrics; for several seeds call it once per "
+            "seed: [textclass.train([*overrides, f'seed={s}']) for s in range(1, N + 1)] (or run textclass train seeds=N)"
+        )
+    overrides = resume_arguments(overrides)
     compose_config("train", overrides)  # a wrong override: one ConfigError, before Hydra's report
 
     def task(cfg: DictConfig) -> dict[str, float | str]:
-        return {**train_job(cfg), RUN_DIR_KEY: str(Path(cfg.paths.output_dir))}
+        with removed_when_refused(Path(cfg.paths.output_dir)):
+            return {**train_job(cfg), RUN_DIR_KEY: str(Path(cfg.paths.output_dir))}
 
     try:
         with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3", job_name="train"):

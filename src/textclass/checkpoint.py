@@ -23,7 +23,7 @@ from textclass.data.batching import Batch, unlabeled_loader
 from textclass.data.dataset import LabelSet, TextDataset
 from textclass.errors import ConfigError, UnsafeRunError
 from textclass.models.build import build_model
-from textclass.models.classifier import TextClassifier
+from textclass.models.classifier import NOTES_KEY, TextClassifier
 from textclass.run_files import (
     CHECKPOINT_DIR,
     ENSEMBLE_KEY,
@@ -35,6 +35,7 @@ from textclass.run_files import (
     SELECTED,
     SELECTED_CHECKPOINT,
     THRESHOLDS_FILE,
+    VOCAB_FILE,
 )
 from textclass.tokenizers import Features
 from textclass.trust import check_trusted
@@ -118,11 +119,13 @@ def find_run_dir(ckpt: Path) -> Path:
 def read_checkpoint(ckpt: Path) -> dict:
     if not ckpt.is_file():
         raise ConfigError(f"checkpoint not found: {ckpt}; pass a run directory (its selected checkpoint) or a .ckpt file inside one")
+    if ckpt.stat().st_size == 0:
+        raise ConfigError(f"cannot read checkpoint {ckpt}: the file is empty (a copy or a save that never finished); use another checkpoint of the run (checkpoint=last or selected)")
     try:
         state = torch.load(ckpt, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated zip, bad pickle, not a checkpoint at all
         # torch's own text advises weights_only=False, i.e. running the file's code: never pass that on
-        reason = type(err).__name__ if "weights_only" in str(err) else f"{type(err).__name__}: {str(err).splitlines()[0]}"
+        reason = type(err).__name__ if "weights_only" in str(err) or not str(err) else f"{type(err).__name__}: {str(err).splitlines()[0]}"
         raise ConfigError(
             f"cannot read checkpoint {ckpt} ({reason}): the file is truncated or corrupt, or not a checkpoint "
             "textclass can load safely (tensors and plain values only); use another checkpoint of the run (checkpoint=last or selected)"
@@ -158,18 +161,38 @@ def load_run(path: str | Path, checkpoint: str = SELECTED, run_dir: Path | None 
     features = instantiate(cfg.tokenizer).features(instantiate(cfg.embeddings), OmegaConf.to_container(cfg.data.vocab), dataset.pretokenized)
     features.load(run_dir)
     model = build_model(cfg, features, labels, class_weights=hparams.get("class_weights"))
-    try:
-        model.load_state_dict(state["state_dict"])
-    except RuntimeError as err:
+    recorded = (state.get(NOTES_KEY) or {}).get("features")
+    if recorded is not None and recorded != model.checkpoint_notes.get("features"):
         raise ConfigError(
-            f"{ckpt} does not fit the model of its run config ({get_class(cfg.model.encoder._target_).__name__}): "
-            f"it comes from another run (another vocabulary or model settings than {run_dir}): {str(err).splitlines()[0]}"
-        ) from None
+            f"{run_dir / VOCAB_FILE} is not the vocabulary {ckpt.name} was trained with (edited, or copied from another run): "
+            "the model would read its ids as other words; restore the run's own file or train again"
+        )
+    if (mismatch := weights_mismatch(model.state_dict(), state["state_dict"])) is not None:
+        raise ConfigError(
+            f"{ckpt} does not fit the model of its run config ({get_class(cfg.model.encoder._target_).__name__}): {mismatch}; "
+            f"it comes from another run (another vocabulary or model settings than {run_dir})"
+        )
+    model.load_state_dict(state["state_dict"])
     if (run_dir / THRESHOLDS_FILE).is_file():
         model.thresholds = torch.tensor(thresholds_of(load_thresholds(run_dir / THRESHOLDS_FILE), labels.names, run_dir / THRESHOLDS_FILE))
     epoch = state["epoch"] + 1 if isinstance(state.get("epoch"), int) else None
     log.log(log_level, "loaded %s%s", ckpt, f" (epoch {epoch})" if epoch is not None else "")
     return TrainedRun(run_dir, cfg, model.eval(), dataset, features, labels, ckpt, epoch)
+
+
+def weights_mismatch(expected: dict[str, torch.Tensor], saved: dict[str, torch.Tensor]) -> str | None:
+    """How a checkpoint's weights differ from those a model has (a tensor of another shape, one
+    missing, one too many), or None when they fit."""
+    for key, tensor in expected.items():
+        if key in saved and tuple(saved[key].shape) != tuple(tensor.shape):
+            return f"{key} is {list(saved[key].shape)} in the checkpoint, {list(tensor.shape)} in this model"
+    missing = [k for k in expected if k not in saved]
+    if missing:
+        return f"the checkpoint has no {missing[0]}" + (f" (nor {len(missing) - 1} more of this model's weights)" if len(missing) > 1 else "")
+    extra = [k for k in saved if k not in expected]
+    if extra:
+        return f"the checkpoint holds {extra[0]}, which this model has not" + (f" (and {len(extra) - 1} more)" if len(extra) > 1 else "")
+    return None
 
 
 def run_checkpoint(path: Path, checkpoint: str = SELECTED) -> Path:

@@ -14,7 +14,8 @@ from typing import TypeVar
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, OverrideParseException
-from omegaconf import DictConfig, OmegaConf
+import yaml
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from hydra_plugins.textclass_searchpath.searchpath import CONFIG_DIR_ENV
@@ -144,11 +145,40 @@ def compose_config(config_name: str, overrides: list[str], with_hydra: bool = Fa
     composition error is one ConfigError."""
     try:
         with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3", job_name=config_name):
-            return compose(config_name, overrides=overrides, return_hydra_config=with_hydra)
+            cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
     except OverrideParseException as err:
         raise parse_error(err) from None
     except HydraException as err:
         raise ConfigError(composition_message(str(err))) from None
+    except yaml.YAMLError as err:  # a user's config file that is not YAML
+        mark = getattr(err, "problem_mark", None)
+        where = f"{mark.name}:{mark.line + 1}" if mark is not None else "a config file"
+        raise ConfigError(f"{where}: not valid YAML ({getattr(err, 'problem', None) or str(err).splitlines()[0]}); fix the file") from None
+    check_group_nodes(cfg)
+    if not with_hydra:
+        with open_dict(cfg):
+            del cfg["hydra"]
+    return cfg
+
+
+def check_group_nodes(cfg: DictConfig) -> None:
+    """Every chosen group option is a mapping: a YAML list (or a scalar) in a config folder would
+    otherwise fail later, deep inside the job."""
+    for group, choice in cfg.hydra.runtime.choices.items():
+        if "/" in str(group) or choice is None or str(group) not in cfg:
+            continue
+        node = cfg[str(group)]
+        if node is not None and not OmegaConf.is_dict(node):
+            found = [str(p) for p in option_files(str(group), str(choice))]
+            where = found[0] if found else f"{group}/{choice}.yaml"
+            kind = "a list" if OmegaConf.is_list(node) else f"the value {node!r}"
+            raise ConfigError(f"{where}: {group}={choice} holds {kind}, not a mapping of keys (key: value lines); fix the file")
+
+
+def option_files(group: str, choice: str) -> list[Path]:
+    """The YAML files that could define `group=choice`: the user's config folders first, then the built-in tree."""
+    folders = [f for f in os.environ.get(CONFIG_DIR_ENV, "").split(os.pathsep) if f] + [CONFIG_DIR]
+    return [Path(f) / group / f"{choice}.yaml" for f in folders if (Path(f) / group / f"{choice}.yaml").is_file()]
 
 
 def parse_error(err: OverrideParseException) -> ConfigError:
@@ -192,7 +222,8 @@ def seeds_arguments(args: list[str]) -> list[str]:
     """`seeds=N` becomes a multirun over seed=1,...,N (-m added when missing), so the sweep's
     summary aggregates the repeats of each setup (textclass.sweep_summary); other sweeps combine,
     `seeds=3 model=lstm,gru` being 6 jobs."""
-    given = [a for a in args if a.startswith("seeds=")]
+    # `+seeds=3` too: Hydra's advice for a key it does not know is to add it with +
+    given = [a for a in args if override_key(a) == "seeds" and "=" in a and not a.startswith("~")]
     if not given:
         return args
     value = given[-1].split("=", 1)[1]
@@ -202,7 +233,7 @@ def seeds_arguments(args: list[str]) -> list[str]:
             f"seeds={value}: the number of seeds, a positive integer (seeds=5 trains with seed=1,2,3,4,5); "
             "for seeds of your own: -m seed=7,11,13"
         )
-    rest = [a for a in args if not a.startswith("seeds=")]
+    rest = [a for a in args if a not in given]
     for arg in rest:
         key, chosen = override_key(arg), arg.partition("=")[2]
         if key == "seed":

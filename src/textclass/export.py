@@ -24,6 +24,8 @@ from omegaconf import DictConfig
 
 from textclass.cli import CONFIG_DIR, exit_on_user_error, run_command
 from textclass.errors import ConfigError
+from textclass.files import check_output, writable_folder
+from textclass.run_files import LABELS_FILE, THRESHOLDS_FILE, VOCAB_FILE
 
 if TYPE_CHECKING:
     import torch
@@ -36,6 +38,7 @@ FORMATS = {"onnx": "model.onnx", "torchscript": "model.pt"}  # format -> default
 INPUT_NAMES = ("input_ids", "attention_mask")
 OUTPUT_NAME = "logits"
 MANIFEST = "export.json"
+BESIDE = (VOCAB_FILE, LABELS_FILE, THRESHOLDS_FILE, MANIFEST)  # written beside the model (subword runs: the tokenizer's files too)
 EXPORT_DIR = "export"  # default output: <run dir>/export/<format>/<file name>
 TOLERANCE = 1e-4  # largest |logit difference| the check accepts between the exported file and PyTorch
 ONNX_SIZE_LIMIT = 2**31 - 2**26  # protobuf's 2 GiB cap on one file, less a margin for the graph itself
@@ -57,16 +60,21 @@ def output_path(output: str | None, run_dir: Path, fmt: str) -> Path:
     return Path(output).expanduser() if output else run_dir / EXPORT_DIR / fmt / FORMATS[fmt]
 
 
-def prepare_output(path: Path, fmt: str) -> None:
-    """Create the output's folder, failing with the path named before any export work is done."""
+def prepare_output(path: Path, fmt: str, run: TrainedRun) -> None:
+    """The output's folder, created and checked before any export work: never the checkpoint read,
+    never inside a run directory but the run's own export/, and a folder that holds only a previous
+    export (the files written beside the model would replace any others of their names)."""
     if path.is_dir():
         raise ConfigError(f"output={path} is a directory; give a file path such as {path / FORMATS[fmt]}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
+    check_output(path, "output", inputs=[run.checkpoint], own_folder=run.run_dir / EXPORT_DIR)
+    folder = path.expanduser().parent
+    replaced = [name for name in BESIDE if (folder / name).exists()]
+    if replaced and not (folder / MANIFEST).is_file():
         raise ConfigError(
-            f"output={path}: cannot create the folder {path.parent} ({err.strerror}); choose an output path in a writable folder"
-        ) from None
+            f"output={path}: its folder {folder} holds {', '.join(replaced)}, which the export would replace (it writes them "
+            "beside the model): choose an empty folder, or one a previous textclass-export wrote"
+        )
+    writable_folder(folder, "output")
 
 
 @functools.cache
@@ -361,7 +369,6 @@ def export(run: TrainedRun, fmt: str, path: Path, check: bool = True) -> float |
 def save_tokenizer(features: Any, directory: Path) -> tuple[dict, list[str]]:
     """(how to turn text into ids, for the manifest; the files written for it): a word run's
     vocab.json, or a subword tokenizer's own files (AutoTokenizer.from_pretrained(directory))."""
-    from textclass.run_files import VOCAB_FILE
 
     hf_tokenizer = getattr(features, "hf_tokenizer", None)
     if hf_tokenizer is not None:
@@ -385,16 +392,13 @@ def write_beside(run: TrainedRun, path: Path, fmt: str, source: Path) -> list[st
     `path`; returns their names."""
     import importlib.metadata
 
-    from textclass.run_files import LABELS_FILE, THRESHOLDS_FILE
-
     directory = path.parent
     tokenizer, files = save_tokenizer(run.features, directory)
     if fmt == "onnx" and (directory / f"{path.name}.data").is_file():  # the weights of a model past 2 GiB
         files.append(f"{path.name}.data")
     for name in (LABELS_FILE, THRESHOLDS_FILE):
         if (run.run_dir / name).is_file():
-            if (run.run_dir / name).resolve() != (directory / name).resolve():  # output inside the run dir itself
-                shutil.copyfile(run.run_dir / name, directory / name)
+            shutil.copyfile(run.run_dir / name, directory / name)
             files.append(name)
     manifest = {
         "format": fmt,
@@ -434,17 +438,14 @@ def hydra_main(cfg: DictConfig) -> None:
     fmt = check_format(cfg.format)
     # what can be checked without the run is checked before load_run's imports (seconds)
     if not Path(str(ckpt_path)).expanduser().exists():
-        raise ConfigError(f"checkpoint not found: {ckpt_path}; pass ckpt_path=<run dir>/checkpoints/last.ckpt")
-    if cfg.output:
-        prepare_output(Path(cfg.output).expanduser(), fmt)
+        raise ConfigError(f"checkpoint not found: {ckpt_path}; pass ckpt_path=<run dir> (or a .ckpt file inside one)")
     from textclass.checkpoint import load_run
 
     run = load_run(ckpt_path, cfg.checkpoint)
     path = output_path(cfg.output, run.run_dir, fmt)
-    if not cfg.output:  # a given output was prepared above
-        prepare_output(path, fmt)
+    prepare_output(path, fmt, run)
     worst = export(run, fmt, path, cfg.check)
-    beside = write_beside(run, path, fmt, Path(str(ckpt_path)).expanduser().resolve())
+    beside = write_beside(run, path, fmt, run.checkpoint)
     print(summary(ckpt_path, fmt, path, worst, cfg.check, beside), file=sys.stderr)
 
 

@@ -4,6 +4,7 @@ the trainer's, before any job starts: one clear error instead of a hang or anoth
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import Mapping, Sequence
 
 from omegaconf import DictConfig
@@ -63,12 +64,32 @@ def check_launcher(cfg: DictConfig) -> None:
                 "to Slurm; run the sweep from a Slurm login node, or here with hydra/launcher=submitit_local (or without "
                 "hydra/launcher)"
             )
+        if (reason := no_cluster_reason()) is not None:
+            raise ConfigError(
+                f"hydra/launcher=slurm: Slurm's programs are installed but no cluster answers (sinfo: {reason}); run the sweep "
+                "where the cluster's controller is reachable (a login node, SLURM_CONF set), or here with "
+                "hydra/launcher=submitit_local (or without hydra/launcher)"
+            )
     elif target in WORKER_LAUNCHERS and (device_count(devices) or 1) * nodes > 1:
         raise ConfigError(
             f"hydra/launcher={WORKER_LAUNCHERS[target]} runs each job in one worker process, and trainer.devices={devices} "
             f"trainer.num_nodes={nodes} would start more from inside it: run DDP jobs without hydra/launcher (the default "
             "launcher runs them one after another), or on a cluster with hydra/launcher=slurm"
         )
+
+
+def no_cluster_reason(timeout_s: float = 30) -> str | None:
+    """Why `sinfo` finds no Slurm cluster from here (its last error line), or None when one answers."""
+    try:
+        done = subprocess.run(["sinfo", "--noheader", "--format=%P"], capture_output=True, text=True, timeout=timeout_s)
+    except FileNotFoundError:
+        return "no sinfo on PATH"
+    except subprocess.TimeoutExpired:
+        return f"no answer within {timeout_s:.0f} s"
+    if done.returncode == 0:
+        return None
+    lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+    return lines[-1] if lines else f"exit code {done.returncode}"
 
 
 def check_torchrun(trainer: DictConfig, env: Mapping[str, str]) -> None:

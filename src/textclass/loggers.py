@@ -29,6 +29,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from textclass.errors import ConfigError
+from textclass.files import writable_folder
 
 LOGGERS_EXTRA = "pip install 'textclass[loggers]'"
 # by logger class name: the package it needs, and its option that names the run
@@ -60,6 +61,9 @@ def make_loggers(cfg: DictConfig) -> list[Logger]:
     for key, node in nodes.items():
         if class_name(node._target_) == "MLFlowLogger" and node.get("tracking_uri"):
             check_tracking_uri(f"logger.{key}.tracking_uri", node.tracking_uri)
+        if node.get("save_dir"):
+            # W&B would write elsewhere without a word, CSV and TensorBoard fail mid-run
+            writable_folder(Path(node.save_dir), f"logger.{key}.save_dir")
     name = run_name(Path(cfg.paths.output_dir), Path(cfg.paths.root_dir))
     return [instantiate(node, **run_name_default(node, name)) for node in nodes.values()]
 

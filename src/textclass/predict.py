@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -17,6 +18,7 @@ from omegaconf import DictConfig
 from textclass.cli import CONFIG_DIR, exit_on_user_error, run_command
 from textclass.data.formats import decode_utf8
 from textclass.errors import ConfigError, DataError
+from textclass.files import temporary_beside
 
 if TYPE_CHECKING:
     import torch
@@ -187,7 +189,7 @@ def write(predictions: Iterable[Prediction], output: str, fmt: str | None, class
     fmt = fmt or ("tsv" if output.endswith(".tsv") else "jsonl")
     if fmt not in FORMATS:
         raise ConfigError(f"format={fmt!r} is not one of {FORMATS}")
-    tmp = None if output == "-" else Path(output).with_name(f".{Path(output).name}.tmp")
+    tmp = None if output == "-" else temporary_beside(Path(output))  # this call's own: two predicts may share an output
     out = sys.stdout if tmp is None else open(tmp, "w", encoding="utf-8", newline="")
     try:
         tsv = csv.writer(out, delimiter="\t", lineterminator="\n") if fmt == "tsv" else None
@@ -231,7 +233,23 @@ def hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    run_command(hydra_main, "predict")
+    run_command(hydra_main, "predict", rewrite=quoted_text)
+
+
+def quoted_text(args: list[str]) -> list[str]:
+    """`text=Stocks fall, bonds rally` as one sentence: quoted for Hydra, which would read the comma
+    as a list of values (and ${...} as an interpolation). A list (text=[...]) or a value already
+    quoted is left as written."""
+    return [f"text={hydra_quoted(a[len('text='):])}" if a.startswith("text=") else a for a in args]
+
+
+def hydra_quoted(value: str) -> str:
+    if value.startswith("[") or (len(value) >= 2 and value[0] == value[-1] and value[0] in "'\""):
+        return value
+    # Hydra's quoted strings: backslashes are literal except before a quote or at the end
+    value = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value)
+    value = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, value)
+    return "'" + value.replace("${", "\\${") + "'"
 
 
 if __name__ == "__main__":

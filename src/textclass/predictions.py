@@ -68,9 +68,22 @@ class Predictions:
             with np.load(path, allow_pickle=False) as f:
                 meta = json.loads(str(f["meta"]))
                 arrays = {k: f[k] for k in ("ids", "labels", "probabilities", "predicted")}
-        except (OSError, ValueError, KeyError) as err:
+            found = cls(meta["split"], **arrays, class_names=list(meta["class_names"]), data=meta["data"], dataset=meta["dataset"])
+        except (OSError, ValueError, KeyError, TypeError) as err:
             raise DataError(f"cannot read predictions {path} ({type(err).__name__}: {err}); the run directory is damaged: train again") from None
-        return cls(meta["split"], **arrays, class_names=list(meta["class_names"]), data=meta["data"], dataset=meta["dataset"])
+        if problem := found.shape_problem():
+            raise DataError(f"{path}: {problem}; the run directory is damaged: train again")
+        return found
+
+    def shape_problem(self) -> str | None:
+        """Why the arrays cannot be one split's predictions (lengths or class columns that disagree), or None."""
+        n, classes = len(self.ids), len(self.class_names)
+        lengths = {name: len(getattr(self, name)) for name in ("labels", "probabilities", "predicted")}
+        if any(length != n for length in lengths.values()):
+            return f"its arrays have different lengths (ids {n}, " + ", ".join(f"{k} {v}" for k, v in lengths.items()) + ")"
+        if self.probabilities.ndim != 2 or self.probabilities.shape[1] != classes:
+            return f"its probabilities have shape {self.probabilities.shape}, not [{n}, {classes}] for its {classes} classes"
+        return None
 
 
 def fingerprint(examples: Examples) -> str:
@@ -106,6 +119,6 @@ def load_predictions(run_dir: Path, split: str) -> Predictions:
     if not path.is_file():
         raise DataError(
             f"{run_dir}: no {predictions_file(split)} (the run has no {split} split, or it was trained before "
-            "textclass saved predictions, or with save_predictions=false); train it again or choose another split"
+            "textclass saved predictions, or with predictions=false); train it again or choose another split"
         )
     return Predictions.load(path)

@@ -47,7 +47,8 @@ CONFUSION_PLOTS = {"valid": CONFUSION_PLOT, "test": CONFUSION_TEST_PLOT}
 # what the end of a run lists, when present
 RUN_FILES = (METRICS_FILE, HISTORY_FILE, CURVES_FILE, CONFUSION_PLOT, CONFUSION_TEST_PLOT, SPLIT_FILE)
 # what Hydra writes into a new run directory before the job starts
-HYDRA_FILES = (".hydra", "train.log")
+HYDRA_DIR, TRAIN_LOG = ".hydra", "train.log"
+HYDRA_FILES = (HYDRA_DIR, TRAIN_LOG)
 
 
 def predictions_file(split: str) -> str:

@@ -11,6 +11,7 @@ import sys
 import time
 import types
 from contextlib import contextmanager
+from dataclasses import dataclass
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +29,7 @@ from textclass.metric_names import TEST_ACC, TEST_F1, VAL_ACC_SELECTED, VAL_F1_M
 from textclass.run_files import (
     CONFUSION_FILE,
     CONFUSION_PLOTS,
+    HYDRA_DIR,
     HYDRA_FILES,
     LABELS_FILE,
     LAST_CHECKPOINT,
@@ -36,6 +38,7 @@ from textclass.run_files import (
     RUN_CONFIG,
     RUN_FILES,
     THRESHOLDS_FILE,
+    TRAIN_LOG,
     predictions_file,
 )
 
@@ -86,11 +89,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule = instantiate(cfg.data, **({"teacher": teacher} if teacher is not None else {}))
     datamodule.prepare_data()
     datamodule.setup("fit")
-    if is_rank_zero:
-        # what eval, predict and textclass.load need to encode and name classes as training did
-        datamodule.features.save(output_dir)
-        datamodule.labels.save(output_dir / LABELS_FILE)
-        datamodule.save_split(output_dir)
     labels = datamodule.labels
     weights = balanced_class_weights(datamodule.train_labels(), len(labels)) if cfg.model.get("class_weights") == "balanced" else None
     model = build_model(cfg, datamodule.features, labels, weights)
@@ -100,6 +98,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
         check_resumable(model, state, Path(cfg.ckpt_path))
         log.info("resuming from %s (after epoch %d)", shown_path(Path(cfg.ckpt_path)), epochs_done(state))
     if is_rank_zero:
+        # what eval, predict and textclass.load need to encode and name classes as training did
+        datamodule.features.save(output_dir)
+        datamodule.labels.save(output_dir / LABELS_FILE)
+        datamodule.save_split(output_dir)
         # resolved (after build_model has rejected inconsistent choices): eval and predict rebuild
         # the model and data from this file, from any directory
         (output_dir / RUN_CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
@@ -133,13 +135,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
 def check_resumable(model, state: dict, ckpt: Path) -> None:
     """The checkpoint's weights fit the model the (resumed) config builds: changed overrides that
     build another model are refused before config.yaml is rewritten."""
-    try:
-        model.load_state_dict(state["state_dict"])  # fit restores these same weights
-    except RuntimeError as err:
+    from textclass.checkpoint import weights_mismatch
+
+    if (mismatch := weights_mismatch(model.state_dict(), state["state_dict"])) is not None:
         raise ConfigError(
-            f"{ckpt} does not fit the model these overrides build ({type(model.encoder).__name__}): "
-            f"{str(err).splitlines()[0]}; resume with the run's own model settings (drop the overrides that change it)"
-        ) from None
+            f"{ckpt} does not fit the model these overrides build ({type(model.encoder).__name__}): {mismatch}; "
+            "resume with the run's own model settings (drop the overrides that change it)"
+        )
 
 
 def epochs_done(checkpoint: dict) -> int:
@@ -345,16 +347,64 @@ def hydra_main(cfg: DictConfig) -> float | list[float] | None:
 
 @contextmanager
 def removed_when_refused(run_dir: Path) -> Iterator[None]:
-    """A new run directory that bad input stops before any checkpoint is written is removed: a failed
-    run leaves nothing behind (its error is on the console). A resumed run's directory, one that held
-    anything else, or one a bug (not bad input) stopped, is kept."""
+    """A run that bad input stops before it trains leaves nothing behind (its error is on the
+    console): a new run directory is removed; a resumed one gets back the .hydra/ files and train.log
+    Hydra rewrote and extended for the job (`Snapshot` took them first). A directory that held
+    anything else, or a run a bug (not bad input) stopped, is kept as it is."""
     fresh = run_dir.is_dir() and all(p.name in HYDRA_FILES for p in run_dir.iterdir())
+    before = RESUMED.get(run_dir.resolve())
+    started = {p: p.stat().st_mtime_ns for p in run_dir.glob("checkpoints/*.ckpt")}
     try:
         yield
     except Exception as err:
-        if fresh and find_user_error(err) is not None and not any(run_dir.glob("checkpoints/*.ckpt")):
-            shutil.rmtree(run_dir, ignore_errors=True)
+        refused = find_user_error(err) is not None
+        wrote_checkpoints = {p: p.stat().st_mtime_ns for p in run_dir.glob("checkpoints/*.ckpt")} != started
+        if refused and not wrote_checkpoints and (fresh or before is not None):
+            close_log_file(run_dir / TRAIN_LOG)  # the error line must not go back into it
+            if fresh:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            else:
+                before.restore(run_dir)
         raise
+
+
+def close_log_file(path: Path) -> None:
+    """Close and drop the logging handler that writes `path` (Hydra's job log file)."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, logging.FileHandler) and Path(h.baseFilename) == path.resolve()]:
+        handler.close()
+        root.removeHandler(handler)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What Hydra changes in a resumed run's directory as the job starts: its .hydra/ files and the
+    length of train.log."""
+
+    hydra_files: dict[str, bytes]
+    log_size: int | None
+
+    @classmethod
+    def of(cls, run_dir: Path) -> Snapshot:
+        files = {p.name: p.read_bytes() for p in (run_dir / HYDRA_DIR).glob("*") if p.is_file()}
+        log_file = run_dir / TRAIN_LOG
+        return cls(files, log_file.stat().st_size if log_file.is_file() else None)
+
+    def restore(self, run_dir: Path) -> None:
+        for path in (run_dir / HYDRA_DIR).glob("*"):
+            if path.is_file() and path.name not in self.hydra_files:
+                path.unlink()
+        for name, data in self.hydra_files.items():
+            (run_dir / HYDRA_DIR / name).write_bytes(data)
+        log_file = run_dir / TRAIN_LOG
+        if self.log_size is None:
+            log_file.unlink(missing_ok=True)
+        elif log_file.is_file():
+            os.truncate(log_file, self.log_size)
+
+
+# run directories this process resumes, as they were before Hydra touched them (resume_arguments)
+RESUMED: dict[Path, Snapshot] = {}
 
 
 def restore_environment(before: Mapping[str, str]) -> None:
@@ -452,6 +502,7 @@ def resume_arguments(args: list[str]) -> list[str]:
             f"resume={target}: nothing to do, the run is finished ({reason}); its checkpoints and metrics are "
             f"left as they are. To train on: textclass-train resume={target} {how_to_go_on}"
         )
+    RESUMED[run_dir.resolve()] = Snapshot.of(run_dir)
     return [*original, *now, f"ckpt_path={ckpt.resolve()}", f"hydra.run.dir={run_dir.resolve()}"]
 
 

@@ -179,6 +179,11 @@ def check_user_targets(cfg: DictConfig) -> None:
         point, base = found_point
         raise ConfigError(f"{key}={target!r} is not a {base}, which {point} takes (a class of your own, in {ALLOWED_TARGETS_KEY})")
     package = target.split(".")[0]
+    if package in sys.stdlib_module_names:
+        raise ConfigError(
+            f"{key}={target!r} is in the standard library ({package}), which a run may not build (a shared run could run "
+            f"any of it): put what you need in a class of your own package, at an extension point ({', '.join(EXTENSION_POINTS)})"
+        )
     raise ConfigError(
         f"{key}={target!r} is not in {ALLOWED_TARGETS_KEY}: add it to your config ({ALLOWED_TARGETS_KEY}: [{package}.*], or "
         f"'{ALLOWED_TARGETS_KEY}=[{package}.*]' on the command line) so the run can be loaded again; eval, predict, "

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import lightning as L
@@ -71,6 +72,8 @@ class Resplit:
     holdout: float | None = None
 
     def __post_init__(self) -> None:
+        if self.folds is None and self.fold != 0:
+            raise ConfigError(f"data.fold={self.fold} picks a fold of a cross-validation, but data.folds is not set: add data.folds=K (K > {self.fold})")
         if self.folds is not None and (self.folds < 2 or not 0 <= self.fold < self.folds):
             raise ConfigError(f"data.folds={self.folds} data.fold={self.fold}: need folds >= 2 and 0 <= fold < folds")
         if self.holdout is not None and not 0 < self.holdout < 1:
@@ -83,7 +86,7 @@ class Resplit:
         """The re-cut a run's `data` config asks for (a run trained before a key existed lacks it)."""
         return cls(data_cfg.get("folds"), data_cfg.get("fold", 0), data_cfg.get("holdout"))
 
-    def apply(self, data: dict[str, Examples], seed: int, dataset_name: str = "the dataset") -> dict[str, Examples]:
+    def apply(self, data: dict[str, Examples], seed: int, dataset_name: str = "the dataset", class_names: Sequence[str] | None = None) -> dict[str, Examples]:
         if self.holdout is not None:
             if "test" in data:
                 raise ConfigError(
@@ -97,7 +100,7 @@ class Resplit:
         if self.folds is None:
             return data
         pool = Examples.concat([data[s] for s in ("train", "valid") if s in data])
-        fold = fold_ids(pool.labels, self.folds, seed)
+        fold = fold_ids(pool.labels, self.folds, seed, class_names)
         return {**data, "train": pool.take(np.flatnonzero(fold != self.fold)), "valid": pool.take(np.flatnonzero(fold == self.fold))}
 
 
@@ -181,7 +184,7 @@ def read_splits(
     run's), then re-cut (cross-validation fold, held-out selection split). Seeded by the dataset's
     split_seed, not the run's seed: every seed of a comparison sees the same splits."""
     raw, labels, skipped = dataset.read(labels)
-    return resplit.apply(raw, dataset.split_seed, dataset.name), labels, skipped
+    return resplit.apply(raw, dataset.split_seed, dataset.name, labels.names), labels, skipped
 
 
 def report(stats: dict, from_cache: bool) -> None:

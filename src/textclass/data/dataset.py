@@ -24,6 +24,7 @@ from textclass.errors import ConfigError, DataError
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid", "test")
+HIDDEN_LABELS = ("-1", "?", "None", "null")  # what a file with withheld labels holds in their place
 TRUE_VALUES = {"1", "1.0", "true", "yes"}
 FALSE_VALUES = {"0", "0.0", "false", "no", ""}
 
@@ -129,7 +130,14 @@ class TextDataset:
         check_bad_row_policy(self.on_bad_row)
         if not self.train:
             raise ConfigError("data.dataset.train is required: data.dataset.train=path/to/train.csv (or .tsv, .jsonl, .parquet)")
+        if self.multi_label and not self.label_columns and not self.label_separator:
+            raise ConfigError("data.dataset.label_separator='' splits nothing: give the character that joins a row's labels, e.g. '|' (or write them as a JSON list)")
         if self.split_fractions is not None:
+            if not isinstance(self.split_fractions, (list, tuple)) or not all(isinstance(f, (int, float)) and not isinstance(f, bool) for f in self.split_fractions):
+                raise ConfigError(
+                    f"data.dataset.split_fractions={self.split_fractions!r} must be a list of 2 or 3 fractions (train, valid[, test]), "
+                    "e.g. data.dataset.split_fractions=[0.8,0.1,0.1]"
+                )
             fractions = list(self.split_fractions)
             if len(fractions) not in (2, 3) or min(fractions) <= 0 or abs(sum(fractions) - 1) > 1e-6:
                 raise ConfigError(
@@ -231,6 +239,12 @@ class TextDataset:
         if self.split_fractions is not None:
             parts = stratified_split(strata(data["train"].labels), list(self.split_fractions), self.split_seed)
             data = {split: data["train"].take(idx) for split, idx in parts.items()}
+            empty = [split for split, examples in data.items() if len(examples) == 0]
+            if empty:
+                raise DataError(
+                    f"data.dataset.split_fractions={list(self.split_fractions)} leaves the {empty[0]} split of {self.file('train')} empty "
+                    f"({sum(map(len, data.values()))} rows in all): give it a larger fraction, or use more data"
+                )
         return data, labels, skipped
 
     def given_labels(self) -> LabelSet | None:
@@ -272,6 +286,10 @@ def read_examples(
     pairs: list[str] = []
     numbers: list[int] = []
     for row, values in rows:
+        problem = not_text(values[0], dataset.text_column) or (not_text(values[1], dataset.text_pair_column) if has_pair else None)
+        if problem is not None:
+            skipped.record(where(source, fmt, row), "not text", problem, dataset.on_bad_row)
+            continue
         text = "" if values[0] is None else str(values[0]).strip()
         if not text:
             skipped.record(where(source, fmt, row), "empty text", f"empty text in column {dataset.text_column!r}", dataset.on_bad_row)
@@ -317,6 +335,8 @@ class LabelCoder:
                 )
             elif value is None or str(value).strip() == "":
                 return "no label", f"no label in column {ds.label_column!r}"
+            elif (problem := not_text(value, ds.label_column, "a label")) is not None:
+                return "not a label", problem
             else:
                 names = [label_text(value)]
         if not names:
@@ -326,7 +346,8 @@ class LabelCoder:
             code = self.codes.get(name)
             if code is None:
                 if self.known is not None:
-                    return "unknown label", f"unknown label {name!r} (not among {list(self.known.values)}; {self._origin()})"
+                    hidden = f"; if this file's labels are hidden ({name}, as in GLUE's test files) it cannot be scored: leave it out, e.g. data.dataset.test=null" if name in HIDDEN_LABELS else ""
+                    return "unknown label", f"unknown label {name!r} (not among {list(self.known.values)}; {self._origin()}){hidden}"
                 code = self.codes[name] = len(self.codes)
             codes.append(code)
         self.ids.append(tuple(codes) if ds.multi_label else codes[0])
@@ -360,6 +381,9 @@ class LabelCoder:
                 f"strings (this row has a {shape}, earlier rows a {self.shape}); write every row's labels the same way"
             )
         if shape == "list":
+            nested = next((p for p in (not_text(v, self.dataset.label_column, "a label") for v in value) if p), None)
+            if nested is not None:
+                raise DataError(f"{where_}: {nested}")
             names = [label_text(v) for v in value if v is not None and str(v).strip()]
         elif value is None:
             names = []
@@ -373,6 +397,7 @@ class LabelCoder:
             remap = np.arange(len(labels))
         else:
             values = sort_labels(list(self.codes))
+            warn_case_twins(values, self.source)
             labels = LabelSet(tuple(values), tuple(values), self.dataset.multi_label)
             order = {v: i for i, v in enumerate(values)}
             remap = np.array([order[v] for v in self.codes], dtype=np.int64)
@@ -382,6 +407,31 @@ class LabelCoder:
         for row, codes in enumerate(self.ids):
             hot[row, remap[list(codes)]] = 1
         return labels, hot
+
+
+def not_text(value: Any, column: str | None, what: str = "text") -> str | None:
+    """Why a cell cannot be read as `what` (a nested value: a JSON object or list, a Parquet struct;
+    bytes: a binary column), or None: strings, numbers and empty cells can."""
+    if isinstance(value, dict):
+        kind = "a JSON object (or a Parquet struct)"
+    elif isinstance(value, (list, tuple, set)) and what == "text":
+        kind = "a list"
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        kind = "bytes (a binary column)"
+    else:
+        return None
+    shown = repr(value)[:60]
+    return f"column {column!r} holds {kind}, not {what}: {shown}; store it as a string"
+
+
+def warn_case_twins(values: list[str], source: str) -> None:
+    """Labels that differ only by case are two classes; say so, since they are usually one."""
+    seen: dict[str, str] = {}
+    for value in values:
+        twin = seen.setdefault(value.casefold(), value)
+        if twin != value:
+            log.warning("%s: the labels %r and %r differ only by case, so they are two classes; if they mean one, write them alike "
+                        "(or list the classes in data.dataset.labels)", source, twin, value)
 
 
 def label_text(value: Any) -> str:
@@ -418,15 +468,17 @@ def stratified_split(labels: np.ndarray, fractions: list[float], seed: int) -> d
     return {split: rng.permutation(np.concatenate(chunks)) for split, chunks in parts.items()}
 
 
-def fold_ids(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
+def fold_ids(labels: np.ndarray, folds: int, seed: int, class_names: Sequence[str] | None = None) -> np.ndarray:
     """The fold (0..folds-1) of each example: classes shuffled (seeded) one after another, then dealt
     round-robin, so every fold holds each class in proportion and fold sizes differ by at most one."""
     rng = np.random.default_rng(seed)
     keys = strata(labels)
     classes, counts = np.unique(keys, return_counts=True)
     if labels.ndim == 1 and counts.min() < folds:
+        rare = int(classes[counts.argmin()])
+        name = repr(class_names[rare]) if class_names is not None else f"id {rare}"
         raise DataError(
-            f"data.folds={folds}: class id {int(classes[counts.argmin()])} has only {int(counts.min())} examples "
+            f"data.folds={folds}: the class {name} has only {int(counts.min())} examples "
             "in train+valid, fewer than the folds; use fewer folds (data.folds)"
         )
     order = np.concatenate([rng.permutation(np.flatnonzero(keys == cls)) for cls in classes])

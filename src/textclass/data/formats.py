@@ -12,7 +12,7 @@ import csv
 import json
 import logging
 import sys
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,13 +158,17 @@ def text_lines(f: BinaryIO, path: Path, skipped: SkippedRows, on_bad_row: str) -
 
 
 def column_indices(found: Sequence[str], columns: Sequence[str], source: str) -> list[int]:
-    """Positions of `columns` among the `found` header names; a missing one lists what the file has."""
+    """Positions of `columns` among the `found` header names; a missing one lists what the file has,
+    one named twice is an error (which of the two is meant?)."""
     missing = [c for c in columns if c not in found]
     if missing:
         raise DataError(
             f"{source}: header has no column {missing[0]!r} (columns found: {', '.join(map(repr, found))}); "
             "set data.dataset.text_column / label_column (or text_pair_column, label_columns) to the file's names"
         )
+    twice = [c for c in columns if list(found).count(c) > 1]
+    if twice:
+        raise DataError(f"{source}: the header names the column {twice[0]!r} {list(found).count(twice[0])} times; rename all but one of them")
     return [list(found).index(c) for c in columns]
 
 
@@ -196,31 +200,78 @@ def _tsv_rows(path: Path, columns: Sequence[str], skipped: SkippedRows, on_bad_r
             yield lineno, [fields[i] for i in indices]
 
 
+class LineFeed:
+    """The lines a csv.reader reads, numbered; those of a record it rejects can be fed to it again.
+
+    A quote that is never closed makes the reader take every line up to the next quote (or the end of
+    the file) as one field: skipping that "row" would drop the good rows inside it, and reporting it
+    where it ends would name the wrong line. The reader reads no further than the record it returns,
+    so the lines taken since the last record are exactly that record's.
+    """
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self.lines = enumerate(lines, start=1)
+        self.pending: deque[tuple[int, str]] = deque()
+        self.taken: list[tuple[int, str]] = []
+
+    def __iter__(self) -> LineFeed:
+        return self
+
+    def __next__(self) -> str:
+        item = self.pending.popleft() if self.pending else next(self.lines)
+        self.taken.append(item)
+        return item[1]
+
+    def record(self) -> list[tuple[int, str]]:
+        """The (line number, line) pairs of the record just read."""
+        taken, self.taken = self.taken, []
+        return taken
+
+    def again(self, items: list[tuple[int, str]]) -> None:
+        self.pending.extendleft(reversed(items))
+
+
 def _csv_rows(path: Path, columns: Sequence[str], skipped: SkippedRows, on_bad_row: str) -> Iterator[Row]:
-    """Comma-separated with standard quoting (a quoted field may hold commas, quotes and newlines)."""
+    """Comma-separated with standard quoting (a quoted field may hold commas, quotes and newlines).
+    A bad record that spans several lines (an unclosed quote, most likely) is reported at the line
+    where it starts, and only that line is skipped: the lines after it are read again as rows."""
     with open_data_file(path) as f:
-        reader = csv.reader(text_lines(f, path, skipped, on_bad_row), strict=True)
+        feed = LineFeed(text_lines(f, path, skipped, on_bad_row))
+        reader = csv.reader(feed, strict=True)
         try:
             found = next(reader, None)
-            if not found:
-                raise DataError(f"{path}:1: no header line (the file is empty); the first line must name the columns")
-            indices = column_indices(found, columns, f"{path}:1")
-            while True:
-                try:
-                    fields = next(reader)
-                except StopIteration:
-                    return
-                except csv.Error as err:
-                    skipped.record(f"{path}:{reader.line_num}", "bad quoting", f"malformed CSV ({err})", on_bad_row)
-                    continue
-                if not fields:
-                    continue
-                if len(fields) != len(found):
-                    skipped.record(f"{path}:{reader.line_num}", "wrong field count", f"{len(fields)} fields instead of {len(found)}", on_bad_row)
-                    continue
-                yield reader.line_num, [fields[i] for i in indices]
         except csv.Error as err:
-            raise DataError(f"{path}:{reader.line_num}: malformed CSV ({err})") from None
+            raise DataError(f"{path}:1: malformed CSV header ({err})") from None
+        if not found:
+            raise DataError(f"{path}:1: no header line (the file is empty); the first line must name the columns")
+        feed.record()
+        indices = column_indices(found, columns, f"{path}:1")
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as err:
+                bad_record(feed, path, f"malformed CSV ({err})", "bad quoting", skipped, on_bad_row)
+                continue
+            if not fields:
+                feed.record()
+                continue
+            if len(fields) != len(found):
+                bad_record(feed, path, f"{len(fields)} fields instead of {len(found)}", "wrong field count", skipped, on_bad_row)
+                continue
+            yield feed.record()[0][0], [fields[i] for i in indices]
+
+
+def bad_record(feed: LineFeed, path: Path, problem: str, reason: str, skipped: SkippedRows, on_bad_row: str) -> None:
+    """Report (or skip) the record the reader just rejected, at its first line; a record of several
+    lines gives back all but its first to the reader."""
+    lines = feed.record()
+    first, last = lines[0][0], lines[-1][0]
+    if len(lines) > 1:
+        problem = f"a quote opened on this line is not closed where the row ends: the field runs on to line {last} ({problem})"
+    skipped.record(f"{path}:{first}", reason, problem, on_bad_row)
+    feed.again(lines[1:])
 
 
 def _jsonl_rows(path: Path, columns: Sequence[str], skipped: SkippedRows, on_bad_row: str) -> Iterator[Row]:

@@ -49,7 +49,7 @@ def build_model(cfg: DictConfig, features: Features, labels: LabelSet, class_wei
     check_encoder(encoder, cfg.model.encoder._target_)
     check_optimizer(instantiate(cfg.model.optimizer), has_sparse_gradients(encoder))
     # _convert_: plain containers in hparams, so checkpoints load with torch's weights_only
-    return instantiate(
+    model = instantiate(
         cfg.model,
         encoder=encoder,
         num_classes=len(labels),
@@ -58,6 +58,10 @@ def build_model(cfg: DictConfig, features: Features, labels: LabelSet, class_wei
         _convert_="all",
         **overrides,
     )
+    digest = features.digest()
+    if digest is not None:
+        model.checkpoint_notes["features"] = digest
+    return model
 
 
 def check_encoder(encoder: object, target: str) -> None:

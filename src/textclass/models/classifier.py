@@ -31,6 +31,7 @@ from textclass.models.metrics import TrainingTotals
 from textclass.metric_names import TEST, TRAIN, TRAIN_LOSS_STEP, VAL, VAL_ACC_BEST, metric
 
 LOSSES = ("cross_entropy", "bce")
+NOTES_KEY = "textclass"  # a checkpoint's entry for `checkpoint_notes`
 HEAD_INITS = ("default", "normal")
 
 
@@ -91,6 +92,9 @@ class TextClassifier(L.LightningModule):
         self.binary = loss == "bce" and not multi_label
         self.multi_label = multi_label
         self.threshold = threshold
+        # plain values every checkpoint records beside the weights (the model builder sets them: the
+        # digest of the vocabulary the ids mean), checked when the run is loaded again
+        self.checkpoint_notes: dict[str, str] = {}
         # per label; not in checkpoints: tuned thresholds travel as the run's thresholds.json
         self.register_buffer("thresholds", torch.full((num_classes,), threshold), persistent=False)
         self.head = nn.Linear(encoder.output_dim, 1 if self.binary else num_classes, bias=head_bias)
@@ -224,6 +228,7 @@ class TextClassifier(L.LightningModule):
     # --- exact resume: the random state travels with the checkpoint ---------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["rng_state"] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+        checkpoint[NOTES_KEY] = dict(self.checkpoint_notes)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self._rng_state_to_restore = checkpoint.get("rng_state")

@@ -40,3 +40,6 @@ class Features(Protocol):
         """The embedding layer the encoder takes, or None when the encoder brings its own (BERT)."""
 
     def token_strings(self, ids: Sequence[int]) -> list[str]: ...
+
+    def digest(self) -> str | None:
+        """A digest of what the ids mean once fitted (the vocabulary); None when nothing was fitted."""

@@ -85,3 +85,6 @@ class PretrainedTokenizer:
 
     def token_strings(self, ids: Sequence[int]) -> list[str]:
         return self.hf_tokenizer.convert_ids_to_tokens(list(ids))
+
+    def digest(self) -> None:
+        """Nothing fitted: the pretrained tokenizer's files are its own."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import string
@@ -250,3 +251,6 @@ class WordFeatures:
 
     def token_strings(self, ids: Sequence[int]) -> list[str]:
         return [self.vocab.itos[i] for i in ids]
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.vocab.itos, ensure_ascii=False).encode("utf-8")).hexdigest()

@@ -1,0 +1,61 @@
+"""A console command run in this process, as its entry point runs in a terminal: argv, working
+directory, environment and stdin set for the call, stdout and stderr captured, exit code kept.
+
+What a subprocess adds (a new interpreter, about 8 s of imports here) proves nothing for a command's
+answer to bad input: its exit code and its lines are the same. Tests that need the process itself
+(a kill, DDP, the installed script) start one (conftest.run_cli).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from importlib.metadata import entry_points
+from pathlib import Path
+
+
+def entry_point(program: str) -> Callable[[], object]:
+    """The function a console script (textclass-train, ...) calls."""
+    (found,) = entry_points(group="console_scripts", name=program)
+    return found.load()
+
+
+@contextmanager
+def process_state(cwd: Path, env: dict[str, str], argv: list[str], stdin: bytes) -> Iterator[None]:
+    """Working directory, environment, argv and stdin as a new process would have them; restored after."""
+    saved = (os.getcwd(), dict(os.environ), sys.argv, sys.stdin)
+    os.chdir(cwd)
+    os.environ.update(env)
+    sys.argv = argv
+    sys.stdin = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8")
+    try:
+        yield
+    finally:
+        cwd_before, env_before, sys.argv, sys.stdin = saved
+        os.chdir(cwd_before)
+        os.environ.clear()
+        os.environ.update(env_before)
+
+
+def run_main(args: list[str], cwd: Path, env: dict[str, str] | None = None, stdin: str | bytes | None = None) -> subprocess.CompletedProcess:
+    """`args` (["textclass-train", ...]) through the command's entry point: a CompletedProcess with the
+    exit code (1 and the traceback on stderr for an exception, as the interpreter prints it)."""
+    data = stdin if isinstance(stdin, bytes) else (stdin or "").encode()
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with process_state(Path(cwd), env or {}, [args[0], *args[1:]], data), redirect_stdout(out), redirect_stderr(err):
+        try:
+            entry_point(args[0])()
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 0 if exit_.code is None else 1
+            if not isinstance(exit_.code, int) and exit_.code is not None:
+                print(exit_.code, file=sys.stderr)
+        except BaseException:  # noqa: BLE001 - what the interpreter would print and exit 1 on
+            traceback.print_exc()
+            code = 1
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
