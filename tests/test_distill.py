@@ -195,7 +195,7 @@ def test_alpha_one_equals_plain_training_and_the_teacher_logits_are_cached(tiny_
     from textclass.checkpoint import load_run
 
     titles = [title for _, title in NEWS_ROWS] * 3
-    expected = load_run(teacher_checkpoint(teacher), tiny_run.run).logits(titles).numpy()
+    expected = load_run(teacher_checkpoint(teacher), run_dir=tiny_run.run).logits(titles).numpy()
     np.testing.assert_allclose(np.load(cache_file), expected, rtol=1e-5, atol=1e-6)
     mtime = cache_file.stat().st_mtime_ns
 

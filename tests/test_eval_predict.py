@@ -176,7 +176,7 @@ BROKEN = {
     "missing": "checkpoint not found",
     "corrupt": "truncated or corrupt",
     "no_run_config": "no config.yaml",
-    "other_vocabulary": "another vocabulary",
+    "other_vocabulary": "is not the vocabulary",
 }
 
 

@@ -66,7 +66,7 @@ def test_ddp_sweep_through_slurm_runs_one_rank_per_task(data_dir, tmp_path):
         assert f"optimizer.lr={lr}" in (sweep / job / ".hydra" / "overrides.yaml").read_text()
         assert _job_metrics(sweep, job)["train/examples"] == 3 * len(NEWS_ROWS)  # the 2 ranks' shards cover the data once
         log = (sweep / job / "train.log").read_text()
-        assert "GLOBAL_RANK: 0, MEMBER: 1/2" in log and "GLOBAL_RANK: 1" not in log and log.count("output dir:") == 1
+        assert "GLOBAL_RANK: 0, MEMBER: 1/2" in log and "GLOBAL_RANK: 1" not in log and log.count("run dir:") == 1
     # submitit's folder: per job, one log and one result per task; task 1 was rank 1
     task_logs = sorted(p.name.split("_", 1)[1] for p in (sweep / ".submitit").glob("*/*_log.out"))
     assert task_logs == ["0_0_log.out", "0_1_log.out", "1_0_log.out", "1_1_log.out"]

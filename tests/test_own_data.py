@@ -348,7 +348,7 @@ def test_bad_split_and_fold_options_name_the_key(tmp_path):
     with pytest.raises(ConfigError, match="data.folds=3 data.fold=3"):
         Resplit(3, 3)
     train = write_rows(tmp_path / "t.tsv", [("a", "x"), ("b", "x"), ("c", "y")])
-    with pytest.raises(DataError, match="data.folds=2: class id 1 has only 1 examples"):
+    with pytest.raises(DataError, match="data.folds=2: the class 'y' has only 1 examples"):
         encode_dataset(files_dataset(train=str(train)), word_features(), None, seed=0, resplit=Resplit(2, 0))
     with pytest.raises(ConfigError, match="no valid split"):
         encode_dataset(files_dataset(train=str(train)), word_features(), None, seed=0)

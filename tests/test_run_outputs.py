@@ -19,17 +19,17 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
 from conftest import CONF, NEWS_ROWS, cli_env, run_cli, run_ok, write_tiny_data
 from textclass import sweep_summary
-from textclass.callbacks import EpochLog, LastCheckpoint, RunPlots, write_history
-from textclass.console import EpochFigures, RunSummary, epoch_line, summary_lines
+from textclass.callbacks import EpochLog, LastCheckpoint, ProgressLine, RunPlots, write_history
+from textclass.console import EpochRecord, RunSummary, epoch_line, summary_lines
 from textclass.data.batching import collate
 from textclass.models.classifier import TextClassifier
-from textclass.plots import EpochRecord, plot_confusion, plot_curves
+from textclass.plots import plot_confusion, plot_curves
 from textclass.train import make_callbacks, progress_bar_wanted
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -213,7 +213,7 @@ def test_progress_bar_redraws_every_ten_steps_on_a_terminal_and_follows_the_trai
     default = OmegaConf.load(CONF / "callbacks" / "default.yaml")
     cfg = OmegaConf.create({"callbacks": {"progress_bar": default.progress_bar, "epoch_timer": default.epoch_timer}, "trainer": {"enable_progress_bar": enabled}})
     callbacks = make_callbacks(cfg, progress_bar_wanted(cfg.trainer, terminal))
-    bars = [c for c in callbacks if isinstance(c, RichProgressBar)]
+    bars = [c for c in callbacks if isinstance(c, ProgressLine)]
     assert len(callbacks) == (2 if enabled and terminal else 1)
     assert [bar.refresh_rate for bar in bars] == ([10] if enabled and terminal else [])
 
@@ -369,9 +369,9 @@ def test_last_checkpoint_holds_the_last_epoch_and_selected_the_best(tmp_path, ca
 
 
 def test_epoch_line_and_run_summary_read_as_sentences():
-    line = epoch_line(EpochFigures(epoch=3, max_epochs=10, train_loss=0.41234, train_acc=0.87, val_loss=0.39812, val_acc=0.88, seconds=2.34, new_best=True))
+    line = epoch_line(EpochRecord(epoch=3, train_loss=0.41234, train_acc=0.87, val_loss=0.39812, val_acc=0.88, epoch_s=2.34), 10, new_best=True)
     assert line == "epoch  3/10  train loss 0.4123 acc 0.8700 | val loss 0.3981 acc 0.8800 *  2.3 s"
-    unvalidated = epoch_line(EpochFigures(epoch=2, max_epochs=-1, train_loss=1.0, train_acc=None, val_loss=None, val_acc=None, seconds=75, new_best=False))
+    unvalidated = epoch_line(EpochRecord(epoch=2, train_loss=1.0, epoch_s=75), -1, new_best=False)
     assert unvalidated == "epoch 2  train loss 1.0000  1 min 15 s"
     summary = RunSummary(run_dir="outputs/train/runs/x", seconds=3.0, epochs=4, selected_epoch=2, selected_file="checkpoints/selected.ckpt",
                          monitor="val/loss", metrics={"val/loss": 0.5, "test/acc": 0.9, "test/f1": 0.8},

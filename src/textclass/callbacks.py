@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, fields
@@ -28,14 +29,14 @@ from typing import Any
 
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
-from lightning.pytorch.callbacks import Callback, Checkpoint, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, Checkpoint, EarlyStopping, ModelCheckpoint, ProgressBar
 from lightning.pytorch.callbacks import LearningRateMonitor as _LearningRateMonitor
 from lightning.pytorch.callbacks import RichModelSummary
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import OmegaConf
 
-from textclass.console import EpochFigures, early_stop_line, epoch_line, selection_line
-from textclass.plots import EpochRecord, plot_curves
+from textclass.console import EpochRecord, early_stop_line, epoch_line, selection_line
+from textclass.plots import plot_curves
 from textclass.run_files import CURVES_FILE, HISTORY_FILE, LAST_CHECKPOINT, RUN_CONFIG
 from textclass.metric_names import EPOCH_S, TRAIN_ACC, TRAIN_LOSS_EPOCH, VAL_ACC, VAL_ACC_BEST, VAL_LOSS
 
@@ -67,19 +68,15 @@ def model_checkpoint(trainer: L.Trainer) -> ModelCheckpoint | None:
     return next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
 
 
-class EpochLog(Callback):
-    """One plain line per epoch (epoch i/N, train and val loss and accuracy, * on a new best of the
-    selection monitor, seconds), and when early stopping ends the run, a line saying why and which
-    epoch is selected. The selected epoch (counted from 1) is kept for the run summary and resumes."""
+class EpochRecorder(Callback):
+    """Each finished training epoch as an `EpochRecord`, built at its end, when its train figures
+    and `time/epoch_s` (EpochTimer, earlier in the callback list) are current: Lightning validates
+    before the training epoch ends, so at the end of validation the epoch-level train metrics are
+    still the previous epoch's. An epoch without a validation run (`check_val_every_n_epoch` > 1)
+    gets no valid figures, not the previous epoch's."""
 
     def __init__(self) -> None:
-        self.selected_epoch: int | None = None
         self._validated = False
-
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        selector = model_checkpoint(trainer)
-        if selector is not None and selector.monitor and trainer.is_global_zero:
-            log.info("%s", selection_line(selector.monitor, selector.mode))
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._validated = False
@@ -88,25 +85,39 @@ class EpochLog(Callback):
         if not trainer.sanity_checking:
             self._validated = True
 
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        metrics = trainer.callback_metrics
-        epoch = trainer.current_epoch + 1
-        new_best = self._validated and self._is_new_best(trainer)
-        if new_best:
-            self.selected_epoch = epoch
-        if not trainer.is_global_zero:
-            return
-        val = self._validated
-        log.info("%s", epoch_line(EpochFigures(
-            epoch=epoch,
-            max_epochs=trainer.max_epochs,
+    def record(self, trainer: L.Trainer) -> EpochRecord:
+        metrics, val = trainer.callback_metrics, self._validated
+        return EpochRecord(
+            epoch=trainer.current_epoch + 1,
             train_loss=_metric(metrics, TRAIN_LOSS_EPOCH),
             train_acc=_metric(metrics, TRAIN_ACC),
             val_loss=_metric(metrics, VAL_LOSS) if val else None,
             val_acc=_metric(metrics, VAL_ACC) if val else None,
-            seconds=_metric(metrics, EPOCH_S),
-            new_best=new_best,
-        )))
+            epoch_s=_metric(metrics, EPOCH_S),
+        )
+
+
+class EpochLog(EpochRecorder):
+    """One plain line per epoch (epoch i/N, train and val loss and accuracy, * on a new best of the
+    selection monitor, seconds), and when early stopping ends the run, a line saying why and which
+    epoch is selected. The selected epoch (counted from 1) is kept for the run summary and resumes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.selected_epoch: int | None = None
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        selector = model_checkpoint(trainer)
+        if selector is not None and selector.monitor and trainer.is_global_zero:
+            log.info("%s", selection_line(selector.monitor, selector.mode))
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        record = self.record(trainer)
+        new_best = self._validated and self._is_new_best(trainer)
+        if new_best:
+            self.selected_epoch = record.epoch
+        if trainer.is_global_zero:
+            log.info("%s", epoch_line(record, trainer.max_epochs, new_best))
 
     @staticmethod
     def _is_new_best(trainer: L.Trainer) -> bool:
@@ -131,6 +142,62 @@ class EpochLog(Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.selected_epoch = state_dict.get("selected_epoch")
+
+
+class ProgressLine(ProgressBar):
+    """On a terminal: one line, redrawn in place every `refresh_rate` batches (`epoch 3/10  train
+    41/47  10.8 batches/s`, then `validate 3/6`), erased when the epoch ends so that its epoch line
+    takes its place. The figures are in the epoch lines; Lightning's own bars repeat them in a column
+    and count epochs from 0."""
+
+    def __init__(self, refresh_rate: int = 10) -> None:
+        super().__init__()
+        if refresh_rate < 1:
+            raise ValueError(f"callbacks.progress_bar.refresh_rate={refresh_rate} must be >= 1")
+        self.refresh_rate = refresh_rate
+        self._enabled = True
+        self._start = 0.0
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        done = batch_idx + 1
+        if done % self.refresh_rate == 0 or done == self.total_train_batches:
+            rate = done / max(time.perf_counter() - self._start, 1e-9)
+            self._draw(trainer, f"train {done}/{self._total(self.total_train_batches)}  {rate:.1f} batches/s")
+
+    def on_validation_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any, **kwargs: Any) -> None:
+        batch_idx = args[2] if len(args) > 2 else kwargs.get("batch_idx", 0)
+        if not trainer.sanity_checking and (batch_idx + 1) % self.refresh_rate == 0:
+            self._draw(trainer, f"validate {batch_idx + 1}/{self._total(self.total_val_batches_current_dataloader)}")
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._erase()
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        self._erase()
+
+    @staticmethod
+    def _total(total: float) -> str:
+        return "?" if math.isinf(total) else str(int(total))
+
+    def _draw(self, trainer: L.Trainer, text: str) -> None:
+        if self._enabled and trainer.is_global_zero:
+            of = f"/{trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
+            sys.stderr.write(f"\r\x1b[Kepoch {trainer.current_epoch + 1}{of}  {text}")
+            sys.stderr.flush()
+
+    def _erase(self) -> None:
+        if self._enabled:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
 
 
 class LastCheckpoint(Checkpoint):
@@ -172,42 +239,16 @@ def epoch_checkpoint_name(epoch: int) -> str:
     return f"epoch_{epoch:03d}.ckpt"
 
 
-class RunPlots(Callback):
+class RunPlots(EpochRecorder):
     """Records per-epoch train/valid loss and accuracy in history.csv (after every epoch), and plots
-    them in curves.png at the end of fit.
-
-    The row for an epoch is taken in `on_train_epoch_end`, not at the end of validation: Lightning
-    validates before the training epoch ends, so at `on_validation_epoch_end` the epoch-level train
-    metrics are still those of the previous epoch. At `on_train_epoch_end` both are current, and so is
-    `time/epoch_s` when `EpochTimer` comes earlier in the callback list (callbacks run in list order).
-    Epochs without a validation run (`check_val_every_n_epoch` > 1) get empty valid columns instead of
-    the previous epoch's values.
-    """
+    them in curves.png at the end of fit."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.history: list[EpochRecord] = []
-        self._validated = False
-
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._validated = False
-
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.sanity_checking:
-            self._validated = True
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        metrics = trainer.callback_metrics
-        val = self._validated
-        self.history.append(
-            EpochRecord(
-                epoch=trainer.current_epoch + 1,
-                train_loss=_metric(metrics, TRAIN_LOSS_EPOCH),
-                train_acc=_metric(metrics, TRAIN_ACC),
-                val_loss=_metric(metrics, VAL_LOSS) if val else None,
-                val_acc=_metric(metrics, VAL_ACC) if val else None,
-                epoch_s=_metric(metrics, EPOCH_S),
-            )
-        )
+        self.history.append(self.record(trainer))
         if trainer.is_global_zero:  # every epoch: a killed run keeps the figures of its finished epochs
             write_history(self.history, Path(trainer.default_root_dir) / HISTORY_FILE)
 

@@ -164,7 +164,7 @@ def load_run(path: str | Path, checkpoint: str = SELECTED, run_dir: Path | None 
     recorded = (state.get(NOTES_KEY) or {}).get("features")
     if recorded is not None and recorded != model.checkpoint_notes.get("features"):
         raise ConfigError(
-            f"{run_dir / VOCAB_FILE} is not the vocabulary {ckpt.name} was trained with (edited, or copied from another run): "
+            f"{run_dir / VOCAB_FILE} is not the vocabulary {ckpt} was trained with (edited, or copied from another run): "
             "the model would read its ids as other words; restore the run's own file or train again"
         )
     if (mismatch := weights_mismatch(model.state_dict(), state["state_dict"])) is not None:

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from hydra_plugins.textclass_searchpath.searchpath import CONFIG_DIR_ENV
-from textclass.console import FILE_ONLY, take_verbose_flag
+from textclass.console import FILE_ONLY, quiet_third_party, take_verbose_flag
 from textclass.errors import ConfigError, NothingToDo, TextclassError, find_user_error
 from textclass.launchers import is_global_rank_zero
 from textclass.overrides import override_key
@@ -215,6 +215,7 @@ def run_command(
         print(done, file=sys.stderr)
         raise SystemExit(0) from None
     sys.argv = [sys.argv[0], *args]
+    quiet_third_party()
     hydra_main()
 
 

@@ -86,6 +86,7 @@ def quiet_third_party() -> None:
             own.removeHandler(handler)
     if verbose():
         return
+    os.environ.setdefault("WANDB_QUIET", "true")  # W&B's banner lines; its warnings still show
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         target = logging.getLogger(name)
         if not any(isinstance(f, DropNoise) for f in target.filters):
@@ -123,28 +124,27 @@ class NotFileOnly(logging.Filter):
 # --- the lines --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class EpochFigures:
-    """One finished epoch as the console shows it (epochs count from 1; None: not logged)."""
+@dataclass
+class EpochRecord:
+    """One finished training epoch's figures, as the console, history.csv and curves.png show them
+    (epochs count from 1; None where a value was not logged that epoch)."""
 
     epoch: int
-    max_epochs: int | None
-    train_loss: float | None
-    train_acc: float | None
-    val_loss: float | None
-    val_acc: float | None
-    seconds: float | None
-    new_best: bool
+    train_loss: float | None = None
+    train_acc: float | None = None
+    val_loss: float | None = None
+    val_acc: float | None = None
+    epoch_s: float | None = None
 
 
-def epoch_line(e: EpochFigures) -> str:
+def epoch_line(e: EpochRecord, max_epochs: int | None, new_best: bool) -> str:
     """`epoch 3/10  train loss 0.4123 acc 0.8712 | val loss 0.3981 acc 0.8801 *  2.3 s`"""
-    of = f"/{e.max_epochs}" if e.max_epochs and e.max_epochs > 0 else ""
-    width = len(str(e.max_epochs)) if of else 1
+    of = f"/{max_epochs}" if max_epochs and max_epochs > 0 else ""
+    width = len(str(max_epochs)) if of else 1
     line = f"epoch {e.epoch:>{width}}{of}  train {figures(e.train_loss, e.train_acc)}"
     if e.val_loss is not None or e.val_acc is not None:
-        line += f" | val {figures(e.val_loss, e.val_acc)}{' *' if e.new_best else '  '}"
-    return line + (f"  {duration(e.seconds)}" if e.seconds is not None else "")
+        line += f" | val {figures(e.val_loss, e.val_acc)}{' *' if new_best else '  '}"
+    return line + (f"  {duration(e.epoch_s)}" if e.epoch_s is not None else "")
 
 
 def figures(loss: float | None, acc: float | None) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from omegaconf.errors import GrammarParseError, InterpolationResolutionError, MissingMandatoryValue, ValidationError
 
 
@@ -38,17 +40,23 @@ class NothingToDo(Exception):
 CONFIG_VALUE_ERRORS = (MissingMandatoryValue, InterpolationResolutionError, GrammarParseError, ValidationError)
 
 
+def causes(err: BaseException | None) -> Iterator[BaseException]:
+    """`err` and the exceptions it was raised from (or while handling), outermost first."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        yield err
+        err = err.__cause__ or err.__context__
+
+
 def find_user_error(err: BaseException) -> TextclassError | None:
     """The TextclassError behind `err` (also when Hydra's instantiate wrapped it), or the
     ConfigError that an OmegaConf error about a config value stands for."""
-    seen = set()
-    while err is not None and id(err) not in seen:
-        if isinstance(err, TextclassError):
-            return err
-        if isinstance(err, CONFIG_VALUE_ERRORS):
-            return config_value_error(err)
-        seen.add(id(err))
-        err = err.__cause__ or err.__context__
+    for cause in causes(err):
+        if isinstance(cause, TextclassError):
+            return cause
+        if isinstance(cause, CONFIG_VALUE_ERRORS):
+            return config_value_error(cause)
     return None
 
 

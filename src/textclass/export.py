@@ -23,8 +23,9 @@ import hydra
 from omegaconf import DictConfig
 
 from textclass.cli import CONFIG_DIR, exit_on_user_error, run_command
+from textclass.console import silenced
 from textclass.errors import ConfigError
-from textclass.files import check_output, writable_folder
+from textclass.files import check_output, creatable_folder, writable_folder
 from textclass.run_files import LABELS_FILE, THRESHOLDS_FILE, VOCAB_FILE
 
 if TYPE_CHECKING:
@@ -60,12 +61,17 @@ def output_path(output: str | None, run_dir: Path, fmt: str) -> Path:
     return Path(output).expanduser() if output else run_dir / EXPORT_DIR / fmt / FORMATS[fmt]
 
 
+def check_output_file(path: Path, fmt: str) -> None:
+    if path.is_dir():
+        raise ConfigError(f"output={path} is a directory; give a file path such as {path / FORMATS[fmt]}")
+    creatable_folder(path.parent, "output")
+
+
 def prepare_output(path: Path, fmt: str, run: TrainedRun) -> None:
     """The output's folder, created and checked before any export work: never the checkpoint read,
     never inside a run directory but the run's own export/, and a folder that holds only a previous
     export (the files written beside the model would replace any others of their names)."""
-    if path.is_dir():
-        raise ConfigError(f"output={path} is a directory; give a file path such as {path / FORMATS[fmt]}")
+    check_output_file(path, fmt)
     check_output(path, "output", inputs=[run.checkpoint], own_folder=run.run_dir / EXPORT_DIR)
     folder = path.expanduser().parent
     replaced = [name for name in BESIDE if (folder / name).exists()]
@@ -260,7 +266,8 @@ def export_onnx(module: nn.Module, example: tuple[torch.Tensor, torch.Tensor], p
     weight_bytes = sum(p.numel() * p.element_size() for p in module.parameters())
     forget_rnn_kernels()
     logging.getLogger("onnx_ir").setLevel(logging.WARNING)  # a line per deduplicated initializer
-    with warnings.catch_warnings():
+    # torch's exporter warns that torchvision's operators are skipped: none of ours is one
+    with warnings.catch_warnings(), silenced("torch.onnx._internal.exporter._registration"):
         warnings.simplefilter("ignore")  # the exporter's notes on its own internals
         torch.onnx.export(
             module,
@@ -439,6 +446,8 @@ def hydra_main(cfg: DictConfig) -> None:
     # what can be checked without the run is checked before load_run's imports (seconds)
     if not Path(str(ckpt_path)).expanduser().exists():
         raise ConfigError(f"checkpoint not found: {ckpt_path}; pass ckpt_path=<run dir> (or a .ckpt file inside one)")
+    if cfg.output:  # what can be checked of a given output before the run loads (seconds)
+        check_output_file(Path(cfg.output).expanduser(), fmt)
     from textclass.checkpoint import load_run
 
     run = load_run(ckpt_path, cfg.checkpoint)

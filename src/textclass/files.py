@@ -59,6 +59,17 @@ def writable_folder(folder: Path, option: str) -> Path:
     return folder
 
 
+def creatable_folder(folder: Path, option: str) -> None:
+    """`folder` exists or could be made (its nearest existing ancestor is a folder we may write in),
+    checked without creating anything: for the checks that come before a command knows where its
+    inputs are (writable_folder makes the folder once every check has passed)."""
+    existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ConfigError(f"{option}={folder}: cannot create the folder, {existing} is a file; choose an output path in a writable folder")
+    if existing is not None and not os.access(existing, os.W_OK):
+        raise ConfigError(f"{option}={folder}: cannot write in {existing} (no permission); choose an output path in a writable folder")
+
+
 def enclosing_run(path: Path) -> Path | None:
     """The textclass-train run directory `path` lies in (or is), if any."""
     for folder in [path, *path.parents] if path.is_dir() else path.parents:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,17 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-
-@dataclass
-class EpochRecord:
-    """One training epoch's summary numbers; None where the value was not logged that epoch."""
-
-    epoch: int  # counted from 1, as the console shows it
-    train_loss: float | None = None
-    train_acc: float | None = None
-    val_loss: float | None = None
-    val_acc: float | None = None
-    epoch_s: float | None = None
+from textclass.console import EpochRecord
 
 
 def plot_curves(history: Sequence[EpochRecord], path: Path | str) -> Path:

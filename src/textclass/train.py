@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from textclass.cli import CONFIG_DIR, compose_config, exit_on_user_error, run_command, seeds_arguments
 from textclass.console import RunSummary, quiet_third_party, summary_lines
-from textclass.errors import ConfigError, NothingToDo, find_user_error
+from textclass.errors import ConfigError, NothingToDo, causes, find_user_error
 from textclass.metric_names import TEST_ACC, TEST_F1, VAL_ACC_SELECTED, VAL_F1_MICRO_TUNED, VAL_F1_SELECTED, VAL_F1_TUNED
 from textclass.run_files import (
     CONFUSION_FILE,
@@ -152,8 +152,16 @@ def epochs_done(checkpoint: dict) -> int:
 
 def make_trainer(cfg: DictConfig, loggers: list):
     """The configured Trainer, with its callbacks and loggers."""
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
     bar = progress_bar_wanted(cfg.trainer, sys.stdout.isatty() and sys.stderr.isatty())
-    return instantiate(cfg.trainer, callbacks=make_callbacks(cfg, bar), logger=loggers or False, enable_progress_bar=bar)
+    try:
+        return instantiate(cfg.trainer, callbacks=make_callbacks(cfg, bar), logger=loggers or False, enable_progress_bar=bar)
+    except Exception as err:  # Lightning's refusal of a setting, wrapped by Hydra's instantiate
+        cause = next((e for e in causes(err) if isinstance(e, (MisconfigurationException, ValueError))), None)
+        if cause is None:
+            raise
+        raise ConfigError(f"trainer: {' '.join(str(cause).split())}") from None
 
 
 def progress_bar_wanted(trainer: DictConfig, terminal: bool) -> bool:
@@ -270,13 +278,18 @@ def fit_thresholds(model: TextClassifier, datamodule, path: Path | None) -> dict
 
 
 def check_epoch_limit(trainer_cfg: DictConfig) -> None:
-    """Lightning takes max_epochs=0 (or -5) and trains nothing; say so instead of an empty run."""
+    """Lightning takes max_epochs=0 (or -5) and trains nothing, and divides by the step counts below
+    mid-run; say so instead of an empty run or a ZeroDivisionError."""
     max_epochs = trainer_cfg.get("max_epochs")
     if max_epochs is not None and max_epochs != -1 and max_epochs < 1:
         raise ConfigError(
             f"trainer.max_epochs={max_epochs} trains nothing: set it to 1 or more "
             "(or -1 for no epoch limit, with trainer.max_steps to stop)"
         )
+    for key in ("check_val_every_n_epoch", "log_every_n_steps", "accumulate_grad_batches"):
+        value = trainer_cfg.get(key)
+        if isinstance(value, int) and value < 1:
+            raise ConfigError(f"trainer.{key}={value} must be 1 or more")
 
 
 def check_sharding(trainer_cfg: DictConfig, world_size: int) -> None:
@@ -289,7 +302,7 @@ def check_sharding(trainer_cfg: DictConfig, world_size: int) -> None:
 
 
 def make_callbacks(cfg: DictConfig, progress_bar: bool) -> list[Callback]:
-    from lightning.pytorch.callbacks import Callback, ModelSummary, ProgressBar
+    from lightning.pytorch.callbacks import Callback, Checkpoint, ModelSummary, ProgressBar
 
     callbacks = []
     for name, callback_cfg in (cfg.get("callbacks") or {}).items():
@@ -299,6 +312,8 @@ def make_callbacks(cfg: DictConfig, progress_bar: bool) -> list[Callback]:
                 raise ConfigError(f"callbacks.{name}: {callback_cfg._target_} is not a Lightning callback (a subclass of lightning.pytorch.callbacks.Callback)")
             callbacks.append(callback)
     # one switch turns each off: Lightning refuses these callbacks while the trainer disables them
+    if not cfg.trainer.get("enable_checkpointing", True):
+        callbacks = [c for c in callbacks if not isinstance(c, Checkpoint)]
     if not progress_bar:
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     if not cfg.trainer.get("enable_model_summary", True):
