@@ -27,7 +27,7 @@ def test_bert_tokenization_of_a_batch_offline(data_dir, tmp_path):
     dm.setup("fit")
     # the tokenizer is its own featurizer: no word vocabulary, no embedding matrix, pad id 0
     assert isinstance(dm.features, PretrainedTokenizer)
-    assert not hasattr(dm.features, "vocab") and dm.features.input_layer() is None and dm.features.pad_id == 0
+    assert not hasattr(dm.features, "vocab") and dm.features.embedding_init() is None and dm.features.pad_id == 0
     batch = next(iter(dm.val_dataloader()))
     cls, sep = 101, 102  # uncased BERT vocabulary
     assert batch.input_ids.shape[0] == 4 and batch.input_ids.shape[1] <= 8

@@ -1,6 +1,6 @@
-"""Distillation (model.distill): the KL term against a hand computation, alpha=1 is plain training
-(the real CLI, same seed: identical weights and losses), the teacher's logits are computed once and
-cached, and a teacher of other splits or other classes is refused with one line."""
+"""Distillation (distill=kd, a plug-in): the KL term against a hand computation, alpha=1 is plain
+training (the real CLI, same seed: identical weights and losses), the teacher's logits are computed
+once and cached, and a teacher of other splits or other classes is refused with one line."""
 
 from __future__ import annotations
 
@@ -15,9 +15,12 @@ import torch
 from lightning.pytorch.utilities import move_data_to_device
 
 from conftest import NEWS_ROWS, TinyRun, cli_env, failed_run, in_parallel, run_cli, run_ok, write_tiny_data, write_tsv
+from textclass.cli import compose_config
 from textclass.data.batching import EncodedDataset, EncodedTexts, collate
-from textclass.distill import DistillSpec, distillation_loss, teacher_checkpoint, untouched_random_state
+from textclass.distill.loss import LOGITS_KEY, DistillationObjective, DistillSpec, distillation_loss
+from textclass.distill.teacher import teacher_checkpoint, untouched_random_state
 from textclass.errors import ConfigError
+from textclass.options import check_config_types
 from textclass.models.classifier import TextClassifier
 from textclass.models.embedding import build_embedding
 from textclass.models.encoders.bow import BagOfEmbeddings
@@ -79,13 +82,14 @@ def tiny_classifier(**kwargs) -> TextClassifier:
 
 
 def teacher_batch():
-    examples = [(np.array([1, 2, 3]), 0, np.array(TEACHER[0], np.float32)), (np.array([4, 5]), 1, np.array(TEACHER[1], np.float32))]
+    examples = [(np.array([1, 2, 3]), 0, {LOGITS_KEY: np.array(TEACHER[0], np.float32)}), (np.array([4, 5]), 1, {LOGITS_KEY: np.array(TEACHER[1], np.float32)})]
     return collate(examples)
 
 
 def test_training_loss_is_alpha_ce_plus_one_minus_alpha_t2_kl():
     alpha, t = 0.3, 2.0
-    model = tiny_classifier(distill={"teacher": "unused", "alpha": alpha, "temperature": t})
+    model = tiny_classifier()
+    model.objective = DistillationObjective(alpha, t, multi_label=False)  # what the plug-in sets
     batch = teacher_batch()
     logits = model(batch)
     # cross-entropy by hand: mean of -log softmax(logits)[label]
@@ -99,35 +103,41 @@ def test_alpha_one_and_no_teacher_give_the_plain_loss_exactly():
     plain = tiny_classifier()
     logits = plain(batch)
     loss = plain.compute_loss(logits, batch.labels)
-    only_labels = tiny_classifier(distill={"teacher": "unused", "alpha": 1.0, "temperature": 3.0})
+    only_labels = tiny_classifier()
+    only_labels.objective = DistillationObjective(1.0, 3.0, multi_label=False)
     assert torch.equal(only_labels.training_loss(logits, batch), loss)
     without_teacher = collate([(np.array([1, 2, 3]), 0), (np.array([4, 5]), 1)])
-    assert without_teacher.teacher_logits is None
+    assert without_teacher.extras == {}
     assert torch.equal(plain.training_loss(logits, without_teacher), loss)
 
 
 @pytest.mark.parametrize(
     "options, key",
-    [({"alpha": 1.5}, "model.distill.alpha"), ({"temperature": 0}, "model.distill.temperature"), ({"temprature": 2}, "model.distill.temprature"),
-     ({"teacher": 3}, "model.distill.teacher")],
+    [({"alpha": 1.5}, "distill.alpha"), ({"temperature": 0}, "distill.temperature"), ({"teacher": 3}, "distill.teacher")],
 )
 def test_bad_distill_options_name_the_key(options, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        DistillSpec.from_options(options)
+        DistillSpec(**{"teacher": "a/run", **options})
+
+
+def test_a_misspelt_distill_option_is_named_before_anything_is_built():
+    cfg = compose_config("train", ["distill=kd", "distill.teacher=a/run", "+distill.temprature=2", "paths.output_dir=out"])
+    with pytest.raises(ConfigError, match=r"distill\.temprature is not an option of Distillation; options: \['teacher', 'alpha', 'temperature'\]"):
+        check_config_types(cfg)
 
 
 def test_teacher_logits_travel_with_their_examples_through_collate_and_device_moves():
     encoded = EncodedTexts(np.array([1, 2, 3, 4, 5, 6], np.int32), np.array([0, 1, 3, 6]), np.array([0, 1, 2]))
     logits = np.arange(9, dtype=np.float32).reshape(3, 3)
-    dataset = EncodedDataset(encoded, logits)
+    dataset = EncodedDataset(encoded, {LOGITS_KEY: logits})
     batch = collate([dataset[i] for i in range(3)], sort_by_length=True)  # longest first: examples 2, 1, 0
     assert batch.labels.tolist() == [2, 1, 0]
-    assert batch.teacher_logits.tolist() == logits[[2, 1, 0]].tolist()
+    assert batch.extras[LOGITS_KEY].tolist() == logits[[2, 1, 0]].tolist()
     moved = move_data_to_device(batch, torch.device("cpu"))
-    assert torch.equal(moved.teacher_logits, batch.teacher_logits)
-    assert move_data_to_device(collate([EncodedDataset(encoded)[0]]), torch.device("cpu")).teacher_logits is None
-    with pytest.raises(ValueError, match="2 rows of teacher logits for 3 examples"):
-        EncodedDataset(encoded, logits[:2])
+    assert torch.equal(moved.extras[LOGITS_KEY], batch.extras[LOGITS_KEY])
+    assert move_data_to_device(collate([EncodedDataset(encoded)[0]]), torch.device("cpu")).extras == {}
+    with pytest.raises(ValueError, match="2 rows of teacher_logits for 3 examples"):
+        EncodedDataset(encoded, {LOGITS_KEY: logits[:2]})
 
 
 def draws() -> tuple[list[float], float, float]:
@@ -176,7 +186,7 @@ def test_alpha_one_equals_plain_training_and_the_teacher_logits_are_cached(tiny_
     teacher = str(tiny_run.run)
     plain, alpha_one = in_parallel(
         lambda: run_ok([*STUDENT_ARGS, "hydra.run.dir=plain"], cwd=tmp_path, env=env),
-        lambda: run_ok([*STUDENT_ARGS, "hydra.run.dir=alpha_one", f"model.distill.teacher={teacher}", "model.distill.alpha=1"], cwd=tmp_path, env=env),
+        lambda: run_ok([*STUDENT_ARGS, "hydra.run.dir=alpha_one", "distill=kd", f"distill.teacher={teacher}", "distill.alpha=1"], cwd=tmp_path, env=env),
     )
     assert "computed from" in alpha_one.stderr + alpha_one.stdout
     plain_state, alpha_one_state = state(tmp_path / "plain"), state(tmp_path / "alpha_one")
@@ -200,8 +210,10 @@ def test_alpha_one_equals_plain_training_and_the_teacher_logits_are_cached(tiny_
     mtime = cache_file.stat().st_mtime_ns
 
     # reused: a student on the teacher alone does not compute them again, and trains differently
+    # (the key before distillation became a plug-in, model.distill.*, still works, with a note)
     teacher_only = run_ok([*STUDENT_ARGS, "hydra.run.dir=teacher_only", f"model.distill.teacher={teacher}", "model.distill.alpha=0"], cwd=tmp_path, env=env)
     log = teacher_only.stderr + teacher_only.stdout
+    assert f"note: model.distill.teacher={teacher} is distill.teacher={teacher} now" in teacher_only.stderr
     assert "loaded from the cache" in log and "computed from" not in log, log[-3000:]
     assert cached_logits(tmp_path / "cache") == [cache_file] and cache_file.stat().st_mtime_ns == mtime
     assert not torch.equal(state(tmp_path / "teacher_only")["head.weight"], plain_state["head.weight"])
@@ -217,7 +229,7 @@ def error_line(result) -> str:
 
 @pytest.mark.slow
 def test_a_teacher_of_other_splits_or_classes_is_one_error_line(tiny_run: TinyRun, tmp_path):
-    teacher = f"model.distill.teacher={tiny_run.run}"
+    teacher = f"distill.teacher={tiny_run.run}"
     other_data = write_tiny_data(tmp_path / "other")
     write_tsv(other_data / "news" / "train.tsv", "category\ttitle", NEWS_ROWS * 2)  # other training examples
     runs = [
@@ -243,7 +255,7 @@ def test_a_bert_run_is_a_teacher(tmp_path):
     env = cli_env(data, tmp_path)
     common = ("trainer.max_epochs=1", "data.batch_size=8", "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", "predictions=false")
     run_ok(["textclass-train", "model=bert", "hydra.run.dir=bert", *common], cwd=tmp_path, env=env)
-    run_ok(["textclass-train", "hydra.run.dir=student", f"model.distill.teacher={tmp_path / 'bert'}", *common], cwd=tmp_path, env=env)
+    run_ok(["textclass-train", "hydra.run.dir=student", "distill=kd", f"distill.teacher={tmp_path / 'bert'}", *common], cwd=tmp_path, env=env)
     (cache_file,) = cached_logits(tmp_path / "cache")
     logits = np.load(cache_file)
     assert logits.shape == (len(NEWS_ROWS) * 3, 4) and np.isfinite(logits).all()

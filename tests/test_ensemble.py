@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 import textclass
 from conftest import NEWS_ROWS, TinyRun, cli_env, in_parallel, run_cli, run_ok
 from textclass.checkpoint import load_run, selected_checkpoint
-from textclass.ensemble import Options, make_ensemble, mean_logits
+from textclass.ensemble import Options, make_ensemble, mean_logits, refuse_ensemble
 from textclass.errors import ConfigError, DataError
 from textclass.metric_names import TEST_ACC, TEST_F1, VAL_ACC_SELECTED, VAL_F1_SELECTED
 from textclass.predictions import Predictions, load_predictions
@@ -97,8 +97,10 @@ def test_an_ensemble_of_one_run_equals_that_run(tiny_run: TinyRun, one_run_ensem
 
 def test_what_needs_one_model_refuses_an_ensemble(one_run_ensemble):
     ens, _ = one_run_ensemble
-    with pytest.raises(ConfigError, match="is an ensemble of 1 run"):
-        load_run(ens)  # textclass-export's loader
+    with pytest.raises(ConfigError, match="format=onnx needs one model, and .* is an ensemble of 1 run"):
+        refuse_ensemble(ens, "format=onnx")  # what textclass-export asks first
+    with pytest.raises(ConfigError, match="is not a textclass-train run directory"):
+        load_run(ens)  # the loader of single runs knows nothing of ensembles, only what a run is
     classifier = textclass.load(ens)
     assert len(classifier.predict(TEXTS[:2])) == 2
     with pytest.raises(ConfigError, match="explain=true needs one model"):

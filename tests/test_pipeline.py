@@ -14,8 +14,8 @@ from conftest import REAL_DATA, SST2_ROWS, builtin_dataset, real_data, write_tsv
 from textclass.data.batching import BucketBatchSampler, EpochShuffleSampler, Shard, ShardSampler, collate, padding_fraction
 from textclass.data.cache import KEY_FILE
 from textclass.data.datamodule import encode_dataset
-from textclass.embeddings import EmbeddingSpec, align_vectors, keyed_vectors, load_vectors
-from textclass.tokenizers.word import PAD, UNK, VocabSpec, Vocabulary, WordTokenizer
+from textclass.embeddings import EmbeddingSpec, keyed_vectors, load_vectors
+from textclass.tokenizers.word import PAD, UNK, VocabSpec, Vocabulary, WordTokenizer, align_vectors
 
 GLOVE_WORDS = ["the", "movie", "film", "good", "fed", "rates", "new", "apple", "utterly", "charming"]
 
@@ -240,20 +240,20 @@ def test_collate_keeps_order_without_sorting_and_uses_pad_id():
     assert batch.attention_mask.tolist() == [[True, False, False], [True, True, True]]
 
 
-def test_lightning_moves_a_batch_through_its_to_method_teacher_logits_included():
+def test_lightning_moves_a_batch_through_its_to_method_extras_included():
     """Lightning's move_data_to_device calls Batch.to (no field-by-field deep copy); "meta" is a real
     second device on a CPU-only machine."""
     from lightning.pytorch.utilities import move_data_to_device
 
-    batch = collate([(np.array([7]), 1, np.array([0.5, -0.5])), (np.array([8, 9]), 0, np.array([1.0, 2.0]))], pad_id=3)
+    batch = collate([(np.array([7]), 1, {"soft": np.array([0.5, -0.5])}), (np.array([8, 9]), 0, {"soft": np.array([1.0, 2.0])})], pad_id=3)
     moved = move_data_to_device(batch, torch.device("meta"))
     assert type(moved).__name__ == "Batch"
-    tensors = [moved.input_ids, moved.lengths, moved.attention_mask, moved.labels, moved.teacher_logits]
+    tensors = [moved.input_ids, moved.lengths, moved.attention_mask, moved.labels, moved.extras["soft"]]
     assert [t.device.type for t in tensors] == ["meta"] * 5
     assert [tuple(t.shape) for t in tensors] == [(2, 2), (2,), (2, 2), (2,), (2, 2)]
     assert batch.input_ids.device.type == "cpu"  # the original is untouched
     back = collate([(np.array([7]), 1)], pad_id=0).to("cpu")
-    assert back.teacher_logits is None and back.input_ids.tolist() == [[7]]
+    assert back.extras == {} and back.input_ids.tolist() == [[7]]
 
 
 def test_bucket_sampler_covers_every_example_once_and_cuts_padding():

@@ -18,7 +18,8 @@ import numpy as np
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from textclass.checkpoint import Predictor, load_predictor
+from textclass.checkpoint import Predictor
+from textclass.ensemble import load_system
 from textclass.cli import CONFIG_DIR, compose_config
 from textclass.errors import ConfigError, DataError, find_user_error
 from textclass.overrides import override_key
@@ -33,7 +34,7 @@ def train(overrides: Sequence[str] = ()) -> dict[str, float | str]:
     the CLI would print."""
     from hydra import initialize_config_dir
 
-    from textclass.train import removed_when_refused, resume_arguments
+    from textclass.train import plugin_arguments, removed_when_refused, resume_arguments
     from textclass.train import train as train_job
 
     overrides = list(overrides)
@@ -43,7 +44,7 @@ def train(overrides: Sequence[str] = ()) -> dict[str, float | str]:
             f"{seeds[-1]}: textclass.train runs one training and returns its metrics; for several seeds call it once per "
             "seed: [textclass.train([*overrides, f'seed={s}']) for s in range(1, N + 1)] (or run textclass train seeds=N)"
         )
-    overrides = resume_arguments(overrides)
+    overrides = plugin_arguments(resume_arguments(overrides))
     compose_config("train", overrides)  # a wrong override: one ConfigError, before Hydra's report
 
     def task(cfg: DictConfig) -> dict[str, float | str]:
@@ -105,7 +106,7 @@ def load(path: str | Path, checkpoint: str = SELECTED) -> Classifier:
     reports; "last", the latest epoch; or a file name in its checkpoints/), or from a checkpoint file
     inside it; or an ensemble from its directory (textclass-ensemble: the mean of its members'
     probabilities)."""
-    return Classifier(load_predictor(path, checkpoint))
+    return Classifier(load_system(path, checkpoint))
 
 
 def checked_texts(texts: Sequence[str]) -> list[str]:

@@ -1,8 +1,8 @@
 """A trained model back from its checkpoint, with the run's own config, tokenizer and vocabulary.
 
 Eval and predict never use the current config for these: ids must mean what they meant in training.
-They take any `Predictor`: one run (`TrainedRun`, `load_run`) or an ensemble of runs
-(`textclass.ensemble.Ensemble`); `load_predictor` loads either from its directory.
+They take any `Predictor`, the interface of a trained system: one run (`TrainedRun`, `load_run`) is
+one; plug-ins may build others on top of runs (ensembles).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Protocol
 import torch
 import yaml
 from hydra.utils import get_class, instantiate
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from textclass.data.batching import Batch, unlabeled_loader
 from textclass.data.dataset import LabelSet, TextDataset
@@ -26,7 +26,6 @@ from textclass.models.build import build_model
 from textclass.models.classifier import NOTES_KEY, TextClassifier
 from textclass.run_files import (
     CHECKPOINT_DIR,
-    ENSEMBLE_KEY,
     LABELS_FILE,
     LAST,
     LAST_CHECKPOINT,
@@ -44,6 +43,8 @@ log = logging.getLogger(__name__)
 
 # what every run config has, and eval/predict read
 RUN_CONFIG_KEYS = ("data", "tokenizer", "model")
+# keys that runs made by earlier versions hold where nothing reads them now: (parent, key)
+LEGACY_KEYS = (("model", "distill"),)  # distillation is a plug-in now, configured under `distill`
 
 
 class DecisionRule(Protocol):
@@ -140,12 +141,8 @@ def load_run(path: str | Path, checkpoint: str = SELECTED, run_dir: Path | None 
     `run_checkpoint`) or a checkpoint file inside one; or, given the `run_dir` it belongs to, a
     checkpoint file anywhere. Logs which file it loaded (at `log_level`)."""
     path = Path(path).expanduser().resolve()
-    members = ensemble_members(path)
-    if members is not None:
-        raise ConfigError(
-            f"{path} is an ensemble of {len(members)} run(s) (textclass-ensemble), and this needs one trained model: "
-            f"pass one of its members, {', '.join(members)}"
-        )
+    if path.is_dir() and (path / RUN_CONFIG).is_file() and not (path / CHECKPOINT_DIR).is_dir():
+        raise ConfigError(f"{path} is not a textclass-train run directory (no {CHECKPOINT_DIR}/); pass a run directory or a .ckpt file inside one")
     ckpt = run_checkpoint(path, checkpoint)
     state = read_checkpoint(ckpt)
     run_dir = run_dir or find_run_dir(ckpt)
@@ -222,31 +219,6 @@ def run_checkpoint(path: Path, checkpoint: str = SELECTED) -> Path:
     )
 
 
-def load_predictor(path: str | Path, checkpoint: str = SELECTED) -> Predictor:
-    """A run directory or checkpoint (`load_run`), or an ensemble directory (`textclass.ensemble`),
-    whose members' checkpoints were chosen when it was made."""
-    path = Path(path).expanduser().resolve()
-    if ensemble_members(path) is not None:
-        from textclass.ensemble import load_ensemble
-
-        if str(checkpoint) != SELECTED:
-            raise ConfigError(f"{path} is an ensemble: its members' checkpoints were chosen when it was made; drop checkpoint={checkpoint}")
-        return load_ensemble(path)
-    return load_run(path, checkpoint)
-
-
-def ensemble_members(path: Path) -> list[str] | None:
-    """The member checkpoints an ensemble directory lists; None for anything else (a run, a file)."""
-    if not (path / RUN_CONFIG).is_file():
-        return None
-    cfg = load_yaml(path / RUN_CONFIG)
-    if not isinstance(cfg, DictConfig) or ENSEMBLE_KEY not in cfg:
-        return None
-    section = cfg[ENSEMBLE_KEY]
-    members = section.get("members") if isinstance(section, DictConfig) else None
-    return [str(m.get("checkpoint")) if isinstance(m, DictConfig) else str(m) for m in members] if isinstance(members, ListConfig) else []
-
-
 def selected_checkpoint(run_dir: Path) -> Path:
     """The checkpoint a run reports on (its metrics and predictions files): checkpoints/selected.ckpt.
     A run made before that file existed: the best by the checkpoint monitor, as its last.ckpt records
@@ -304,6 +276,9 @@ def load_run_config(run_dir: Path) -> DictConfig:
     if missing:
         raise ConfigError(f"{path} is not a textclass-train run config: it has no {', '.join(missing)}")
     check_trusted(cfg, path)
+    with open_dict(cfg):
+        for parent, key in LEGACY_KEYS:
+            cfg[parent].pop(key, None)
     return cfg
 
 

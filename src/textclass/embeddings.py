@@ -6,16 +6,12 @@ import importlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from gensim.models import KeyedVectors
 
 from textclass.console import silenced
 from textclass.errors import ConfigError, EmbeddingError
-
-if TYPE_CHECKING:
-    from textclass.tokenizers.word import Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -200,29 +196,3 @@ def _download_gensim_data(name: str) -> Path:
             f"downloaded ({err}). Offline, use embeddings=glove_6b_50d (installed), or embeddings=file "
             f"embeddings.path=/path/to/vectors for a local word2vec/GloVe file."
         ) from None
-
-
-@dataclass
-class AlignedEmbeddings:
-    matrix: np.ndarray  # |V| x d float32; row 0 (PAD) is zero
-    found: int  # vocabulary words with a pretrained vector
-    total: int  # vocabulary words, <pad> and <unk> excluded
-
-
-def align_vectors(vocab: Vocabulary, kv: KeyedVectors, init_std: float, seed: int) -> AlignedEmbeddings:
-    """Row i holds the vector of vocabulary word i; words without one get N(0, init_std) rows."""
-    rng = np.random.default_rng(seed)
-    matrix = rng.normal(0.0, init_std, size=(len(vocab), kv.vector_size)).astype(np.float32)
-    matrix[0] = 0.0
-    lookup = kv.key_to_index
-    rows, sources = [], []
-    first_word = 1 if vocab.unk_id is None else 2
-    for row, word in enumerate(vocab.itos[first_word:], start=first_word):
-        src = lookup.get(word)
-        if src is None:
-            src = lookup.get(word.lower())
-        if src is not None:
-            rows.append(row)
-            sources.append(src)
-    matrix[rows] = kv.vectors[sources]
-    return AlignedEmbeddings(matrix, len(rows), len(vocab) - first_word)

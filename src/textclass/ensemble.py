@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from textclass.checkpoint import TrainedRun, ensemble_members, find_run_dir, load_run, load_yaml, run_checkpoint
+from textclass.checkpoint import Predictor, TrainedRun, find_run_dir, load_run, load_yaml, run_checkpoint
 from textclass.cli import CONFIG_DIR, fail, key_value_options, split_arguments
 from textclass.errors import ConfigError, DataError, find_user_error
 from textclass.overrides import run_names, unique
@@ -136,6 +136,39 @@ def mean_logits(probabilities: list[torch.Tensor], multi_label: bool) -> torch.T
         mean = mean.clamp(tiny, 1 - 1e-12)
         return (mean.log() - (-mean).log1p()).float()
     return mean.clamp_min(tiny).log().float()
+
+
+# --- a run or an ensemble -------------------------------------------------------------------------
+
+
+def load_system(path: str | Path, checkpoint: str = SELECTED) -> Predictor:
+    """What eval, predict and textclass.load take: a run directory or checkpoint (`load_run`: its
+    `checkpoint`), or an ensemble directory, whose members' checkpoints were chosen when it was made."""
+    path = Path(path).expanduser().resolve()
+    if ensemble_members(path) is not None:
+        if str(checkpoint) != SELECTED:
+            raise ConfigError(f"{path} is an ensemble: its members' checkpoints were chosen when it was made; drop checkpoint={checkpoint}")
+        return load_ensemble(path)
+    return load_run(path, checkpoint)
+
+
+def ensemble_members(path: Path) -> list[str] | None:
+    """The member checkpoints an ensemble directory lists; None for anything else (a run, a file)."""
+    if not (path / RUN_CONFIG).is_file():
+        return None
+    cfg = load_yaml(path / RUN_CONFIG)
+    if not isinstance(cfg, DictConfig) or ENSEMBLE_KEY not in cfg:
+        return None
+    section = cfg[ENSEMBLE_KEY]
+    members = section.get("members") if isinstance(section, DictConfig) else None
+    return [str(m.get("checkpoint")) if isinstance(m, DictConfig) else str(m) for m in members] if isinstance(members, ListConfig) else []
+
+
+def refuse_ensemble(path: str | Path, purpose: str) -> None:
+    """What needs one model (`purpose`) is refused for an ensemble directory, naming its members."""
+    members = ensemble_members(Path(path).expanduser().resolve())
+    if members is not None:
+        raise ConfigError(f"{purpose} needs one model, and {path} is an ensemble of {len(members)} run(s) (textclass-ensemble): pass one of its members, {', '.join(members)}")
 
 
 # --- members -----------------------------------------------------------------------------------------

@@ -119,9 +119,9 @@ def format_table(results: dict[str, EvalResult]) -> str:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 @exit_on_user_error
 def hydra_main(cfg: DictConfig) -> dict[str, EvalResult]:
-    from textclass.checkpoint import load_predictor
+    from textclass.ensemble import load_system
 
-    run = load_predictor(cfg.ckpt_path, cfg.checkpoint)
+    run = load_system(cfg.ckpt_path, cfg.checkpoint)
     results = {name: evaluate(run, data, cfg.batch_size) for name, data in sources(run, list(cfg.splits), cfg.file).items()}
     print(format_table(results))
     out = Path(HydraConfig.get().runtime.output_dir) / EVAL_REPORT

@@ -449,7 +449,9 @@ def hydra_main(cfg: DictConfig) -> None:
     if cfg.output:  # what can be checked of a given output before the run loads (seconds)
         check_output_file(Path(cfg.output).expanduser(), fmt)
     from textclass.checkpoint import load_run
+    from textclass.ensemble import refuse_ensemble
 
+    refuse_ensemble(ckpt_path, f"format={fmt}")
     run = load_run(ckpt_path, cfg.checkpoint)
     path = output_path(cfg.output, run.run_dir, fmt)
     prepare_output(path, fmt, run)

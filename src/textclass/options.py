@@ -53,9 +53,10 @@ def check_option_types(node: DictConfig, target: Callable, prefix: str) -> None:
 
 
 def check_config_types(cfg: DictConfig) -> None:
-    """`check_option_types` for every node of `cfg` that has a `_target_`."""
+    """`check_known_options` and `check_option_types` for every node of `cfg` that has a `_target_`."""
     for path, node in target_nodes(cfg, ""):
         target = locate_target(node._target_, target_key(path))
+        check_known_options(node, target, path)
         check_option_types(node, target, path)
 
 

@@ -216,9 +216,9 @@ def hydra_main(cfg: DictConfig) -> None:
     ckpt_path = cfg.ckpt_path  # a missing ckpt_path is the first thing to say
     check_output(cfg.output, cfg.input)
     lines = read_texts(cfg.text, cfg.input)
-    from textclass.checkpoint import load_predictor
+    from textclass.ensemble import load_system
 
-    run = load_predictor(ckpt_path, cfg.checkpoint)
+    run = load_system(ckpt_path, cfg.checkpoint)
     if cfg.explain:
         run.single_model("explain=true")  # an ensemble refuses before any output is written
     start = time.perf_counter()

@@ -23,6 +23,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from textclass.cli import CONFIG_DIR, compose_config, exit_on_user_error, run_command, seeds_arguments
+from textclass.overrides import override_key
 from textclass.console import RunSummary, quiet_third_party, summary_lines
 from textclass.errors import ConfigError, NothingToDo, causes, find_user_error
 from textclass.metric_names import TEST_ACC, TEST_F1, VAL_ACC_SELECTED, VAL_F1_MICRO_TUNED, VAL_F1_SELECTED, VAL_F1_TUNED
@@ -65,7 +66,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
     from textclass.accelerators import check_accelerator
     from textclass.callbacks import model_checkpoint
     from textclass.checkpoint import read_checkpoint
-    from textclass.distill import DistillSpec
     from textclass.launchers import check_torchrun
     from textclass.models.build import balanced_class_weights, build_model
     from textclass.options import check_config_types
@@ -84,9 +84,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     is_rank_zero = rank_zero_only.rank == 0  # DDP: the other ranks run this function too
-    # checked before the data: the teacher's logits are computed while the data module sets up
-    teacher = DistillSpec.from_options(cfg.model.get("distill")).teacher
-    datamodule = instantiate(cfg.data, **({"teacher": teacher} if teacher is not None else {}))
+    # built before the data: a callback's own settings (a plug-in's: distillation's teacher run) fail first
+    callbacks = make_callbacks(cfg, progress_bar_wanted(cfg.trainer, sys.stdout.isatty() and sys.stderr.isatty()))
+    datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")
     labels = datamodule.labels
@@ -108,7 +108,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     from textclass.loggers import finish_runs, make_loggers  # here, not at start-up
 
     loggers = make_loggers(cfg)
-    trainer = make_trainer(cfg, loggers)
+    trainer = make_trainer(cfg, callbacks, loggers)
     check_sharding(cfg.trainer, trainer.world_size)
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
@@ -150,13 +150,14 @@ def epochs_done(checkpoint: dict) -> int:
     return int(progress.get("processed", checkpoint.get("epoch", -1) + 1))
 
 
-def make_trainer(cfg: DictConfig, loggers: list):
-    """The configured Trainer, with its callbacks and loggers."""
+def make_trainer(cfg: DictConfig, callbacks: list[Callback], loggers: list):
+    """The configured Trainer, with its callbacks and loggers (the progress bar when one is among them)."""
     from lightning.fabric.utilities.exceptions import MisconfigurationException
+    from lightning.pytorch.callbacks import ProgressBar
 
-    bar = progress_bar_wanted(cfg.trainer, sys.stdout.isatty() and sys.stderr.isatty())
+    bar = any(isinstance(c, ProgressBar) for c in callbacks)
     try:
-        return instantiate(cfg.trainer, callbacks=make_callbacks(cfg, bar), logger=loggers or False, enable_progress_bar=bar)
+        return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, enable_progress_bar=bar)
     except Exception as err:  # Lightning's refusal of a setting, wrapped by Hydra's instantiate
         cause = next((e for e in causes(err) if isinstance(e, (MisconfigurationException, ValueError))), None)
         if cause is None:
@@ -472,8 +473,30 @@ def rewrite_arguments(args: list[str]) -> list[str]:
     """The command line Hydra gets: a DDP rank's job, seeds=N and resume= rewritten (see each)."""
     from textclass.launchers import check_torchrun_run_dir
 
-    args = resume_arguments(seeds_arguments(ddp_rank_arguments(args, os.environ)))
+    args = plugin_arguments(resume_arguments(seeds_arguments(ddp_rank_arguments(args, os.environ))))
     check_torchrun_run_dir(args, os.environ)
+    return args
+
+
+# keys that moved, as users may have typed them (and runs' overrides hold them): old prefix -> new
+MOVED_KEYS = {"model.distill.": "distill."}
+
+
+def plugin_arguments(args: list[str]) -> list[str]:
+    """`distill.teacher=<run>` without `distill=kd` chooses it; `model.distill.*` (the key before
+    distillation became a plug-in) still works, with a note saying what it is now."""
+    args, moved = list(args), []
+    for i, arg in enumerate(args):
+        rest = arg.lstrip("+~")
+        prefix = arg[: len(arg) - len(rest)]
+        for old, new in MOVED_KEYS.items():
+            if rest.startswith(old):
+                args[i] = prefix + new + rest[len(old):]
+                moved.append((arg, args[i]))
+    for old, new in moved:
+        print(f"note: {old} is {new} now (distill=kd is the distillation plug-in's config group)", file=sys.stderr)
+    if any(override_key(a).startswith("distill.") for a in args) and not any(override_key(a) == "distill" for a in args):
+        args = [*args, "distill=kd"]
     return args
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-# (token ids, label), and the teacher's logits of the example when distilling
-Example = tuple[np.ndarray, np.ndarray | int] | tuple[np.ndarray, np.ndarray | int, np.ndarray]
+# (token ids, label, per-example arrays by name: what a plug-in attaches to each training example)
+Example = tuple[np.ndarray, np.ndarray | int, dict[str, np.ndarray]]
 
 
 @dataclass
@@ -110,8 +110,9 @@ class Batch:
     lengths: torch.Tensor  # [B] int64, real tokens per sequence
     attention_mask: torch.Tensor  # [B, T] bool, True on real tokens
     labels: torch.Tensor  # [B] int64 class ids, or [B, C] float 0/1 per label (multi-label)
-    # [B, C] float32: a teacher run's logits of each example (model.distill, training only), else None
-    teacher_logits: torch.Tensor | None = None
+    # per-example arrays a plug-in attached to the training examples (distillation: a teacher's
+    # logits, [B, C]), by name; empty in evaluation
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return self.labels.shape[0]
@@ -129,33 +130,33 @@ class Batch:
         return self._map(torch.Tensor.pin_memory)
 
     def _map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Batch:
-        teacher = None if self.teacher_logits is None else fn(self.teacher_logits)
-        return Batch(*(fn(t) for t in (self.input_ids, self.lengths, self.attention_mask, self.labels)), teacher)
+        tensors = (fn(t) for t in (self.input_ids, self.lengths, self.attention_mask, self.labels))
+        return Batch(*tensors, {name: fn(t) for name, t in self.extras.items()})
 
 
 class EncodedDataset(Dataset):
-    """Map-style view of one encoded split; item i is (token ids, label), plus row i of
-    `teacher_logits` when they are given (distillation)."""
+    """Map-style view of one encoded split; item i is (token ids, label, {name: row i of each of
+    `arrays`}): the per-example arrays travel with their examples."""
 
-    def __init__(self, encoded: EncodedTexts, teacher_logits: np.ndarray | None = None):
-        if teacher_logits is not None and len(teacher_logits) != len(encoded):
-            raise ValueError(f"{len(teacher_logits)} rows of teacher logits for {len(encoded)} examples")
+    def __init__(self, encoded: EncodedTexts, arrays: dict[str, np.ndarray] | None = None):
+        arrays = dict(arrays or {})
+        for name, values in arrays.items():
+            if len(values) != len(encoded):
+                raise ValueError(f"{len(values)} rows of {name} for {len(encoded)} examples")
         self.encoded = encoded
-        self.teacher_logits = teacher_logits
+        self.arrays = arrays
 
     def __len__(self) -> int:
         return len(self.encoded)
 
     def __getitem__(self, i: int) -> Example:
         e = self.encoded
-        if self.teacher_logits is None:
-            return e.ids[e.offsets[i] : e.offsets[i + 1]], e.labels[i]
-        return e.ids[e.offsets[i] : e.offsets[i + 1]], e.labels[i], self.teacher_logits[i]
+        return e.ids[e.offsets[i] : e.offsets[i + 1]], e.labels[i], {name: values[i] for name, values in self.arrays.items()}
 
 
 def collate(examples: Sequence[Example], pad_id: int = 0, sort_by_length: bool = False) -> Batch:
     """Pad to the longest sequence with `pad_id`; optionally order the batch by length, longest first.
-    Examples with a third item (a teacher's logits) give the batch its `teacher_logits`."""
+    The examples' per-example arrays are stacked into the batch's `extras`."""
     if sort_by_length:
         # stable, so equal lengths keep their input order
         examples = sorted(examples, key=lambda ex: -len(ex[0]))
@@ -168,8 +169,9 @@ def collate(examples: Sequence[Example], pad_id: int = 0, sort_by_length: bool =
     mask = torch.arange(padded.shape[1]).unsqueeze(0) < lengths_t.unsqueeze(1)
     labels = torch.from_numpy(np.array([ex[1] for ex in examples]))
     labels = labels.float() if labels.ndim == 2 else labels.long()
-    teacher = torch.from_numpy(np.stack([ex[2] for ex in examples])) if examples and len(examples[0]) == 3 else None
-    return Batch(input_ids, lengths_t, mask, labels, teacher)
+    names = examples[0][2] if examples and len(examples[0]) > 2 else {}
+    extras = {name: torch.from_numpy(np.stack([ex[2][name] for ex in examples])) for name in names}
+    return Batch(input_ids, lengths_t, mask, labels, extras)
 
 
 def unlabeled_loader(encoding: Encoding, pad_id: int, batch_size: int) -> DataLoader:

@@ -19,12 +19,9 @@ from torch.utils.data import DataLoader
 from textclass.data.batching import BucketBatchSampler, EncodedDataset, EncodedTexts, EpochShuffleSampler, Shard, ShardSampler, collate
 from textclass.data.cache import cached_dir, content_digest
 from textclass.data.dataset import Examples, LabelSet, TextDataset, fold_ids, strata, stratified_split
-from textclass.embeddings import EmbeddingSpec
 from textclass.errors import ConfigError, DataError
 from textclass.run_files import LABELS_FILE, SPLIT_FILE
-from textclass.tokenizers import Features
-from textclass.tokenizers.bert import PretrainedTokenizer
-from textclass.tokenizers.word import VocabSpec, WordTokenizer
+from textclass.data.encoder import Encoder, Tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +103,7 @@ class Resplit:
 
 def encode_dataset(
     dataset: TextDataset,
-    features: Features,
+    features: Encoder,
     cache_dir: Path | None,
     seed: int,
     max_examples: int | None = None,
@@ -146,7 +143,7 @@ def encode_dataset(
     return data
 
 
-def _encode(dataset: TextDataset, features: Features, seed: int, max_examples: int | None, resplit: Resplit) -> EncodedData:
+def _encode(dataset: TextDataset, features: Encoder, seed: int, max_examples: int | None, resplit: Resplit) -> EncodedData:
     raw, labels, skipped = read_splits(dataset, resplit)
     record = None
     if dataset.split_fractions is not None:
@@ -207,9 +204,9 @@ class TextClassificationDataModule(L.LightningDataModule):
     def __init__(
         self,
         dataset: TextDataset,
-        tokenizer: WordTokenizer | PretrainedTokenizer,
-        embeddings: EmbeddingSpec | None = None,
-        vocab: VocabSpec | dict[str, Any] | None = None,
+        tokenizer: Tokenizer,
+        embeddings: Any = None,  # the word vectors (EmbeddingSpec), passed to the tokenizer
+        vocab: Any = None,  # vocabulary options (VocabSpec or a mapping), passed to the tokenizer
         cache_dir: str | None = None,
         batch_size: int = 64,
         eval_batch_size: int | None = None,
@@ -223,10 +220,7 @@ class TextClassificationDataModule(L.LightningDataModule):
         folds: int | None = None,
         fold: int = 0,
         holdout: float | None = None,
-        teacher: str | None = None,
     ):
-        """teacher: a textclass-train run (directory or checkpoint) whose logits of each training example
-        travel in the training batches (`Batch.teacher_logits`), for distillation (model.distill.teacher)."""
         super().__init__()
         if batch_size < 1:
             raise ConfigError(f"data.batch_size={batch_size} must be >= 1")
@@ -238,7 +232,7 @@ class TextClassificationDataModule(L.LightningDataModule):
                 "subclass textclass.data.dataset.TextDataset (override rows(split) to read your source)"
             )
         self.dataset = dataset
-        self.features: Features = tokenizer.features(embeddings, vocab, dataset.pretokenized)
+        self.features: Encoder = tokenizer.features(embeddings, vocab, dataset.pretokenized)
         self.resplit = Resplit(folds, fold, holdout)
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.batch_size = batch_size
@@ -250,9 +244,9 @@ class TextClassificationDataModule(L.LightningDataModule):
         self.pin_memory = pin_memory
         self.seed = seed
         self.max_examples = max_examples
-        self.teacher = teacher
         self.data: EncodedData | None = None
-        self.teacher_logits: np.ndarray | None = None  # [N_train, C], row i for train example i
+        # per-example arrays of the train split that travel in its batches (Batch.extras), by name
+        self.example_arrays: dict[str, np.ndarray] = {}
 
     @property
     def labels(self) -> LabelSet:
@@ -268,8 +262,6 @@ class TextClassificationDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.data is None:
             self.data = encode_dataset(self.dataset, self.features, self.cache_dir, self.seed, self.max_examples, self.resplit)
-        if self.teacher is not None and self.teacher_logits is None and stage in ("fit", None):
-            self.teacher_logits = self._teacher_logits()
         if stage == "test":
             self._split("test")
 
@@ -325,8 +317,8 @@ class TextClassificationDataModule(L.LightningDataModule):
         # A resumed run creates its loader (and draws its first batch) at the restored epoch, before
         # Lightning's set_epoch: start the samplers at that epoch.
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
-        # the teacher's soft labels are for the training loss only: valid and test stay plain
-        dataset = EncodedDataset(encoded, self.teacher_logits if split == "train" else None)
+        # what plug-ins attached is for training only: valid and test stay plain
+        dataset = EncodedDataset(encoded, self.example_arrays if split == "train" else None)
         if self.bucket_by_length:
             sampler = BucketBatchSampler(encoded.lengths, batch_size, shuffle, self.bucket_pool_batches, self.seed, epoch, shard)
             return DataLoader(dataset, batch_sampler=sampler, **common)
@@ -342,6 +334,14 @@ class TextClassificationDataModule(L.LightningDataModule):
         if record is not None:
             (directory / SPLIT_FILE).write_text(json.dumps(record))
             log.info("%s: which rows of %s went to which split: %s", self.dataset.name, record["source"], directory / SPLIT_FILE)
+
+    def add_example_array(self, name: str, values: np.ndarray) -> None:
+        """Attach `values` (row i for training example i, in the order of `train_examples`) to the
+        train split: each training batch carries its rows as `Batch.extras[name]` (a plug-in's way in,
+        e.g. distillation's teacher logits)."""
+        if len(values) != len(self._split("train")):
+            raise ValueError(f"{name}: {len(values)} rows for {len(self._split('train'))} training examples")
+        self.example_arrays[name] = values
 
     def train_labels(self) -> np.ndarray:
         return self._split("train").labels
@@ -360,12 +360,3 @@ class TextClassificationDataModule(L.LightningDataModule):
         if not np.array_equal(examples.labels, self.train_labels()):
             raise DataError(f"{self.dataset.name}: the train split read again differs from its encoded cache entry; clear paths.cache_dir")
         return examples
-
-    def _teacher_logits(self) -> np.ndarray:
-        from textclass.distill import teacher_logits
-
-        found = teacher_logits(
-            self.teacher, self.train_examples(), self.dataset, self.resplit, self.labels, self.cache_dir, self.eval_batch_size
-        )
-        log.info("distilling from %s: its logits of the %d training examples travel in the training batches", found.checkpoint, len(found.logits))
-        return found.logits

@@ -13,6 +13,7 @@ from textclass.data.dataset import LabelSet
 from textclass.errors import ConfigError
 from textclass.models.classifier import TextClassifier
 from textclass.options import check_known_options, locate_target
+from textclass.models.embedding import embedding_layer
 from textclass.tokenizers import Features
 
 
@@ -25,7 +26,8 @@ def build_model(cfg: DictConfig, features: Features, labels: LabelSet, class_wei
     encoder_class = locate_target(cfg.model.encoder._target_, "model.encoder._target_")
     check_known_options(cfg.model.encoder, encoder_class, "model.encoder")
     check_known_options(cfg.model, TextClassifier, "model")
-    input_layer = features.input_layer()
+    init = features.embedding_init()
+    input_layer = embedding_layer(init) if init is not None else None
     # the encoder contract: a word-level encoder takes the embedding layer, a pretrained one nothing
     takes_embedding = "embedding" in inspect.signature(encoder_class).parameters
     if takes_embedding and input_layer is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import lightning as L
@@ -25,11 +25,12 @@ from torchmetrics.classification import (
 )
 
 from textclass.data.batching import Batch
-from textclass.distill import DistillSpec, distillation_loss
 from textclass.errors import ConfigError
 from textclass.models.metrics import TrainingTotals
 from textclass.metric_names import TEST, TRAIN, TRAIN_LOSS_STEP, VAL, VAL_ACC_BEST, metric
 
+# the training loss a plug-in makes of the plain loss: objective(loss, logits, batch) -> loss
+Objective = Callable[[torch.Tensor, torch.Tensor, Batch], torch.Tensor]
 LOSSES = ("cross_entropy", "bce")
 NOTES_KEY = "textclass"  # a checkpoint's entry for `checkpoint_notes`
 HEAD_INITS = ("default", "normal")
@@ -47,9 +48,9 @@ class TextClassifier(L.LightningModule):
     cross-entropy (`class_weights` are its per-label pos_weight), a label predicted when its
     probability reaches `threshold` (or, with `tune_thresholds`, the per-label thresholds that
     textclass-train fits on valid after training); acc is then subset accuracy, f1 macro-F1 over labels.
-    distill: `model.distill` (textclass/distill.py): with a teacher, training batches carry its logits
-    and the training loss is alpha * loss + (1 - alpha) * T^2 * KL(teacher || student) at temperature
-    T; validation and test losses stay the plain loss.
+    objective: what the training loss becomes, given the plain loss (set by a plug-in, e.g. through a
+    Lightning callback's setup; not a hyperparameter): `objective(loss, logits, batch)`, which may read
+    per-example arrays the plug-in attached (`batch.extras`). Validation and test losses stay plain.
     word_dropout: the probability of replacing each training token by <unk> (`unk_id`, which the
     model builder takes from the run's features); never at evaluation.
     max_norm: after each optimizer step, each row of the head's weight (one per class) is rescaled to
@@ -72,7 +73,6 @@ class TextClassifier(L.LightningModule):
         multi_label: bool = False,
         threshold: float = 0.5,
         tune_thresholds: bool = False,
-        distill: Mapping[str, Any] | None = None,
         word_dropout: float = 0.0,
         max_norm: float | None = None,
         unk_id: int | None = None,
@@ -80,8 +80,7 @@ class TextClassifier(L.LightningModule):
         super().__init__()
         _check_options(num_classes, dropout, loss, label_smoothing, class_weights, head_init, multi_label, threshold)
         _check_regularisation(word_dropout, max_norm, unk_id)
-        spec = DistillSpec.from_options(distill)
-        self.distill_alpha, self.distill_temperature = float(spec.alpha), float(spec.temperature)
+        self.objective: Objective | None = None
         self.word_dropout = float(word_dropout)
         self.unk_id = unk_id
         self.max_norm = max_norm
@@ -146,12 +145,9 @@ class TextClassifier(L.LightningModule):
         return self.loss_fn(logits, labels)
 
     def training_loss(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
-        """The loss on the labels; with a teacher's logits in the batch, mixed with the distillation term."""
+        """The loss on the labels, as the `objective` a plug-in set turns it (if any)."""
         loss = self.compute_loss(logits, batch.labels)
-        if batch.teacher_logits is None:
-            return loss
-        soft = distillation_loss(logits, batch.teacher_logits, self.distill_temperature, self.multi_label)
-        return self.distill_alpha * loss + (1.0 - self.distill_alpha) * soft
+        return loss if self.objective is None else self.objective(loss, logits, batch)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         if self.word_dropout:
@@ -207,11 +203,18 @@ class TextClassifier(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         # the sanity check before training scores the untrained model on a few batches: not an epoch
-        if self._trainer is None or not self.trainer.sanity_checking:
+        if not self._sanity_checking():
             # compute() before Lightning resets the collection at epoch end
             self.val_acc_best.update(self.val_metrics["acc"].compute())
             self.log(VAL_ACC_BEST, self.val_acc_best.compute(), prog_bar=True)
         self._log_per_class("val")
+
+    def _sanity_checking(self) -> bool:
+        """The trainer's sanity check is running (False outside a Trainer: a module scored by hand)."""
+        try:
+            return self.trainer.sanity_checking
+        except RuntimeError:  # not attached to a Trainer
+            return False
 
     def on_test_epoch_end(self) -> None:
         self._log_per_class("test")

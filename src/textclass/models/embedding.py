@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from textclass.errors import ConfigError
+from textclass.tokenizers import EmbeddingInit
 
 
 class MultichannelEmbedding(nn.Module):
@@ -26,6 +27,19 @@ class MultichannelEmbedding(nn.Module):
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.static(input_ids), self.tuned(input_ids)], dim=-1)
+
+
+def embedding_layer(init: EmbeddingInit) -> nn.Embedding | MultichannelEmbedding:
+    """The word embedding layer a featurizer's `EmbeddingInit` describes."""
+    return build_embedding(
+        vocab_size=init.vocab_size,
+        dim=init.dim,
+        pretrained=torch.from_numpy(init.vectors) if init.vectors is not None else None,
+        freeze=init.freeze,
+        padding_idx=init.padding_idx,
+        sparse=init.sparse,
+        multichannel=init.multichannel,
+    )
 
 
 def build_embedding(

@@ -1,43 +1,41 @@
-"""Featurizers: texts to token ids, and the input layer those ids feed.
+"""Featurizers: texts to token ids, and what the input layer those ids feed is made of.
 
 `tokenizer=word` (tokenizers/word.py) and `tokenizer=bert` (tokenizers/bert.py) each give a
-`Features` object through `tokenizer.features(...)`; the data module, the model builder and the
-loader of a trained run use only this interface.
+`Features` object through `tokenizer.features(...)`; the data module (as its `Encoder`), the model
+builder and the loader of a trained run use only this interface.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
-from torch import nn
+import numpy as np
 
-from textclass.data.batching import Encoding
+from textclass.data.encoder import Encoder
 
 
-class Features(Protocol):
-    pad_id: int
+@dataclass(frozen=True)
+class EmbeddingInit:
+    """What the word embedding layer is built from (models/embedding.py builds it): one row per
+    vocabulary id, initialised from `vectors` (the pretrained vectors aligned to the vocabulary, or
+    zeros in their layout for a run being loaded, whose checkpoint holds the weights) or at random."""
+
+    vocab_size: int
+    dim: int | None
+    vectors: np.ndarray | None
+    freeze: bool
+    sparse: bool
+    multichannel: bool
+    padding_idx: int = 0
+
+
+class Features(Encoder, Protocol):
     unk_id: int | None  # the id unknown words get (model.word_dropout writes it); None: they are dropped
 
-    def cache_key(self) -> dict:
-        """Everything that decides the ids `encode` gives, for the encoded-data cache."""
-
-    def fit(
-        self, train: Sequence[str], splits: Mapping[str, Sequence[str]], seed: int, pairs: Mapping[str, Sequence[str]] | None = None
-    ) -> dict:
-        """Learn what encoding needs from the texts (a vocabulary, its vectors); returns figures to report."""
-
-    def encode(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> Encoding:
-        """Ids of each text (with its pair text when given)."""
-
-    def save(self, directory: Path, with_vectors: bool = False) -> None:
-        """Write what `load` needs to encode as training did (a run dir; a cache entry with vectors)."""
-
-    def load(self, directory: Path) -> None: ...
-
-    def input_layer(self) -> nn.Module | None:
-        """The embedding layer the encoder takes, or None when the encoder brings its own (BERT)."""
+    def embedding_init(self) -> EmbeddingInit | None:
+        """What the encoder's embedding layer is made of, or None when the encoder brings its own (BERT)."""
 
     def token_strings(self, ids: Sequence[int]) -> list[str]: ...
 

@@ -80,7 +80,8 @@ class PretrainedTokenizer:
     def load(self, directory: Path) -> None:
         """Nothing to restore."""
 
-    def input_layer(self) -> None:
+    def embedding_init(self) -> None:
+        """None: the BERT-family encoder brings its own embeddings."""
         return None
 
     def token_strings(self, ids: Sequence[int]) -> list[str]:

@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
+from gensim.models import KeyedVectors
 
 from textclass.data.batching import Encoding
-from textclass.embeddings import EmbeddingSpec, align_vectors, load_vectors
+from textclass.embeddings import EmbeddingSpec, load_vectors
 from textclass.errors import ConfigError, DataError
-from textclass.models.embedding import build_embedding
 from textclass.run_files import VOCAB_FILE
+from textclass.tokenizers import EmbeddingInit
 
 log = logging.getLogger(__name__)
 
@@ -231,22 +230,21 @@ class WordFeatures:
         vectors = directory / VECTORS_FILE
         self.vectors = np.load(vectors) if vectors.is_file() else None
 
-    def input_layer(self) -> nn.Module:
+    def embedding_init(self) -> EmbeddingInit:
         """An embedding row per vocabulary word: the aligned vectors, or (a trained run being loaded,
         whose checkpoint holds the weights) zeros in the same layout."""
         spec = self.embeddings or EmbeddingSpec(name="none", dim=self.dim)
-        if self.vectors is not None:
-            pretrained = torch.from_numpy(self.vectors)
-        else:
-            pretrained = torch.zeros(len(self.vocab), self.dim) if self.pretrained and self.dim else None
-        return build_embedding(
+        vectors = self.vectors
+        if vectors is None and self.pretrained and self.dim:
+            vectors = np.zeros((len(self.vocab), self.dim), dtype=np.float32)
+        return EmbeddingInit(
             vocab_size=len(self.vocab),
-            dim=self.dim if pretrained is None else None,
-            pretrained=pretrained,
+            dim=self.dim if vectors is None else None,
+            vectors=vectors,
             freeze=spec.freeze and self.vectors is not None,
-            padding_idx=self.pad_id,
             sparse=spec.sparse,
             multichannel=spec.multichannel,
+            padding_idx=self.pad_id,
         )
 
     def token_strings(self, ids: Sequence[int]) -> list[str]:
@@ -254,3 +252,29 @@ class WordFeatures:
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(self.vocab.itos, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+@dataclass
+class AlignedEmbeddings:
+    matrix: np.ndarray  # |V| x d float32; row 0 (PAD) is zero
+    found: int  # vocabulary words with a pretrained vector
+    total: int  # vocabulary words, <pad> and <unk> excluded
+
+
+def align_vectors(vocab: Vocabulary, kv: KeyedVectors, init_std: float, seed: int) -> AlignedEmbeddings:
+    """Row i holds the vector of vocabulary word i; words without one get N(0, init_std) rows."""
+    rng = np.random.default_rng(seed)
+    matrix = rng.normal(0.0, init_std, size=(len(vocab), kv.vector_size)).astype(np.float32)
+    matrix[0] = 0.0
+    lookup = kv.key_to_index
+    rows, sources = [], []
+    first_word = 1 if vocab.unk_id is None else 2
+    for row, word in enumerate(vocab.itos[first_word:], start=first_word):
+        src = lookup.get(word)
+        if src is None:
+            src = lookup.get(word.lower())
+        if src is not None:
+            rows.append(row)
+            sources.append(src)
+    matrix[rows] = kv.vectors[sources]
+    return AlignedEmbeddings(matrix, len(rows), len(vocab) - first_word)

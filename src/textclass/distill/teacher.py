@@ -1,19 +1,8 @@
-"""Knowledge distillation (Hinton, Vinyals & Dean 2015, "Distilling the Knowledge in a Neural Network").
-
-`model.distill.teacher=<run dir>` trains any model on a finished textclass-train run's soft labels:
-the training loss is
-
-    alpha * L(labels) + (1 - alpha) * T^2 * KL(softmax(teacher / T) || softmax(student / T))
-
-where L is the model's own loss (cross-entropy, or BCE) and T the temperature. The T^2 factor is
-Hinton et al.'s: the soft targets' gradients scale as 1/T^2, so multiplying by T^2 keeps the two
-terms' relative weight the same whatever T is. Multi-label runs use each label's Bernoulli
-distribution instead of the softmax (sigmoid(teacher / T) against sigmoid(student / T)).
-
-The teacher's logits of every training example are computed once, from the texts of the student's
-own train split, and cached under paths.cache_dir (keyed by the teacher checkpoint's content and
-the examples' data fingerprint, as predictions files carry it), so a rerun, a resume or a seed sweep does not compute them again. They travel in the
-batch (`Batch.teacher_logits`); validation and test never see them.
+"""The teacher's side of distillation: which checkpoint, checked against the student's classes and
+splits (a teacher that saw the student's valid or test examples would leak them), and its logits of
+every training example, computed once from the student's own train split and cached under
+paths.cache_dir (keyed by the teacher checkpoint's content and the examples' data fingerprint, as
+predictions files carry it), so a rerun, a resume or a seed sweep does not compute them again.
 """
 
 from __future__ import annotations
@@ -23,22 +12,23 @@ import logging
 import random
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from hydra.utils import instantiate
+from omegaconf import DictConfig
 
+from textclass.checkpoint import find_run_dir, load_run, load_run_config, selected_checkpoint
+from textclass.data.cache import cached_dir, content_digest
+from textclass.data.datamodule import Resplit
+from textclass.data.dataset import Examples, LabelSet, TextDataset
 from textclass.errors import ConfigError, DataError
-
-if TYPE_CHECKING:
-    from omegaconf import DictConfig
-
-    from textclass.data.datamodule import Resplit
-    from textclass.data.dataset import Examples, LabelSet, TextDataset
+from textclass.predictions import fingerprint
+from textclass.run_files import LABELS_FILE, LAST_CHECKPOINT
 
 log = logging.getLogger(__name__)
 
@@ -50,63 +40,14 @@ CACHE_VERSION = 1
 NOT_SPLIT_OPTIONS = ("labels", "label_names", "missing_test_reason", "pretokenized", "path", "format")
 
 
-@dataclass(frozen=True)
-class DistillSpec:
-    """`model.distill`: the teacher run (a run directory or a .ckpt inside one; None: no distillation),
-    the weight alpha of the hard-label loss, and the softmax temperature."""
-
-    teacher: str | None = None
-    alpha: float = 0.5
-    temperature: float = 2.0
-
-    def __post_init__(self) -> None:
-        if self.teacher is not None and not isinstance(self.teacher, str):
-            raise ConfigError(f"model.distill.teacher={self.teacher!r} must be a run directory (a path) or null")
-        number = (int, float)
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, number) or not 0.0 <= self.alpha <= 1.0:
-            raise ConfigError(f"model.distill.alpha={self.alpha!r} must be in [0, 1] (1: labels only, 0: teacher only)")
-        if isinstance(self.temperature, bool) or not isinstance(self.temperature, number) or not self.temperature > 0:
-            raise ConfigError(f"model.distill.temperature={self.temperature!r} must be > 0 (1: the plain softmax; Hinton et al. use 2-20)")
-
-    @classmethod
-    def from_options(cls, options: Mapping[str, Any] | None) -> DistillSpec:
-        options = dict(options or {})
-        allowed = [f.name for f in fields(cls)]
-        unknown = [k for k in options if k not in allowed]
-        if unknown:
-            raise ConfigError(f"model.distill.{unknown[0]} is not an option of distillation; options: {allowed}")
-        return cls(**options)
-
-
-def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float, multi_label: bool = False) -> torch.Tensor:
-    """T^2 * KL(teacher || student) of the temperature-softened distributions, averaged over the batch.
-
-    Single-label: the softmax over the classes, KL summed over classes. Multi-label: each label's
-    Bernoulli (sigmoid), KL averaged over labels and examples, as BCEWithLogitsLoss averages.
-    """
-    t = float(temperature)
-    teacher, student = teacher_logits.to(student_logits.dtype) / t, student_logits / t
-    if multi_label:
-        p = teacher.sigmoid()
-        kl = p * (F.logsigmoid(teacher) - F.logsigmoid(student)) + (1 - p) * (F.logsigmoid(-teacher) - F.logsigmoid(-student))
-        return kl.mean() * (t * t)
-    return F.kl_div(student.log_softmax(-1), teacher.log_softmax(-1), reduction="batchmean", log_target=True) * (t * t)
-
-
-# --- the teacher ----------------------------------------------------------------------------------
-
-
 def teacher_checkpoint(teacher: str) -> Path:
     """The checkpoint to distil from: a .ckpt file as given; a run directory's selected checkpoint
     (the best by the checkpoint monitor, whose figures the run reports), else its last.ckpt."""
-    from textclass.checkpoint import selected_checkpoint
-    from textclass.run_files import LAST_CHECKPOINT
-
     path = Path(teacher).expanduser().resolve()
     if path.is_file():
         return path
     if not (path / LAST_CHECKPOINT).is_file():
-        raise ConfigError(f"model.distill.teacher={teacher}: no textclass-train run there (no {LAST_CHECKPOINT}); pass a run directory or a .ckpt inside one")
+        raise ConfigError(f"distill.teacher={teacher}: no textclass-train run there (no {LAST_CHECKPOINT}); pass a run directory or a .ckpt inside one")
     return selected_checkpoint(path)
 
 
@@ -117,7 +58,7 @@ def check_classes(teacher: str, teacher_labels: LabelSet, labels: LabelSet) -> N
             return f"{list(ls.values)}{' (multi-label)' if ls.multi_label else ''}"
 
         raise ConfigError(
-            f"model.distill.teacher={teacher}: the teacher predicts the classes {shown(teacher_labels)}, this run has "
+            f"distill.teacher={teacher}: the teacher predicts the classes {shown(teacher_labels)}, this run has "
             f"{shown(labels)}; distil from a teacher trained on the same dataset with the same data.dataset.labels order"
         )
 
@@ -138,22 +79,18 @@ def split_setup(dataset: TextDataset, resplit: Resplit, digest: Callable[[Path],
 def check_splits(teacher: str, teacher_cfg: DictConfig, dataset: TextDataset, resplit: Resplit, digest: Callable[[Path], str]) -> None:
     """The leakage guard: the teacher must have been trained on the student's train split, never on
     its valid or test examples. Splits are the same exactly when the data and the split settings are."""
-    from hydra.utils import instantiate
-
-    from textclass.data.datamodule import Resplit
-
     theirs_resplit = Resplit.from_config(teacher_cfg.data)
     try:
         theirs = split_setup(instantiate(teacher_cfg.data.dataset, _convert_="all"), theirs_resplit, digest)
     except (DataError, ConfigError, OSError) as err:
-        raise ConfigError(f"model.distill.teacher={teacher}: cannot read the teacher's data to compare its splits with this run's ({err})") from None
+        raise ConfigError(f"distill.teacher={teacher}: cannot read the teacher's data to compare its splits with this run's ({err})") from None
     ours = split_setup(dataset, resplit, digest)
     differing = sorted((k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k)), key=telling_first)
     if differing:
         key = differing[0]
         also = f"; also {', '.join(differing[1:])}" if len(differing) > 1 else ""
         raise ConfigError(
-            f"model.distill.teacher={teacher}: the teacher was trained on other splits than this run ({key}: teacher "
+            f"distill.teacher={teacher}: the teacher was trained on other splits than this run ({key}: teacher "
             f"{shorten(theirs.get(key))}, this run {shorten(ours.get(key))}{also}), "
             "so it may have trained on this run's valid or test examples; distil from a teacher trained on the same data "
             "files with the same data.holdout / data.folds / data.fold / data.dataset.split_seed settings"
@@ -187,8 +124,6 @@ def untouched_random_state() -> Iterator[None]:
 
 def compute_teacher_logits(ckpt: Path, run_dir: Path, examples: Examples, batch_size: int) -> np.ndarray:
     """The teacher's logits [N, C] of `examples` (with their pair texts), float32."""
-    from textclass.checkpoint import load_run
-
     with untouched_random_state():
         run = load_run(ckpt, run_dir=run_dir)
         if torch.cuda.is_available():
@@ -216,12 +151,6 @@ def teacher_logits(
 ) -> TeacherLogits:
     """The teacher run's logits of the student's training `examples`, checked against leakage and
     class mismatch first, from the cache when the same checkpoint has scored the same texts before."""
-    from textclass.checkpoint import find_run_dir, load_run_config
-    from textclass.data.cache import cached_dir, content_digest
-    from textclass.data.dataset import LabelSet
-    from textclass.predictions import fingerprint
-    from textclass.run_files import LABELS_FILE
-
     ckpt = teacher_checkpoint(teacher)
     run_dir = find_run_dir(ckpt)
     teacher_cfg = load_run_config(run_dir)
