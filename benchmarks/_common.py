@@ -21,7 +21,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig
 
-from textclass.cli import CONFIG_DIR
+from textclass.config.compose import CONFIG_DIR
 from textclass.run_files import HISTORY_FILE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,7 +60,7 @@ def hydra_string(value: object) -> str:
 
 def builtin_data_config(name: str, data_dir: Path, *overrides: str) -> DictConfig:
     """textclass-train's composed config for `data=<name>` read from `data_dir` (downloads off), with `overrides`."""
-    from textclass.cli import compose_config
+    from textclass.config.compose import compose_config
 
     return compose_config("train", [f"data={name}", f"paths.data_dir={hydra_string(data_dir.resolve())}", "data.dataset.download=false", *overrides])
 

@@ -42,7 +42,7 @@ import torch
 from _common import CONF, REPO, RESULTS_DIR, Row, default_data_dir, require_data, write_results
 from textclass.metric_names import VAL_ACC_BEST, headline
 from textclass.run_files import HISTORY_FILE
-from textclass.sweep_summary import collect_jobs, describe
+from textclass.reports.sweeps import collect_jobs, describe
 
 DATASETS = ("news", "sst2")
 ARCHS = ("bow", "mlp", "rnn", "gru", "lstm", "cnn", "textcnn", "attention", "bert")
@@ -136,7 +136,7 @@ def train_command() -> list[str]:
     found = shutil.which("textclass-train")
     if found:
         return [found]
-    return [sys.executable, "-m", "textclass.train"]
+    return [sys.executable, "-m", "textclass", "train"]
 
 
 def prepare_work_dir(work_dir: Path | None, benchmark: str) -> tuple[Path, Path]:

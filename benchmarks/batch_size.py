@@ -23,7 +23,7 @@ from pathlib import Path
 from _common import RESULTS_DIR, Row, default_data_dir, require_data, row, write_results
 from accuracy import BASE_OVERRIDES, prepare_work_dir, run_sweep, sweep_env, train_command
 from textclass.metric_names import EPOCH_S_MEAN
-from textclass.sweep_summary import collect_jobs, plot_points
+from textclass.reports.sweeps import collect_jobs, plot_points
 
 SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 QUICK_SIZES = (16, 256)

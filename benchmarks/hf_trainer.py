@@ -157,7 +157,7 @@ def bert_settings(overrides: Sequence[str] = (), **fields: Any) -> BertSettings:
     """model=bert's settings from textclass's composed config (plus `overrides`), then `fields` on top."""
     from hydra import compose, initialize_config_dir
 
-    from textclass.cli import CONFIG_DIR
+    from textclass.config.compose import CONFIG_DIR
 
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("train", overrides=["model=bert", *overrides])

@@ -23,7 +23,7 @@ from hydra import compose, initialize_config_dir
 
 from _common import CONF, RESULTS_DIR, default_data_dir, quiet_training, require_data, row, write_results
 from textclass.models.build import build_model
-from textclass.train import train
+from textclass.training.recipe import train
 
 MODELS = ("bow", "mlp", "rnn", "lstm", "gru", "cnn", "textcnn", "attention", "bert")
 BATCH_SIZE = 64

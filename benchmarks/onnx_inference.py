@@ -36,7 +36,7 @@ import onnxruntime
 import torch
 
 from _common import RESULTS_DIR, Row, default_data_dir, quiet_training, require_data, row, write_results
-from textclass.checkpoint import TrainedRun, load_run
+from textclass.training.checkpoint import TrainedRun, load_run
 
 BIN = Path(sys.executable).parent
 MODELS = ("lstm", "textcnn", "bert")

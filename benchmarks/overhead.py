@@ -8,7 +8,7 @@ Both sides get the same config (`data=sst2 model=<name> trainer.max_epochs=N tra
 composed with Hydra's compose API from the project's conf/, and therefore the same data tensors,
 batch size, nn.Module (same code, same seed, same initial weights) and optimizer:
 
-- textclass: `textclass.train.train(cfg)`, the code path of `textclass-train`, with its default
+- textclass: `textclass.training.recipe.train(cfg)`, the code path of `textclass train`, with its default
   trainer (progress bar, model summary), callbacks (checkpointing, early stopping, epoch timer,
   plots, hparams, lr monitor, ...) and TensorBoard logger. Seconds per epoch: `epoch_s` of the
   run's history.csv, i.e. `time/epoch_s` of the EpochTimer callback: training epoch start to end,
@@ -55,12 +55,12 @@ from omegaconf import DictConfig
 from torch import nn
 
 from _common import RESULTS_DIR, Row, default_data_dir, epoch_seconds, require_data, row, write_results
-from textclass.callbacks import EpochTimer
+from textclass.training.callbacks import EpochTimer
 from textclass.run_files import HISTORY_FILE
-from textclass.cli import CONFIG_DIR
+from textclass.config.compose import CONFIG_DIR
 from textclass.models.build import build_model
 from textclass.models.classifier import TextClassifier, parameter_groups
-from textclass.train import train
+from textclass.training.recipe import train
 
 MODELS = ("bow", "lstm", "textcnn")
 TARGET_RATIO = 1.10

@@ -342,7 +342,7 @@ def bow_command(splits: Splits, run_dir: Path, quick: bool) -> list[str]:
 
 def same_examples(run_dir: Path, split: str, examples: Examples) -> bool:
     """Whether the run's saved predictions on `split` are on exactly `examples` (rows, texts, labels: the fingerprint)."""
-    from textclass.predictions import Predictions, fingerprint
+    from textclass.training.predictions import Predictions, fingerprint
 
     path = run_dir / predictions_file(split)
     return path.is_file() and Predictions.load(path).data == fingerprint(examples)

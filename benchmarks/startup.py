@@ -38,7 +38,7 @@ class FirstBatch(Callback):
         os._exit(0)
 '''
 
-TRAIN = "import sys; from textclass.train import main; sys.argv[0] = 'textclass-train'; main()"
+TRAIN = "import sys; from textclass.commands.train import main; sys.argv[0] = 'textclass-train'; main()"
 BOW_NEWS = ["data=news", "model=bow", "trainer.enable_progress_bar=false", "logger=[]", "trainer.enable_model_summary=false"]
 
 

@@ -23,7 +23,7 @@ from typing import TypeVar
 
 import pytest
 
-from textclass.cli import CONFIG_DIR
+from textclass.config.compose import CONFIG_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = Path(CONFIG_DIR)  # the config tree textclass ships (src/textclass/conf)
@@ -135,7 +135,7 @@ def builtin_dataset(name: str, data_dir: Path | str, *overrides: str):
     comes out as itself, not wrapped in Hydra's InstantiationException."""
     from hydra.utils import instantiate
 
-    from textclass.cli import compose_config
+    from textclass.config.compose import compose_config
     from textclass.errors import find_user_error
 
     cfg = compose_config("train", [f"data={name}", f"paths.data_dir={data_dir}", *overrides])

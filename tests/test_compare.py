@@ -15,28 +15,11 @@ from sklearn.metrics import f1_score
 from statsmodels.stats.multitest import multipletests
 
 from conftest import TinyRun, cli_env, run_cli, run_ok
-from textclass.compare import (
-    BEHIND,
-    NOT_COMPARED,
-    NOT_SIGNIFICANT,
-    Pair,
-    SystemResult,
-    Tally,
-    aso_eps_min,
-    check_same_data,
-    correct_pairs,
-    holm,
-    mcnemar_test,
-    paired_bootstrap,
-    read_systems,
-    score,
-    setup_differences,
-    standings,
-    system_names,
-    welch,
-)
+from textclass.reports.compare import BEHIND, NOT_COMPARED, NOT_SIGNIFICANT, Pair, SystemResult, correct_pairs, standings
+from textclass.reports.stats import Tally, aso_eps_min, holm, mcnemar_test, paired_bootstrap, score, welch
+from textclass.reports.systems import check_same_data, read_systems, setup_differences, system_names
 from textclass.errors import DataError
-from textclass.predictions import Predictions
+from textclass.training.predictions import Predictions
 from textclass.run_files import predictions_file
 
 CLASSES = ["b", "e", "m", "t"]

@@ -9,9 +9,9 @@ import os
 import pytest
 
 from conftest import NEWS_ROWS, cli_env, failed_run, run_cli, run_ok, tensorboard_writers
-from textclass.cli import compose_config
-from textclass.launchers import RANK_ENV, is_global_rank_zero
-from textclass.train import DDP_JOB_ENV, ddp_rank_arguments
+from textclass.config.compose import compose_config
+from textclass.config.compose import RANK_ENV, is_global_rank_zero
+from textclass.commands.train import DDP_JOB_ENV, ddp_rank_arguments
 
 COMMON = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", "data.batch_size=4"]
 

@@ -15,12 +15,12 @@ import torch
 from lightning.pytorch.utilities import move_data_to_device
 
 from conftest import NEWS_ROWS, TinyRun, cli_env, failed_run, in_parallel, run_cli, run_ok, write_tiny_data, write_tsv
-from textclass.cli import compose_config
+from textclass.config.compose import compose_config
 from textclass.data.batching import EncodedDataset, EncodedTexts, collate
 from textclass.distill.loss import LOGITS_KEY, DistillationObjective, DistillSpec, distillation_loss
 from textclass.distill.teacher import teacher_checkpoint, untouched_random_state
 from textclass.errors import ConfigError
-from textclass.options import check_config_types
+from textclass.config.checks import check_config_types
 from textclass.models.classifier import TextClassifier
 from textclass.models.embedding import build_embedding
 from textclass.models.encoders.bow import BagOfEmbeddings
@@ -202,7 +202,7 @@ def test_alpha_one_equals_plain_training_and_the_teacher_logits_are_cached(tiny_
 
     # written once: the teacher's logits (its selected checkpoint) of the 30 training headlines
     (cache_file,) = cached_logits(tmp_path / "cache")
-    from textclass.checkpoint import load_run
+    from textclass.training.checkpoint import load_run
 
     titles = [title for _, title in NEWS_ROWS] * 3
     expected = load_run(teacher_checkpoint(teacher), run_dir=tiny_run.run).logits(titles).numpy()

@@ -16,11 +16,11 @@ from omegaconf import OmegaConf
 
 import textclass
 from conftest import NEWS_ROWS, TinyRun, cli_env, in_parallel, run_cli, run_ok
-from textclass.checkpoint import load_run, selected_checkpoint
+from textclass.training.checkpoint import load_run, selected_checkpoint
 from textclass.ensemble import Options, make_ensemble, mean_logits, refuse_ensemble
 from textclass.errors import ConfigError, DataError
 from textclass.metric_names import TEST_ACC, TEST_F1, VAL_ACC_SELECTED, VAL_F1_SELECTED
-from textclass.predictions import Predictions, load_predictions
+from textclass.training.predictions import Predictions, load_predictions
 from textclass.run_files import LABELS_FILE, RUN_CONFIG, predictions_file
 
 SPLITS = ("valid", "test")
@@ -131,7 +131,7 @@ def test_members_scored_on_other_examples_are_one_clear_error(tiny_run: TinyRun,
     cfg.data.max_examples = 5  # its splits are the first 5 examples of each
     (other / RUN_CONFIG).write_text(OmegaConf.to_yaml(cfg))
     with pytest.raises(DataError, match=r"run and other cannot be ensembled: their valid splits are different examples \(news, 10 examples"):
-        make_ensemble([str(tiny_run.run), str(other)], Options(output=str(tmp_path / "ens"), batch_size=256))
+        make_ensemble([str(tiny_run.run), str(other)], Options(output=None, batch_size=256), tmp_path / "ens")
 
 
 @pytest.mark.slow

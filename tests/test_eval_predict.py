@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import NEWS_ROWS, TinyRun, cli_env, in_parallel, run_cli, run_ok, write_tsv
-from textclass.checkpoint import load_run
+from textclass.training.checkpoint import load_run
 from textclass.errors import ConfigError
 
 

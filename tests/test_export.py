@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from conftest import NEWS_ROWS, REAL_DATA, TinyRun, cli_env, real_data, run_cli, run_ok, write_tiny_data
-from textclass.checkpoint import TrainedRun, load_run
+from textclass.training.checkpoint import TrainedRun, load_run
 from textclass.data.batching import Batch
 
 WORD_MODELS = ["bow", "mlp", "rnn", "lstm", "gru", "cnn", "textcnn", "attention"]
@@ -217,7 +217,7 @@ RNN_VARIANTS = [
 def test_unpacked_rnn_equals_the_packed_encoder(options):
     from functools import partial
 
-    from textclass.export import exportable, sample_inputs
+    from textclass.export.graph import exportable, sample_inputs
     from textclass.models.classifier import TextClassifier
     from textclass.models.encoders.rnn import RNNEncoder
 

@@ -425,7 +425,8 @@ def test_case(case: Case, outcomes):
 def test_two_predicts_into_one_output_never_mix(world, tmp_path):
     """Each write has a temporary file of its own: a second predict writing the same output while the
     first is half way through leaves the first's whole file, not a mix (the second's rows came first)."""
-    from textclass.predict import Prediction, write
+    from textclass.training.inference import Prediction
+    from textclass.commands.predict import write
 
     output = tmp_path / "out.jsonl"
 

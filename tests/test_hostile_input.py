@@ -302,8 +302,8 @@ CASES = [
     Case(
         "run_config_walks_out_of_a_trusted_package",
         on_run("textclass-predict", lambda run: (run / "config.yaml").write_text((run / "config.yaml").read_text().replace(
-            "_target_: textclass.tokenizers.word.WordTokenizer", "_target_: textclass.cli.os.system")), "text=hi"),
-        ("_target_='textclass.cli.os.system'",),
+            "_target_: textclass.tokenizers.word.WordTokenizer", "_target_: textclass.commands.cli.sys.exit")), "text=hi"),
+        ("_target_='textclass.commands.cli.sys.exit'",),
     ),
     Case("resume_override_runs_code", on_run("textclass-train", append_override(f"+callbacks.evil={EVIL_TARGET}"), "trainer.max_epochs=5"), ("posix.system",), check=no_marker),
     Case("resume_override_changes_hydra", on_run("textclass-train", append_override("hydra.searchpath=[file:///tmp]"), "trainer.max_epochs=5"), ("hydra.searchpath",)),

@@ -18,9 +18,9 @@ from optuna.trial import TrialState
 
 from conftest import NEWS_ROWS, REPO, cli_env, failed_run, in_parallel, run_cli, run_ok, tensorboard_writers
 import textclass
-from textclass.cli import compose_config
+from textclass.config.compose import compose_config
 from textclass.errors import ConfigError
-from textclass.launchers import check_launcher, check_torchrun, check_torchrun_run_dir
+from textclass.training.launchers import check_launcher, check_torchrun, check_torchrun_run_dir
 from textclass.search.storage import open_storage
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -104,7 +104,7 @@ def test_two_torchrun_nodes_train_the_model_one_process_trains_with_their_global
     port = free_port()
     torchrun = [str(Path(sys.executable).parent / "torchrun"), "--nnodes=2", "--nproc-per-node=1", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}"]
     common = ["trainer.max_epochs=2", "trainer.enable_progress_bar=false", "trainer.deterministic=true"]
-    args = ["-m", "textclass.train", "trainer=ddp_cpu", "trainer.devices=1", "trainer.num_nodes=2", "data.batch_size=4", *common, "hydra.run.dir=run"]
+    args = ["-m", "textclass", "train", "trainer=ddp_cpu", "trainer.devices=1", "trainer.num_nodes=2", "data.batch_size=4", *common, "hydra.run.dir=run"]
     env = {**os.environ, **cli_env(data_dir, tmp_path)}
     nodes = [subprocess.Popen([*torchrun, *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outputs = [node.communicate(timeout=300)[0] for node in nodes]
@@ -207,7 +207,7 @@ def test_torchrun_world_that_matches_passes():
 def test_torchrun_with_a_mismatched_world_size_stops_every_rank_with_one_message(data_dir, tmp_path):
     torchrun = [str(Path(sys.executable).parent / "torchrun"), "--nnodes=1", "--nproc-per-node=2", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{free_port()}"]
     env = {**os.environ, **cli_env(data_dir, tmp_path)}
-    result = subprocess.run([*torchrun, "-m", "textclass.train", "trainer=ddp_cpu", "trainer.devices=1", "hydra.run.dir=run"],
+    result = subprocess.run([*torchrun, "-m", "textclass", "train", "trainer=ddp_cpu", "trainer.devices=1", "hydra.run.dir=run"],
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
     errors = {l for l in result.stderr.splitlines() if l.startswith("error: ")}

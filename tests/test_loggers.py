@@ -22,9 +22,9 @@ import pytest
 import yaml
 
 from conftest import NEWS_ROWS, cli_env, run_cli, write_tsv
-from textclass.cli import compose_config
+from textclass.config.compose import compose_config
 from textclass.errors import ConfigError
-from textclass.loggers import WandbLogger, check_tracking_uri, local_store_folder, make_loggers, run_name
+from textclass.training.loggers import WandbLogger, check_tracking_uri, local_store_folder, make_loggers, run_name
 
 LR = 0.02
 # the final metrics every logger must hold, as metrics.json has them

@@ -24,7 +24,7 @@ def datamodule_splits(data: str, data_dir: Path, cache_dir: Path, holdout: float
     """The encoded splits of the data module `textclass-train data=<data> data.holdout=<holdout>` builds."""
     from hydra.utils import instantiate
 
-    from textclass.cli import compose_config
+    from textclass.config.compose import compose_config
 
     cfg = compose_config("train", [f"data={data}", f"paths.data_dir={data_dir}", f"paths.cache_dir={cache_dir}", f"data.holdout={holdout}"])
     datamodule = instantiate(cfg.data)

@@ -13,7 +13,7 @@ from conftest import NEWS_ROWS, SST2_ROWS, TinyRun, builtin_dataset, cli_env, in
 from textclass.data.datamodule import Resplit, read_splits
 from textclass.data.dataset import Examples
 from textclass.errors import ConfigError
-from textclass.predictions import Predictions, fingerprint, load_predictions
+from textclass.training.predictions import Predictions, fingerprint, load_predictions
 
 
 def _examples(labels: list[int]) -> Examples:

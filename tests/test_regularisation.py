@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from conftest import cli_env, run_cli, run_ok, write_tiny_data
-from textclass.cli import compose_config
+from textclass.config.compose import compose_config
 from textclass.data.batching import Batch, collate
 from textclass.data.dataset import LabelSet
 from textclass.errors import ConfigError

@@ -24,13 +24,14 @@ from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
 from conftest import CONF, NEWS_ROWS, cli_env, run_cli, run_ok, write_tiny_data
-from textclass import sweep_summary
-from textclass.callbacks import EpochLog, LastCheckpoint, ProgressLine, RunPlots, write_history
+from textclass.commands.summary import main as summary_command
+from textclass.reports import sweeps as sweep_summary
+from textclass.training.callbacks import EpochLog, LastCheckpoint, ProgressLine, RunPlots, write_history
 from textclass.console import EpochRecord, RunSummary, epoch_line, summary_lines
 from textclass.data.batching import collate
 from textclass.models.classifier import TextClassifier
-from textclass.plots import plot_confusion, plot_curves
-from textclass.train import make_callbacks, progress_bar_wanted
+from textclass.training.plots import plot_confusion, plot_curves
+from textclass.training.recipe import make_callbacks, progress_bar_wanted
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -194,7 +195,7 @@ def test_failed_job_aborts_sweep_and_summary_marks_it(data_dir, tmp_path):
     assert not (sweep / "summary.md").exists()
     assert (sweep / "0" / "curves.png").is_file() and not (sweep / "0" / "tensorboard").exists()
 
-    sweep_summary.main([str(sweep)])
+    summary_command([str(sweep)])
     rows = _read_csv(sweep / "summary.csv")
     assert [(r["job"], r["status"]) for r in rows] == [("0", "ok"), ("1", "failed")]
     assert "optimizer.lr=-1" in rows[1]["overrides"].split()
@@ -285,10 +286,11 @@ def test_summary_plot_of_a_swept_key(tmp_path):
     assert jobs[1].override("data.batch_size") == "1" and jobs[1].override("tag") == "x" and jobs[1].override("seed") is None
     assert sweep_summary.plot_points(jobs, "data.batch_size", sweep_summary.EPOCH_S_MEAN) == [(4.0, 2.0), (1.0, 7.0)]
     assert sweep_summary.plot_name("data.batch_size", "time/epoch_s_mean") == "epoch_s_mean_by_batch_size.png"
-    sweep_summary.main([str(tmp_path), "--plot-x", "data.batch_size"])
+    summary_command([str(tmp_path), "plot_x=data.batch_size"])
     _png_size(tmp_path / "epoch_s_mean_by_batch_size.png")
-    with pytest.raises(SystemExit):
-        sweep_summary.main([str(tmp_path), "--plot-x", "data.batch_size", "--plot-y", "val/accuracy"])
+    with pytest.raises(SystemExit) as exit_:
+        summary_command([str(tmp_path), "plot_x=data.batch_size", "plot_y=val/accuracy"])
+    assert exit_.value.code == 2
 
 
 @pytest.mark.slow
@@ -357,7 +359,7 @@ def test_last_checkpoint_holds_the_last_epoch_and_selected_the_best(tmp_path, ca
     ]
     trainer = L.Trainer(max_epochs=3, accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
                         callbacks=callbacks, default_root_dir=tmp_path, num_sanity_val_steps=0)
-    with caplog.at_level(logging.INFO, logger="textclass.callbacks"):
+    with caplog.at_level(logging.INFO, logger="textclass.training.callbacks"):
         trainer.fit(model, DataLoader(batches, batch_size=None), DataLoader(batches, batch_size=None))
     assert torch.load(checkpoints / "last.ckpt", weights_only=True)["epoch"] == 2  # the third epoch, counted from 0
     assert torch.load(checkpoints / "selected.ckpt", weights_only=True)["epoch"] == 0

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from conftest import cli_env, run_cli, run_ok, write_tiny_data
-from textclass.cli import seeds_arguments
+from textclass.commands.train import seeds_arguments
 from textclass.errors import ConfigError
 
 

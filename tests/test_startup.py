@@ -35,19 +35,23 @@ def heavy_imports(module: str, program: str, *args: str, cwd) -> list[str]:
 @pytest.mark.parametrize(
     "module, program, args",
     [
-        ("textclass.train", "textclass-train", ["--help"]),
-        ("textclass.train", "textclass-train", ["--cfg", "job", "model=lstm"]),
-        ("textclass.train", "textclass-train", ["model=lstmm"]),  # a mistyped option: one error line
-        ("textclass.train", "textclass-train", ["hparams_search=news_textcnn", "--cfg", "hydra"]),
-        ("textclass.evaluate", "textclass-eval", ["--help"]),
-        ("textclass.predict", "textclass-predict", ["--help"]),
-        ("textclass.export", "textclass-export", ["--help"]),
-        ("textclass.compare", "textclass-compare", ["--help"]),
-        ("textclass.compare", "textclass-compare", ["run_a", "run_b", "metric=acc_typo"]),  # a bad option: one error line
+        ("textclass.commands.main", "textclass", ["--help"]),  # the verbs, one line each
+        ("textclass.commands.main", "textclass", ["eval", "--help"]),
+        ("textclass.commands.train", "textclass-train", ["--help"]),
+        ("textclass.commands.train", "textclass-train", ["--cfg", "job", "model=lstm"]),
+        ("textclass.commands.train", "textclass-train", ["model=lstmm"]),  # a mistyped option: one error line
+        ("textclass.commands.train", "textclass-train", ["hparams_search=news_textcnn", "--cfg", "hydra"]),
+        ("textclass.commands.eval", "textclass-eval", ["--help"]),
+        ("textclass.commands.predict", "textclass-predict", ["--help"]),
+        ("textclass.commands.export", "textclass-export", ["--help"]),
+        ("textclass.commands.compare", "textclass-compare", ["--help"]),
+        ("textclass.commands.compare", "textclass-compare", ["run_a", "run_b", "metric=acc_typo"]),  # a bad option: one error line
+        ("textclass.commands.ensemble", "textclass-ensemble", ["--help"]),
+        ("textclass.commands.summary", "textclass", ["--help"]),
     ],
     ids=[
-        "train_help", "train_cfg_job", "train_bad_override", "search_cfg", "eval_help", "predict_help", "export_help",
-        "compare_help", "compare_bad_option",
+        "textclass_help", "textclass_eval_help", "train_help", "train_cfg_job", "train_bad_override", "search_cfg", "eval_help",
+        "predict_help", "export_help", "compare_help", "compare_bad_option", "ensemble_help", "summary_help",
     ],
 )
 def test_commands_that_need_no_model_import_no_heavy_library(tmp_path, module, program, args):

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from textclass import sweep_summary
+from textclass.commands.summary import main as summary_command
+from textclass.reports import sweeps as sweep_summary
 
 T_975_DF2 = 4.302653  # the t distribution's 97.5% quantile at 2 degrees of freedom
 
@@ -58,7 +59,7 @@ def test_aggregate_json_holds_mean_std_min_max_and_t_interval(seeds_sweep):
 
 
 def test_aggregate_csv_has_one_row_per_group_and_metric_headline_first(seeds_sweep):
-    sweep_summary.main([str(seeds_sweep)])  # the command line writes the aggregates too
+    summary_command([str(seeds_sweep)])  # the command line writes the aggregates too
     with (seeds_sweep / "aggregate.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == list(sweep_summary.AGGREGATE_COLUMNS)

@@ -13,6 +13,5 @@ def __getattr__(name: str):
     if name == "load":
         return importlib.import_module("textclass.api").load
     if name == "train":
-        # the module textclass.train is callable: textclass.train([...]) is textclass.api.train([...])
-        return importlib.import_module("textclass.train")
+        return importlib.import_module("textclass.api").train
     raise AttributeError(f"module 'textclass' has no attribute {name!r}")

@@ -10,32 +10,34 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from textclass.checkpoint import Predictor
+from textclass.config.compose import compose_config
 from textclass.ensemble import load_system
-from textclass.cli import CONFIG_DIR, compose_config
 from textclass.errors import ConfigError, DataError, find_user_error
 from textclass.overrides import override_key
-from textclass.run_files import SELECTED
+from textclass.run_files import HYDRA_DIR, SELECTED
+from textclass.training.checkpoint import Predictor
+from textclass.training.inference import predict
+from textclass.training.resume import plugin_arguments, removed_when_refused, resume_arguments
+from textclass.training.scoring import evaluate, sources
 
 RUN_DIR_KEY = "run_dir"
 
 
 def train(overrides: Sequence[str] = ()) -> dict[str, float | str]:
-    """Train as `textclass-train <overrides>` does (same config tree, same run directory, same files);
-    returns the final metrics, and the run directory under "run_dir". Bad input raises the error
-    the CLI would print."""
-    from hydra import initialize_config_dir
-
-    from textclass.train import plugin_arguments, removed_when_refused, resume_arguments
-    from textclass.train import train as train_job
+    """Train as `textclass train <overrides>` does (the same config tree, run directory and files);
+    returns the final metrics, and the run directory under "run_dir". Bad input raises the error the
+    command would print (a textclass error), and leaves no run directory behind."""
+    # Lightning and the models: loaded by the first training, not by `import textclass`
+    from textclass.training.recipe import train as train_recipe
 
     overrides = list(overrides)
     seeds = [o for o in overrides if override_key(o) == "seeds"]
@@ -45,21 +47,60 @@ def train(overrides: Sequence[str] = ()) -> dict[str, float | str]:
             "seed: [textclass.train([*overrides, f'seed={s}']) for s in range(1, N + 1)] (or run textclass train seeds=N)"
         )
     overrides = plugin_arguments(resume_arguments(overrides))
-    compose_config("train", overrides)  # a wrong override: one ConfigError, before Hydra's report
-
-    def task(cfg: DictConfig) -> dict[str, float | str]:
-        with removed_when_refused(Path(cfg.paths.output_dir)):
-            return {**train_job(cfg), RUN_DIR_KEY: str(Path(cfg.paths.output_dir))}
-
+    cfg = compose_config("train", overrides, with_hydra=True)
+    run_dir = start_job(cfg, overrides)
+    log_file = job_log(run_dir, cfg)
     try:
-        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3", job_name="train"):
-            # the Hydra instance initialize_config_dir sets up runs a job exactly as @hydra.main does
-            return GlobalHydra.instance().hydra.run("train", task, overrides).return_value
+        with removed_when_refused(run_dir):
+            metrics = train_recipe(without_hydra(cfg))
     except Exception as err:
         user_error = find_user_error(err)
         if user_error is None:
             raise
         raise user_error from None
+    finally:
+        logging.getLogger().removeHandler(log_file)
+        log_file.close()
+    return {**metrics, RUN_DIR_KEY: str(run_dir)}
+
+
+def start_job(cfg: DictConfig, overrides: list[str]) -> Path:
+    """What Hydra does as a job starts, through its public API: the run directory (a new one, even for
+    two runs started in the same second by one process), `hydra.runtime.output_dir`, the job's
+    HydraConfig (so ${hydra:...} values resolve), and .hydra/ with the config, Hydra's settings and
+    the overrides (resume= replays those)."""
+    run_dir = Path(cfg.hydra.run.dir).resolve()
+    resumed = any(o.startswith("hydra.run.dir=") for o in overrides)
+    base, n = run_dir, 1
+    while not resumed and run_dir.exists():
+        n += 1
+        run_dir = base.with_name(f"{base.name}_{n}")
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(run_dir)
+        cfg.hydra.job.name = cfg.task_name
+    HydraConfig.instance().set_config(cfg)
+    hydra_dir = run_dir / HYDRA_DIR
+    hydra_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(without_hydra(cfg), hydra_dir / "config.yaml")
+    OmegaConf.save(OmegaConf.create({"hydra": cfg.hydra}), hydra_dir / "hydra.yaml")
+    OmegaConf.save(OmegaConf.create([o for o in overrides if not override_key(o).startswith("hydra.")]), hydra_dir / "overrides.yaml")
+    return run_dir
+
+
+def job_log(run_dir: Path, cfg: DictConfig) -> logging.Handler:
+    """train.log in the run directory, in the long form Hydra's job logging writes it."""
+    handler = logging.FileHandler(run_dir / f"{cfg.task_name}.log")
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(min(root.level or logging.INFO, logging.INFO))
+    return handler
+
+
+def without_hydra(cfg: DictConfig) -> DictConfig:
+    task = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    OmegaConf.set_struct(task, True)
+    return task
 
 
 @dataclass
@@ -78,8 +119,6 @@ class Classifier:
 
     def predict(self, texts: Sequence[str], batch_size: int = 256, explain: bool = False) -> list:
         """One `Prediction` (label, probs; labels for multi-label) per text."""
-        from textclass.predict import predict
-
         texts = checked_texts(texts)
         return list(predict(self.run, texts, batch_size, explain)) if texts else []
 
@@ -94,8 +133,6 @@ class Classifier:
     def evaluate(self, file: str | Path | None = None, splits: Sequence[str] = ("valid",), batch_size: int = 256):
         """The `EvalResult` of a labeled file (in the run's dataset columns), or a dict of them for
         the run's own `splits` when no file is given: the numbers textclass-eval reports."""
-        from textclass.evaluate import evaluate, sources
-
         data = sources(self.run, list(splits), str(file) if file is not None else None)
         results = {name: evaluate(self.run, examples, batch_size) for name, examples in data.items()}
         return results[str(file)] if file is not None else results

@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 VERBOSE_ENV = "TEXTCLASS_VERBOSE"
 VERBOSE_FLAGS = ("-v", "--verbose")
@@ -53,6 +54,12 @@ def silenced(logger: str) -> Iterator[None]:
         yield
     finally:
         target.setLevel(level)
+
+
+def shown_path(path: Path) -> str:
+    """`path` relative to the working directory when it lies below it (as a user would type it)."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(Path.cwd())) if resolved.is_relative_to(Path.cwd()) else str(resolved)
 
 
 def verbose() -> bool:

@@ -1,7 +1,7 @@
-"""`textclass-ensemble`: the mean of trained runs' class probabilities, as a directory that eval,
+"""Ensembles, a plug-in: the mean of trained runs' class probabilities, as a directory that eval,
 predict, compare and `textclass.load` take wherever they take a run directory.
 
-    textclass-ensemble RUN_DIR_OR_CKPT RUN_DIR_OR_CKPT ... [output=DIR] [batch_size=256]
+    textclass ensemble RUN_DIR_OR_CKPT RUN_DIR_OR_CKPT ... [output=DIR] [batch_size=256] [checkpoint=selected]
 
 Each argument is a member: a run directory (its selected checkpoint: the best by the checkpoint
 monitor, the one its metrics and predictions files report) or a checkpoint file inside one. The
@@ -25,31 +25,23 @@ probability) (multi-label: its logit), so softmax (sigmoid) gives the mean back 
 
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from textclass.checkpoint import Predictor, TrainedRun, find_run_dir, load_run, load_yaml, run_checkpoint
-from textclass.cli import CONFIG_DIR, fail, key_value_options, split_arguments
-from textclass.errors import ConfigError, DataError, find_user_error
+from textclass.data.dataset import Examples, LabelSet, TextDataset
+from textclass.errors import ConfigError, DataError
 from textclass.overrides import run_names, unique
 from textclass.run_files import ENSEMBLE_KEY, LABELS_FILE, RUN_CONFIG, SELECTED, predictions_file
+from textclass.tables import markdown_table
+from textclass.training.checkpoint import Predictor, TrainedRun, load_run, run_checkpoint
+from textclass.training.run_dir import find_run_dir, load_yaml
+from textclass.training.predictions import fingerprint, from_logits
+from textclass.training.scoring import EvalResult, score
+from textclass.training.scoring import sources as read_sources
 
-if TYPE_CHECKING:
-    import torch
-
-    from textclass.data.dataset import Examples, LabelSet, TextDataset
-    from textclass.evaluate import EvalResult
-
-# torch and the model code are imported by load_run and the functions that use them: --help and
-# bad arguments are answered without them
-
-DEFAULTS = Path(CONFIG_DIR) / "ensemble.yaml"
 SPLITS = ("valid", "test")  # what the ensemble saves predictions of, as a training run does
 COMBINE = "mean_probabilities"
 
@@ -128,8 +120,6 @@ class Ensemble:
 def mean_logits(probabilities: list[torch.Tensor], multi_label: bool) -> torch.Tensor:
     """float32 logits [N, C] whose softmax (multi-label: sigmoid) is the mean of `probabilities`
     (each [N, C]): log p, or log(p / (1 - p)); kept finite so that every metric can take them."""
-    import torch
-
     mean = torch.stack([p.double() for p in probabilities]).mean(0)
     tiny = torch.finfo(torch.float32).tiny
     if multi_label:
@@ -139,8 +129,6 @@ def mean_logits(probabilities: list[torch.Tensor], multi_label: bool) -> torch.T
 
 
 # --- a run or an ensemble -------------------------------------------------------------------------
-
-
 def load_system(path: str | Path, checkpoint: str = SELECTED) -> Predictor:
     """What eval, predict and textclass.load take: a run directory or checkpoint (`load_run`: its
     `checkpoint`), or an ensemble directory, whose members' checkpoints were chosen when it was made."""
@@ -172,8 +160,6 @@ def refuse_ensemble(path: str | Path, purpose: str) -> None:
 
 
 # --- members -----------------------------------------------------------------------------------------
-
-
 def resolve_member(source: str, checkpoint: str = SELECTED) -> Member:
     """A run directory (its `checkpoint`, see checkpoint.run_checkpoint) or a checkpoint file inside one."""
     path = Path(source).expanduser().resolve()
@@ -221,8 +207,6 @@ def check_same_classes(runs: list[TrainedRun], names: list[str]) -> None:
 
 def check_same_splits(splits: list[dict[str, Examples]], dataset_names: list[str], names: list[str]) -> None:
     """Every run reads the first one's splits, with the same examples (data fingerprints)."""
-    from textclass.predictions import fingerprint
-
     first = {split: fingerprint(examples) for split, examples in splits[0].items()}
     for run_splits, dataset, name in zip(splits[1:], dataset_names[1:], names[1:]):
         pair = f"{names[0]} and {name}"
@@ -239,8 +223,6 @@ def check_same_splits(splits: list[dict[str, Examples]], dataset_names: list[str
 
 
 # --- the ensemble directory --------------------------------------------------------------------------
-
-
 def manifest(members: list[Member], labels: LabelSet, dataset: str, fingerprints: dict[str, str]) -> dict:
     return {
         ENSEMBLE_KEY: {
@@ -287,21 +269,13 @@ def load_ensemble(folder: Path) -> Ensemble:
     return Ensemble(folder, runs, [m.checkpoint for m in members])
 
 
-def output_dir(output: str | None, now: datetime) -> Path:
-    folder = Path(output) if output is not None else Path("outputs") / "ensemble" / now.strftime("%Y-%m-%d_%H-%M-%S")
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"output={folder}: a file, not a folder; name a folder for the ensemble")
+def check_output_folder(folder: Path) -> None:
     if (folder / RUN_CONFIG).is_file() and ensemble_members(folder.resolve()) is None:
         raise ConfigError(f"output={folder} is a training run's directory; name a new folder for the ensemble")
-    return folder
 
 
 # --- the command -------------------------------------------------------------------------------------
-
-
-def parse_options(items: list[str]) -> Options:
-    """`key=value` options over conf/ensemble.yaml's defaults."""
-    opts = Options(**key_value_options(items, DEFAULTS))
+def check_options(opts: Options) -> Options:
     if not isinstance(opts.batch_size, int) or isinstance(opts.batch_size, bool) or opts.batch_size < 1:
         raise ConfigError(f"batch_size={opts.batch_size}: a positive integer, e.g. batch_size=256")
     return Options(None if opts.output is None else str(opts.output), opts.batch_size, str(opts.checkpoint))
@@ -316,24 +290,18 @@ class Row:
 def format_table(rows: list[Row], multi_label: bool) -> str:
     splits = list(rows[0].results)
     acc = "subset acc" if multi_label else "acc"
-    head = "| system | " + " | ".join(f"{s} {acc} | {s} macro-F1" for s in splits) + " |"
-    lines = [head, "|---|" + "---|" * (2 * len(splits))]
-    for row in rows:
-        cells = [f"{row.results[s].acc:.4f} | {row.results[s].f1:.4f}" for s in splits]
-        lines.append(f"| {row.name} | " + " | ".join(cells) + " |")
+    header = ["system", *(f"{s} {name}" for s in splits for name in (acc, "macro-F1"))]
+    cells = [[row.name, *(v for s in splits for v in (row.results[s].acc, row.results[s].f1))] for row in rows]
     examples = ", ".join(f"{s} {r.examples}" for s, r in rows[0].results.items())
-    return "\n".join(lines) + f"\n\nexamples: {examples}\n"
+    return markdown_table(header, cells) + f"\nexamples: {examples}\n"
 
 
-def make_ensemble(sources: list[str], opts: Options) -> tuple[str, Path]:
-    """The command: (the printed table, the ensemble directory written)."""
-    from textclass.evaluate import score
-    from textclass.evaluate import sources as read_sources
-    from textclass.predictions import fingerprint, from_logits
-
+def make_ensemble(sources: list[str], opts: Options, folder: Path) -> str:
+    """The ensemble of the runs `sources` (directories or checkpoints), written into `folder`; returns
+    the table of each member's and the ensemble's figures."""
     if not sources:
-        raise ConfigError("no member to ensemble: give run directories, e.g. textclass-ensemble outputs/train/runs/A outputs/train/runs/B")
-    folder = output_dir(opts.output, datetime.now())
+        raise ConfigError("no member to ensemble: give run directories, e.g. textclass ensemble outputs/train/runs/A outputs/train/runs/B")
+    check_output_folder(folder)
     members = [resolve_member(s, opts.checkpoint) for s in sources]
     check_members(members)
     names = member_names(members)
@@ -359,30 +327,4 @@ def make_ensemble(sources: list[str], opts: Options) -> tuple[str, Path]:
         (folder / predictions_file(split)).unlink(missing_ok=True)
     for split, p in predictions.items():
         p.save(folder / predictions_file(split))
-    return format_table(rows, ensemble.model.multi_label), folder
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="textclass-ensemble",
-        description="Average trained runs' class probabilities into an ensemble directory that textclass-eval, "
-        "textclass-predict (ckpt_path=DIR), textclass-compare and textclass.load take like a run directory.",
-        epilog="options (key=value), with their defaults (conf/ensemble.yaml):\n" + DEFAULTS.read_text(encoding="utf-8"),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("items", nargs="*", metavar="RUN_DIR_OR_CKPT | key=value")
-    items = parser.parse_args(argv).items
-    try:
-        sources, options = split_arguments(items)
-        table, folder = make_ensemble(sources, parse_options(options))
-    except Exception as err:
-        user_error = find_user_error(err)
-        if user_error is None:
-            raise
-        fail(user_error)
-    print(table, end="")
-    print(f"wrote the ensemble {folder} ({RUN_CONFIG}, {LABELS_FILE}, predictions files)", file=sys.stderr)
-
-
-if __name__ == "__main__":
-    main()
+    return format_table(rows, ensemble.model.multi_label)

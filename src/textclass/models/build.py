@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 from textclass.data.dataset import LabelSet
 from textclass.errors import ConfigError
 from textclass.models.classifier import TextClassifier
-from textclass.options import check_known_options, locate_target
+from textclass.config.checks import check_known_options, locate_target
 from textclass.models.embedding import embedding_layer
 from textclass.tokenizers import Features
 

@@ -5,7 +5,7 @@ for repeats of one setup, their aggregates as aggregate.md, aggregate.csv and ag
 ends. Hydra calls `on_multirun_end` only when every job succeeded: with the basic launcher a job
 that raises aborts the sweep, so for an aborted (or still running) sweep, write them by hand:
 
-    python -m textclass.sweep_summary outputs/train/multiruns/2025-01-01_12-00-00
+    textclass summary outputs/train/multiruns/2025-01-01_12-00-00
 
 A job directory without metrics.json is listed with status "failed". Jobs that differ only in
 `data.fold` or `seed` (a cross-validation, `textclass-train seeds=N`) are repeats of one setup: each
@@ -19,7 +19,6 @@ default) against that key's values, as `<plot_y>_by_<plot_x>.png`: the batch-siz
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import logging
@@ -35,6 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 from scipy import stats
 
 from textclass.overrides import distinct, override_key
+from textclass.tables import markdown_table
 from textclass.metric_names import (
     EPOCH_S_MEAN,
     TEST_ACC,
@@ -47,7 +47,6 @@ from textclass.metric_names import (
     VAL_LOSS,
     headline,
 )
-from textclass.plots import plot_metric_by_param
 from textclass.run_files import HISTORY_FILE, METRICS_FILE
 
 log = logging.getLogger(__name__)
@@ -134,26 +133,12 @@ def to_markdown(jobs: list[JobResult]) -> str:
     rows = [{**job.row(), "overrides": " ".join(own)} for job, own in zip(jobs, overrides.own)]
     optional = (*METRICS, EPOCH_S_MEAN)
     columns = [c for c in COLUMNS if c not in optional or any(r.get(c) is not None for r in rows)]
-    return shared_line(overrides.shared, "job") + markdown_table(columns, [[_cell(row.get(c)) for c in columns] for row in rows])
+    return shared_line(overrides.shared, "job") + markdown_table(columns, [[row.get(c) for c in columns] for row in rows])
 
 
 def shared_line(shared: Sequence[str], what: str) -> str:
     """`Every job: trainer.max_epochs=5 data=sst2` (and a blank line), or nothing when nothing is shared."""
     return f"Every {what}: `{' '.join(shared)}`\n\n" if shared else ""
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
-    return "\n".join(lines) + "\n"
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4f}" if math.isfinite(value) else str(value)
-    return str(value).replace("|", r"\|")  # a literal | would split the cell
 
 
 def setup_name(job: JobResult) -> str:
@@ -245,7 +230,7 @@ def aggregate_markdown(agg: Aggregates) -> str:
         groups = [g for g in agg.groups if g.headline == key]
         metrics = [m for m in dict.fromkeys((key, *FINAL_METRICS)) if any(m in g.metrics for g in groups)]
         overrides = distinct([g.overrides.split() for g in groups])
-        rows = [[_cell(" ".join(own) or "(no overrides)"), str(g.n), *(g.metrics[m].cell() if m in g.metrics else "" for m in metrics)] for g, own in zip(groups, overrides.own)]
+        rows = [[" ".join(own) or "(no overrides)", g.n, *(g.metrics[m].cell() if m in g.metrics else "" for m in metrics)] for g, own in zip(groups, overrides.own)]
         parts.append(f"Headline: {key} on {split}\n\n" + shared_line(overrides.shared, "setup") + markdown_table(["overrides", "n", *metrics], rows))
     return "\n".join(parts)
 
@@ -310,6 +295,8 @@ def write_summary(sweep_dir: Path | str, plot_x: str | None = None, plot_y: str 
         table += "\n" + write_aggregates(agg, sweep_dir)
     (sweep_dir / SUMMARY_MD).write_text(table)
     if plot_x:
+        from textclass.training.plots import plot_metric_by_param  # matplotlib: for a sweep that plots
+
         path = plot_metric_by_param(plot_points(jobs, plot_x, plot_y), sweep_dir / plot_name(plot_x, plot_y), x_label=plot_x, y_label=plot_y)
         log.info("%s by %s: %s", plot_y, plot_x, path)
     return table
@@ -326,20 +313,3 @@ class SweepSummary(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         table = write_summary(sweep_dir, self.plot_x, self.plot_y)
         log.info("sweep summary (%s):\n%s", sweep_dir / SUMMARY_MD, table)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m textclass.sweep_summary", description=__doc__.splitlines()[0])
-    parser.add_argument("sweep_dir", type=Path, help="the multirun directory (hydra.sweep.dir)")
-    parser.add_argument("--plot-x", help="a swept key (e.g. data.batch_size): also plot --plot-y against it")
-    parser.add_argument("--plot-y", default=EPOCH_S_MEAN, help=f"a summary column (default {EPOCH_S_MEAN})")
-    args = parser.parse_args(argv)
-    if not args.sweep_dir.is_dir():
-        parser.error(f"{args.sweep_dir} is not a directory")
-    if args.plot_y not in COLUMNS:
-        parser.error(f"--plot-y {args.plot_y}: not a summary column; one of {', '.join(COLUMNS[3:])}")
-    print(write_summary(args.sweep_dir, args.plot_x, args.plot_y), end="")
-
-
-if __name__ == "__main__":
-    main()

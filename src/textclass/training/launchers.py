@@ -16,14 +16,6 @@ SLURM_LAUNCHER = "SlurmLauncher"  # hydra-submitit-launcher's class for hydra/la
 # DDP cannot start again for the other ranks
 WORKER_LAUNCHERS = {"JoblibLauncher": "joblib", "LocalLauncher": "submitit_local", "RayLauncher": "ray"}
 TORCHRUN_ENV = "TORCHELASTIC_RUN_ID"  # set by torchrun in every process it starts
-# a DDP process's rank, as torchrun (RANK), Slurm (SLURM_PROCID) and Lightning's own children
-# (LOCAL_RANK, NODE_RANK on nodes after the first) give it
-RANK_ENV = ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK")
-
-
-def is_global_rank_zero(env: Mapping[str, str]) -> bool:
-    """Whether this process is DDP's rank 0, or no DDP rank at all."""
-    return all(env.get(name, "0") == "0" for name in RANK_ENV)
 
 
 def device_count(devices: object) -> int | None:

@@ -36,12 +36,11 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import OmegaConf
 
 from textclass.console import EpochRecord, early_stop_line, epoch_line, selection_line
-from textclass.plots import plot_curves
+from textclass.training.plots import plot_curves
 from textclass.run_files import CURVES_FILE, HISTORY_FILE, LAST_CHECKPOINT, RUN_CONFIG
 from textclass.metric_names import EPOCH_S, TRAIN_ACC, TRAIN_LOSS_EPOCH, VAL_ACC, VAL_ACC_BEST, VAL_LOSS
 
 log = logging.getLogger(__name__)
-
 
 
 class EpochTimer(Callback):

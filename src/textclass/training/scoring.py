@@ -1,30 +1,30 @@
-"""`textclass-eval`: accuracy, macro-F1 and confusion matrix of a checkpoint (or an ensemble) on its splits or a file."""
+"""Scoring a trained system: its metrics on labeled examples (accuracy, macro-F1, the confusion
+matrix; subset accuracy, micro-F1, Hamming loss and per-label precision and recall for multi-label
+runs), and the examples of a run's own splits as it trained on them."""
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+import numpy as np
+import torch
+from torchmetrics.functional.classification import (
+    multiclass_accuracy,
+    multiclass_confusion_matrix,
+    multiclass_f1_score,
+    multilabel_exact_match,
+    multilabel_f1_score,
+    multilabel_hamming_distance,
+    multilabel_precision,
+    multilabel_recall,
+)
 
-from textclass.cli import CONFIG_DIR, exit_on_user_error, run_command
+from textclass.data.datamodule import Resplit, read_splits
+from textclass.data.dataset import Examples
 from textclass.errors import DataError
-from textclass.run_files import EVAL_REPORT
-
-if TYPE_CHECKING:
-    import numpy as np
-    import torch
-
-    from textclass.checkpoint import Predictor
-    from textclass.data.dataset import Examples
-
-# torch, torchmetrics and the model code are imported by the functions that use them: --help and
-# bad overrides are answered without them
+from textclass.training.checkpoint import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -47,19 +47,6 @@ def evaluate(run: Predictor, data: Examples, batch_size: int = 256) -> EvalResul
 
 def score(run: Predictor, logits: torch.Tensor, truth: np.ndarray) -> EvalResult:
     """The metrics of the run's `logits` against the true labels `truth`."""
-    import numpy as np
-    import torch
-    from torchmetrics.functional.classification import (
-        multiclass_accuracy,
-        multiclass_confusion_matrix,
-        multiclass_f1_score,
-        multilabel_exact_match,
-        multilabel_f1_score,
-        multilabel_hamming_distance,
-        multilabel_precision,
-        multilabel_recall,
-    )
-
     labels = torch.from_numpy(np.asarray(truth, dtype=np.int64))
     k = len(run.labels)
     if not run.model.multi_label:
@@ -88,8 +75,6 @@ def sources(run: Predictor, splits: list[str], file: str | None, log_missing: bo
     """What to evaluate: a labeled file in the dataset's columns, or the run's splits that exist, as
     it trained on them (its fold's for a cross-validation run, its held-out split's with data.holdout,
     the first data.max_examples of each)."""
-    from textclass.data.datamodule import Resplit, read_splits
-
     dataset = run.dataset
     if file:
         return {file: dataset.read_file(Path(file), run.labels)}
@@ -114,26 +99,3 @@ def format_table(results: dict[str, EvalResult]) -> str:
     lines = ["| data | examples | accuracy | macro-F1 |", "|---|---|---|---|"]
     lines += [f"| {name} | {r.examples} | {r.acc:.4f} | {r.f1:.4f} |" for name, r in results.items()]
     return "\n".join(lines)
-
-
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
-@exit_on_user_error
-def hydra_main(cfg: DictConfig) -> dict[str, EvalResult]:
-    from textclass.ensemble import load_system
-
-    run = load_system(cfg.ckpt_path, cfg.checkpoint)
-    results = {name: evaluate(run, data, cfg.batch_size) for name, data in sources(run, list(cfg.splits), cfg.file).items()}
-    print(format_table(results))
-    out = Path(HydraConfig.get().runtime.output_dir) / EVAL_REPORT
-    report = {"ckpt_path": str(cfg.ckpt_path), "checkpoint": str(getattr(run, "checkpoint", run.run_dir)), "class_names": list(run.labels.names), "results": {n: asdict(r) for n, r in results.items()}}
-    out.write_text(json.dumps(report, indent=1))
-    log.info("wrote %s", out)
-    return results
-
-
-def main() -> None:
-    run_command(hydra_main, "eval")
-
-
-if __name__ == "__main__":
-    main()

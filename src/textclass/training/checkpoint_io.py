@@ -27,4 +27,3 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             write_atomically(Path(path), buffer.getbuffer())
         except WriteError as err:
             raise WriteError(f"could not save checkpoint: {err}; resume the run once there is room") from None
-

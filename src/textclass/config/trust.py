@@ -18,7 +18,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from textclass.errors import ConfigError, UnsafeRunError
-from textclass.options import locate, locate_target, target_key, target_nodes
+from textclass.config.checks import locate, locate_target, target_key, target_nodes
 
 # packages whose classes may be built from a run directory
 TRUSTED_PACKAGES = (

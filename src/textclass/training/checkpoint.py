@@ -7,7 +7,6 @@ one; plug-ins may build others on top of runs (ensembles).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,13 +14,12 @@ from pathlib import Path
 from typing import Protocol
 
 import torch
-import yaml
 from hydra.utils import get_class, instantiate
-from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from textclass.data.batching import Batch, unlabeled_loader
 from textclass.data.dataset import LabelSet, TextDataset
-from textclass.errors import ConfigError, UnsafeRunError
+from textclass.errors import ConfigError
 from textclass.models.build import build_model
 from textclass.models.classifier import NOTES_KEY, TextClassifier
 from textclass.run_files import (
@@ -29,7 +27,6 @@ from textclass.run_files import (
     LABELS_FILE,
     LAST,
     LAST_CHECKPOINT,
-    OVERRIDES_FILE,
     RUN_CONFIG,
     SELECTED,
     SELECTED_CHECKPOINT,
@@ -37,14 +34,9 @@ from textclass.run_files import (
     VOCAB_FILE,
 )
 from textclass.tokenizers import Features
-from textclass.trust import check_trusted
+from textclass.training.run_dir import find_run_dir, load_run_config, load_thresholds, thresholds_of
 
 log = logging.getLogger(__name__)
-
-# what every run config has, and eval/predict read
-RUN_CONFIG_KEYS = ("data", "tokenizer", "model")
-# keys that runs made by earlier versions hold where nothing reads them now: (parent, key)
-LEGACY_KEYS = (("model", "distill"),)  # distillation is a plug-in now, configured under `distill`
 
 
 class DecisionRule(Protocol):
@@ -104,17 +96,6 @@ class TrainedRun:
 
     def single_model(self, purpose: str) -> TrainedRun:
         return self
-
-
-def find_run_dir(ckpt: Path) -> Path:
-    """The run directory of a checkpoint: `<run>/checkpoints/x.ckpt`, or a checkpoint beside config.yaml."""
-    for candidate in (ckpt.parent.parent, ckpt.parent):
-        if (candidate / RUN_CONFIG).is_file():
-            return candidate
-    raise ConfigError(
-        f"{ckpt}: no {RUN_CONFIG} of the run that made it (looked in {ckpt.parent.parent} and {ckpt.parent}); "
-        "pass a checkpoint inside a textclass-train run directory, e.g. <run>/checkpoints/last.ckpt"
-    )
 
 
 def read_checkpoint(ckpt: Path) -> dict:
@@ -234,64 +215,3 @@ def selected_checkpoint(run_dir: Path) -> Path:
             return last.parent / Path(best).name
     log.info("%s has no selected checkpoint (trained with callbacks.model_checkpoint=null?): using %s", run_dir, LAST_CHECKPOINT)
     return last
-
-
-def thresholds_of(found: dict[str, float], names: tuple[str, ...], path: Path) -> list[float]:
-    """A run's per-label thresholds in label order; a missing label or a value outside [0, 1] is an error."""
-    missing = [n for n in names if n not in found]
-    if missing:
-        raise ConfigError(f"{path} has no threshold for the label {missing[0]!r} (it has {', '.join(map(repr, found))}); the run directory is damaged: restore the file or train again")
-    bad = next((n for n in names if not 0.0 <= found[n] <= 1.0), None)
-    if bad is not None:
-        raise ConfigError(f"{path}: the threshold of {bad!r} is {found[bad]}, not a probability in [0, 1]; the run directory is damaged: restore the file or train again")
-    return [found[n] for n in names]
-
-
-def load_thresholds(path: Path) -> dict[str, float]:
-    try:
-        record = json.loads(path.read_text())
-        return {str(k): float(v) for k, v in record.items()}
-    except (OSError, ValueError, AttributeError, TypeError) as err:
-        raise ConfigError(f"cannot read {path} ({err}); the run directory is damaged: restore the file or train again") from None
-
-
-def load_yaml(path: Path) -> DictConfig | ListConfig:
-    """A YAML file of a run directory; unreadable or invalid YAML is one error naming file and line."""
-    try:
-        return OmegaConf.load(path)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError(f"{where}: not valid YAML ({problem}); the run directory is damaged: restore the file or train again") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read {path} ({err}); the run directory is damaged: restore the file or train again") from None
-
-
-def load_run_config(run_dir: Path) -> DictConfig:
-    """A run's saved config.yaml, checked to build only trusted classes (see textclass.trust)."""
-    path = run_dir / RUN_CONFIG
-    cfg = load_yaml(path)
-    missing = [k for k in RUN_CONFIG_KEYS if not isinstance(cfg, DictConfig) or k not in cfg]
-    if missing:
-        raise ConfigError(f"{path} is not a textclass-train run config: it has no {', '.join(missing)}")
-    check_trusted(cfg, path)
-    with open_dict(cfg):
-        for parent, key in LEGACY_KEYS:
-            cfg[parent].pop(key, None)
-    return cfg
-
-
-def load_run_overrides(run_dir: Path) -> list[str]:
-    """The command-line overrides a run was started with (.hydra/overrides.yaml), without ckpt_path.
-
-    Overrides of Hydra itself never come from a run directory: they could add search paths and callbacks.
-    """
-    path = run_dir / OVERRIDES_FILE
-    overrides = load_yaml(path)
-    if not isinstance(overrides, ListConfig) or not all(isinstance(o, str) for o in overrides):
-        raise ConfigError(f"{path} is not a list of overrides (key=value strings); the run directory is damaged")
-    for override in overrides:
-        if override.lstrip("+~").startswith(("hydra.", "hydra/", "hydra=")):
-            raise UnsafeRunError(f"{path}: the override {override!r} changes Hydra itself, which a run directory may not do; the run is not resumed")
-    return [o for o in overrides if not o.startswith("ckpt_path=")]

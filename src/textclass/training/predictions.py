@@ -22,7 +22,7 @@ from textclass.run_files import predictions_file
 if TYPE_CHECKING:
     import torch
 
-    from textclass.checkpoint import TrainedRun
+    from textclass.training.checkpoint import TrainedRun
     from textclass.data.dataset import Examples
 
 

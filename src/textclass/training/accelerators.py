@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from omegaconf import DictConfig, OmegaConf
 
 from textclass.errors import ConfigError
-from textclass.launchers import device_count
+from textclass.training.launchers import device_count
 
 KNOWN = ("auto", "cpu", "gpu", "cuda", "mps")
 LIGHTNING_ONLY = ("tpu", "hpu")  # Lightning's names for hardware textclass is never tested on

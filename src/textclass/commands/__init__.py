@@ -1,0 +1,1 @@
+"""The commands: `textclass <verb>` and the textclass-<verb> scripts, one module a verb."""

@@ -1,0 +1,1 @@
+"""The config tree and what checks it: composition, option types, trusted targets."""
