@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import REAL_DATA, builtin_dataset, real_data, write_tsv
-from textclass.data.dataset import stratified_split
+from textclass.data.splits import stratified_split
 from textclass.data.news import RAW_COLUMNS
 
 

@@ -233,6 +233,27 @@ def test_unpacked_rnn_equals_the_packed_encoder(options):
     assert model.encoder.rnn.__class__.__name__ == options["cell"].upper()  # the model itself is left as it was
 
 
+@pytest.mark.slow
+def test_the_torch_bug_forget_rnn_kernels_works_around_is_still_there(tmp_path, monkeypatch):
+    """export_onnx clears torch's cached aten.lstm kernel (torch's private _dispatch_cache) before each
+    export: without it, a second LSTM export in one process fixes the sequence axis. When this test
+    fails, torch has fixed it: remove forget_rnn_kernels."""
+    from functools import partial
+
+    from textclass.export import graph
+    from textclass.models.classifier import TextClassifier
+    from textclass.models.encoders.rnn import RNNEncoder
+
+    torch.manual_seed(0)
+    model = TextClassifier(RNNEncoder(torch.nn.Embedding(30, 8, padding_idx=0), hidden_size=6, cell="lstm"), 3, partial(torch.optim.Adam)).eval()
+    module = graph.exportable(model, pad_id=0)
+    example = graph.sample_inputs(30, 0, graph.EXAMPLE_LENGTHS, seed=0)
+    graph.export_onnx(module, example, tmp_path / "first.onnx", None)  # clears the cache, then exports: dynamic
+    monkeypatch.setattr(graph, "forget_rnn_kernels", lambda: None)  # the workaround off
+    with pytest.raises(RuntimeError, match="the exporter fixed an axis of input_ids"):
+        graph.export_onnx(module, example, tmp_path / "second.onnx", None)
+
+
 # --- bad input: one `error:` line naming the value and the fix, exit code 2 ----------------------
 
 

@@ -12,7 +12,8 @@ import pytest
 
 import textclass
 from conftest import NEWS_ROWS, REAL_DATA, SST2_ROWS, cli_env, real_data, run_cli, run_ok, write_table
-from textclass.data.dataset import TextDataset, fold_ids
+from textclass.data.dataset import TextDataset
+from textclass.data.splits import fold_ids
 from textclass.data.datamodule import Resplit, encode_dataset
 from textclass.embeddings import EmbeddingSpec
 from textclass.errors import ConfigError, DataError

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 from conftest import cli_env, run_cli, run_ok, write_tiny_data
 from textclass.config.compose import compose_config
 from textclass.data.batching import Batch, collate
-from textclass.data.dataset import LabelSet
+from textclass.data.labels import LabelSet
 from textclass.errors import ConfigError
 from textclass.models.build import build_model
 from textclass.models.classifier import TextClassifier, clip_row_norms_, drop_words

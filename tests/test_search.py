@@ -26,7 +26,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from conftest import CONF, cli_env, run_cli, run_ok
-from hydra_plugins.textclass_optuna_sweeper._impl import FAIL_REASON, tell
+from textclass.search.sweeper import FAIL_REASON, tell
 from textclass.errors import ConfigError
 from textclass.search.results import best_params_yaml, objective_text
 from textclass.search.space import parse_override, parse_search_space
@@ -123,7 +123,8 @@ def test_search_space_rejects_bad_syntax(line, message):
 
 
 def _job(status: JobStatus, value, tmp_path: Path) -> JobReturn:
-    job = JobReturn(status=status, _return_value=value)
+    job = JobReturn(status=status)
+    job.return_value = value  # the public setter (what a launcher sets)
     job.hydra_cfg = OmegaConf.create({"hydra": {"runtime": {"output_dir": str(tmp_path)}}})
     return job
 

@@ -18,7 +18,7 @@ import pytest
 from optuna.trial import TrialState
 
 from conftest import REPO, cli_env, run_cli
-from hydra_plugins.textclass_optuna_sweeper._impl import FAIL_REASON, SURPLUS
+from textclass.search.sweeper import FAIL_REASON, SURPLUS
 from textclass.errors import ConfigError
 from textclass.search.storage import open_storage
 

@@ -31,7 +31,8 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from textclass.data.dataset import Examples, LabelSet, TextDataset
+from textclass.data.dataset import Examples, TextDataset
+from textclass.data.labels import LabelSet
 from textclass.errors import ConfigError, DataError
 from textclass.overrides import run_names, unique
 from textclass.run_files import ENSEMBLE_KEY, LABELS_FILE, RUN_CONFIG, SELECTED, predictions_file

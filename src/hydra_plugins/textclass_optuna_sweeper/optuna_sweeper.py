@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 
 class TextclassOptunaSweeper(Sweeper):
     def __init__(self, **settings: Any) -> None:
-        from hydra_plugins.textclass_optuna_sweeper._impl import OptunaSweeperImpl
+        from textclass.search.sweeper import OptunaSweeperImpl
 
         self.impl = OptunaSweeperImpl(**settings)
 

@@ -18,7 +18,9 @@ from torch.utils.data import DataLoader
 
 from textclass.data.batching import BucketBatchSampler, EncodedDataset, EncodedTexts, EpochShuffleSampler, Shard, ShardSampler, collate
 from textclass.data.cache import cached_dir, content_digest
-from textclass.data.dataset import Examples, LabelSet, TextDataset, fold_ids, strata, stratified_split
+from textclass.data.dataset import Examples, TextDataset
+from textclass.data.labels import LabelSet
+from textclass.data.splits import fold_ids, strata, stratified_split
 from textclass.errors import ConfigError, DataError
 from textclass.run_files import LABELS_FILE, SPLIT_FILE
 from textclass.data.encoder import Encoder, Tokenizer

@@ -6,10 +6,8 @@ step that builds their split files from the raw download.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,14 +17,11 @@ import numpy as np
 
 from textclass.data.download import download
 from textclass.data.formats import Row, SkippedRows, check_bad_row_policy, check_data_file, detect_format, read_rows, table_rows, where
+from textclass.data.labels import LabelCoder, LabelSet, not_text
+from textclass.data.splits import SPLITS, strata, stratified_split
 from textclass.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "valid", "test")
-HIDDEN_LABELS = ("-1", "?", "None", "null")  # what a file with withheld labels holds in their place
-TRUE_VALUES = {"1", "1.0", "true", "yes"}
-FALSE_VALUES = {"0", "0.0", "false", "no", ""}
 
 
 @dataclass
@@ -55,34 +50,6 @@ class Examples:
             np.concatenate([p.rows for p in parts]),
             pairs,
         )
-
-
-@dataclass(frozen=True)
-class LabelSet:
-    """The classes in id order: `values` as written in the data, `names` as shown to users."""
-
-    values: tuple[str, ...]
-    names: tuple[str, ...]
-    multi_label: bool = False
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-    @property
-    def index(self) -> dict[str, int]:
-        return {v: i for i, v in enumerate(self.values)}
-
-    def save(self, path: Path) -> None:
-        record = {"values": list(self.values), "names": list(self.names), "multi_label": self.multi_label}
-        path.write_text(json.dumps(record, indent=1, ensure_ascii=False), encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: Path) -> LabelSet:
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-            return cls(tuple(record["values"]), tuple(record["names"]), bool(record.get("multi_label", False)))
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            raise DataError(f"cannot read the label set {path} ({err}); the run directory is damaged: restore it or train again") from None
 
 
 class Archive(Protocol):
@@ -307,184 +274,6 @@ def read_examples(
         raise DataError(f"{source}: no usable rows" + (f" ({skipped.summary()})" if skipped.total else ""))
     label_set, ids = coder.finish()
     return Examples(texts, ids, np.asarray(numbers, dtype=np.int64), pairs if has_pair else None), label_set
-
-
-class LabelCoder:
-    """Label values to ids as rows are read: against a known label set, or collecting train's labels."""
-
-    def __init__(self, labels: LabelSet | None, dataset: TextDataset, source: str):
-        self.known = labels
-        self.dataset = dataset
-        self.source = source
-        self.codes: dict[str, int] = dict(labels.index) if labels is not None else {}
-        self.ids: list = []  # per row: a code, or a tuple of codes (multi-label)
-        self.shape: str | None = None  # multi-label: "list" or "string", whichever the first row used
-
-    def add(self, values: list[Any], where_: str) -> tuple[str, str] | None:
-        """Code one row's label(s); returns (reason, detail) of a bad row instead."""
-        ds = self.dataset
-        if ds.label_columns:
-            names = [ds.label_columns[i] for i, v in enumerate(values) if self._flag(v, ds.label_columns[i], where_)]
-        else:
-            value = values[0]
-            if ds.multi_label:
-                names = self._label_list(value, where_)
-            elif isinstance(value, (list, tuple)):
-                raise DataError(
-                    f"{where_}: the label {value!r} is a list; for several labels per example set data.dataset.multi_label=true"
-                )
-            elif value is None or str(value).strip() == "":
-                return "no label", f"no label in column {ds.label_column!r}"
-            elif (problem := not_text(value, ds.label_column, "a label")) is not None:
-                return "not a label", problem
-            else:
-                names = [label_text(value)]
-        if not names:
-            return "no label", "no label (a multi-label row needs at least one)"
-        codes = []
-        for name in names:
-            code = self.codes.get(name)
-            if code is None:
-                if self.known is not None:
-                    hidden = f"; if this file's labels are hidden ({name}, as in GLUE's test files) it cannot be scored: leave it out, e.g. data.dataset.test=null" if name in HIDDEN_LABELS else ""
-                    return "unknown label", f"unknown label {name!r} (not among {list(self.known.values)}; {self._origin()}){hidden}"
-                code = self.codes[name] = len(self.codes)
-            codes.append(code)
-        self.ids.append(tuple(codes) if ds.multi_label else codes[0])
-        return None
-
-    def _origin(self) -> str:
-        if self.dataset.labels is not None or self.dataset.label_columns:
-            return "the labels of data.dataset.labels"
-        return "the labels seen in train"
-
-    def _flag(self, value: Any, column: str, where_: str) -> bool:
-        text = label_text(value).lower() if value is not None else ""
-        if text in TRUE_VALUES:
-            return True
-        if text in FALSE_VALUES:
-            return False
-        raise DataError(f"{where_}: label column {column!r} holds {value!r}; each of data.dataset.label_columns must be 0 or 1")
-
-    def _label_list(self, value: Any, where_: str) -> list[str]:
-        if isinstance(value, str) and value.strip().startswith("["):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                pass
-        shape = "list" if isinstance(value, (list, tuple)) else "string"
-        if self.shape is None:
-            self.shape = shape
-        elif shape != self.shape:
-            raise DataError(
-                f"{where_}: the label column {self.dataset.label_column!r} mixes lists and {self.dataset.label_separator!r}-joined "
-                f"strings (this row has a {shape}, earlier rows a {self.shape}); write every row's labels the same way"
-            )
-        if shape == "list":
-            nested = next((p for p in (not_text(v, self.dataset.label_column, "a label") for v in value) if p), None)
-            if nested is not None:
-                raise DataError(f"{where_}: {nested}")
-            names = [label_text(v) for v in value if v is not None and str(v).strip()]
-        elif value is None:
-            names = []
-        else:
-            names = [p.strip() for p in str(value).split(self.dataset.label_separator) if p.strip()]
-        return list(dict.fromkeys(names))
-
-    def finish(self) -> tuple[LabelSet, np.ndarray]:
-        if self.known is not None:
-            labels = self.known
-            remap = np.arange(len(labels))
-        else:
-            values = sort_labels(list(self.codes))
-            warn_case_twins(values, self.source)
-            labels = LabelSet(tuple(values), tuple(values), self.dataset.multi_label)
-            order = {v: i for i, v in enumerate(values)}
-            remap = np.array([order[v] for v in self.codes], dtype=np.int64)
-        if not self.dataset.multi_label:
-            return labels, remap[np.asarray(self.ids, dtype=np.int64)] if self.ids else np.zeros(0, np.int64)
-        hot = np.zeros((len(self.ids), len(labels)), dtype=np.uint8)
-        for row, codes in enumerate(self.ids):
-            hot[row, remap[list(codes)]] = 1
-        return labels, hot
-
-
-def not_text(value: Any, column: str | None, what: str = "text") -> str | None:
-    """Why a cell cannot be read as `what` (a nested value: a JSON object or list, a Parquet struct;
-    bytes: a binary column), or None: strings, numbers and empty cells can."""
-    if isinstance(value, dict):
-        kind = "a JSON object (or a Parquet struct)"
-    elif isinstance(value, (list, tuple, set)) and what == "text":
-        kind = "a list"
-    elif isinstance(value, (bytes, bytearray, memoryview)):
-        kind = "bytes (a binary column)"
-    else:
-        return None
-    shown = repr(value)[:60]
-    return f"column {column!r} holds {kind}, not {what}: {shown}; store it as a string"
-
-
-def warn_case_twins(values: list[str], source: str) -> None:
-    """Labels that differ only by case are two classes; say so, since they are usually one."""
-    seen: dict[str, str] = {}
-    for value in values:
-        twin = seen.setdefault(value.casefold(), value)
-        if twin != value:
-            log.warning("%s: the labels %r and %r differ only by case, so they are two classes; if they mean one, write them alike "
-                        "(or list the classes in data.dataset.labels)", source, twin, value)
-
-
-def label_text(value: Any) -> str:
-    """A label as text: ints and integral floats (Parquet ints with gaps read as floats) without '.0'."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def sort_labels(values: list[str]) -> list[str]:
-    """Numerically when every label is an integer (2 before 10), else as strings."""
-    if all(re.fullmatch(r"-?\d+", v) for v in values):
-        return sorted(values, key=int)
-    return sorted(values)
-
-
-def strata(labels: np.ndarray) -> np.ndarray:
-    """What a stratified split keeps in proportion: the class, or a multi-label row's first label."""
-    return labels if labels.ndim == 1 else labels.argmax(axis=1)
-
-
-def stratified_split(labels: np.ndarray, fractions: list[float], seed: int) -> dict[str, np.ndarray]:
-    """Indices for train/valid(/test), each class split by the same fractions; shuffled, seeded."""
-    rng = np.random.default_rng(seed)
-    names = SPLITS[: len(fractions)]
-    parts: dict[str, list[np.ndarray]] = {s: [] for s in names}
-    for cls in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == cls))
-        bounds = np.round(np.cumsum(fractions[:-1]) * len(idx)).astype(int)
-        for split, chunk in zip(names, np.split(idx, bounds)):
-            parts[split].append(chunk)
-    return {split: rng.permutation(np.concatenate(chunks)) for split, chunks in parts.items()}
-
-
-def fold_ids(labels: np.ndarray, folds: int, seed: int, class_names: Sequence[str] | None = None) -> np.ndarray:
-    """The fold (0..folds-1) of each example: classes shuffled (seeded) one after another, then dealt
-    round-robin, so every fold holds each class in proportion and fold sizes differ by at most one."""
-    rng = np.random.default_rng(seed)
-    keys = strata(labels)
-    classes, counts = np.unique(keys, return_counts=True)
-    if labels.ndim == 1 and counts.min() < folds:
-        rare = int(classes[counts.argmin()])
-        name = repr(class_names[rare]) if class_names is not None else f"id {rare}"
-        raise DataError(
-            f"data.folds={folds}: the class {name} has only {int(counts.min())} examples "
-            "in train+valid, fewer than the folds; use fewer folds (data.folds)"
-        )
-    order = np.concatenate([rng.permutation(np.flatnonzero(keys == cls)) for cls in classes])
-    assignment = np.empty(len(keys), dtype=np.int64)
-    assignment[order] = np.arange(len(order)) % folds
-    return assignment
 
 
 @dataclass

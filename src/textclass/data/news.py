@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from textclass.data.dataset import stratified_split
+from textclass.data.splits import stratified_split
 from textclass.data.formats import SkippedRows, decode_utf8, read_bytes
 from textclass.errors import ConfigError, DataError
 

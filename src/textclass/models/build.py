@@ -9,7 +9,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from textclass.data.dataset import LabelSet
+from textclass.data.labels import LabelSet
 from textclass.errors import ConfigError
 from textclass.models.classifier import TextClassifier
 from textclass.config.checks import check_known_options, locate_target

@@ -46,14 +46,31 @@ class TrialRef:
         return cls(storage=env[STORAGE_ENV], study_name=env[STUDY_ENV], number=int(env[TRIAL_ENV]))
 
 
-def load_trial(ref: TrialRef) -> optuna.Trial:
+@dataclass(frozen=True)
+class RunningTrial:
+    """A trial the sweeper asked for in another process, reported to through Optuna's public storage
+    and pruner APIs (what `Trial.report` and `Trial.should_prune` do inside a study's own process)."""
+
+    study: optuna.Study  # loaded with the sweep's pruner
+    storage: optuna.storages.BaseStorage  # the study's
+    trial_id: int
+    number: int
+
+    def report(self, value: float, step: int) -> None:
+        self.storage.set_trial_intermediate_value(self.trial_id, step, value)
+
+    def should_prune(self) -> bool:
+        return self.study.pruner.prune(self.study, self.storage.get_trial(self.trial_id))
+
+
+def load_trial(ref: TrialRef) -> RunningTrial:
     """The running trial, in a study loaded with the sweep's pruner."""
     storage = open_storage(ref.storage)
     study_id = storage.get_study_id_from_name(ref.study_name)
     pruner_config = storage.get_study_user_attrs(study_id).get(PRUNER_ATTR)
     pruner = instantiate(pruner_config) if pruner_config else optuna.pruners.NopPruner()
     study = optuna.load_study(study_name=ref.study_name, storage=storage, pruner=pruner)
-    return optuna.Trial(study, storage.get_trial_id_from_study_id_trial_number(study_id, ref.number))
+    return RunningTrial(study, storage, storage.get_trial_id_from_study_id_trial_number(study_id, ref.number), ref.number)
 
 
 class OptunaPruning(Callback):
@@ -66,7 +83,7 @@ class OptunaPruning(Callback):
     def __init__(self, monitor: str | list[str]) -> None:  # a list: a multi-objective study, never pruned
         self.monitor = monitor
         self.active = False  # inside a single-objective search: the same on every DDP rank
-        self.trial: optuna.Trial | None = None  # rank 0's, which reports and decides
+        self.trial: RunningTrial | None = None  # rank 0's, which reports and decides
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         ref = TrialRef.from_env(os.environ)

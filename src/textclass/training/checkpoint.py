@@ -18,7 +18,8 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from textclass.data.batching import Batch, unlabeled_loader
-from textclass.data.dataset import LabelSet, TextDataset
+from textclass.data.dataset import TextDataset
+from textclass.data.labels import LabelSet
 from textclass.errors import ConfigError
 from textclass.models.build import build_model
 from textclass.models.classifier import NOTES_KEY, TextClassifier

@@ -1,8 +1,19 @@
-"""Validation shared by encoders: bad hyperparameters fail at construction with the key named."""
+"""What encoders share: checks that make bad hyperparameters fail at construction with the key
+named, and the one table of activations (`activation=relu|tanh|gelu`)."""
 
 from __future__ import annotations
 
+from torch import nn
+
 from textclass.errors import ConfigError
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
+
+
+def activation_layer(name: str) -> nn.Module:
+    """The activation `model.encoder.activation` names, as a layer."""
+    check_choice("activation", name, ACTIVATIONS)
+    return ACTIVATIONS[name]()
 
 
 def check_positive(**values: int) -> None:

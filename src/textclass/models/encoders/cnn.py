@@ -14,9 +14,8 @@ from torch import nn
 
 from textclass.data.batching import Batch
 from textclass.errors import ConfigError
-from textclass.models.encoders.checks import check_choice, check_dropout, check_positive
+from textclass.models.encoders.checks import activation_layer, check_dropout, check_positive
 
-ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh}
 
 
 class CNNEncoder(nn.Module):
@@ -37,13 +36,12 @@ class CNNEncoder(nn.Module):
         if min(paddings) < 0:
             raise ConfigError(f"model.encoder.paddings={paddings} must be >= 0")
         check_dropout(dropout=dropout)
-        check_choice("activation", activation, ACTIVATIONS)
         self.embedding = embedding
         self.widths, self.paddings = list(widths), paddings
         self.convs = nn.ModuleList(
             nn.Conv1d(embedding.embedding_dim, num_filters, w, padding=p) for w, p in zip(self.widths, paddings)
         )
-        self.activation = ACTIVATIONS[activation]
+        self.activation = activation_layer(activation)
         self.dropout = nn.Dropout(dropout)
         self.output_dim = num_filters * len(self.widths)
 

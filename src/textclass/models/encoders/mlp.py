@@ -10,9 +10,8 @@ from torch import nn
 from textclass.data.batching import Batch
 from textclass.errors import ConfigError
 from textclass.models.encoders.bow import BagOfEmbeddings
-from textclass.models.encoders.checks import check_choice, check_dropout, check_positive
+from textclass.models.encoders.checks import activation_layer, check_dropout, check_positive
 
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
 
 
 class MLPEncoder(nn.Module):
@@ -29,7 +28,6 @@ class MLPEncoder(nn.Module):
             raise ConfigError("model.encoder.hidden_sizes is empty: give at least one layer size (or use model=bow)")
         check_positive(**{f"hidden_sizes[{i}]": h for i, h in enumerate(hidden_sizes)})
         check_dropout(dropout=dropout)
-        check_choice("activation", activation, ACTIVATIONS)
         self.mean = BagOfEmbeddings(embedding)
         layers: list[nn.Module] = []
         size = embedding.embedding_dim
@@ -37,7 +35,7 @@ class MLPEncoder(nn.Module):
             layers.append(nn.Linear(size, hidden))
             if batch_norm:
                 layers.append(nn.BatchNorm1d(hidden))
-            layers += [ACTIVATIONS[activation](), nn.Dropout(dropout)]
+            layers += [activation_layer(activation), nn.Dropout(dropout)]
             size = hidden
         self.layers = nn.Sequential(*layers)
         self.output_dim = size

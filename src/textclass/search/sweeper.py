@@ -1,4 +1,4 @@
-"""The sweeper's implementation (optuna_sweeper.py imports it on first use): a Hydra Sweeper on Optuna's ask-and-tell API: each trial is one Hydra job, its return value the objective.
+"""The `textclass_optuna` sweeper (hydra_plugins/textclass_optuna_sweeper/optuna_sweeper.py is the shim Hydra finds, which imports this on first use): a Hydra Sweeper on Optuna's ask-and-tell API: each trial is one Hydra job, its return value the objective.
 
 The study lives in a storage (SQLite in the sweep directory by default), so a sweep that is run
 again continues its study up to `n_trials` finished trials, and several sweeper processes on one
