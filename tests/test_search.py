@@ -26,6 +26,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from conftest import CONF, cli_env, run_cli, run_ok
+from helpers.inprocess import run_main
+from textclass.config.compose import CONFIG_DIR
 from textclass.search.sweeper import FAIL_REASON, tell
 from textclass.errors import ConfigError
 from textclass.search.results import best_params_yaml, objective_text
@@ -423,3 +425,28 @@ def test_every_hparams_search_runs_a_trial(name, data_dir, tmp_path):
     overrides = (tmp_path / "sweep" / "0" / ".hydra" / "overrides.yaml").read_text()
     for key in study.trials[0].params:
         assert f"{key}=" in overrides, key
+
+
+@pytest.mark.slow
+def test_a_search_file_on_an_experiment_writes_best_params_that_include_it(data_dir, tmp_path):
+    """hparams_search files name their experiment in their defaults (not on the command line): the
+    found config still includes it, so training with it trains the searched setup."""
+    conf = tmp_path / "conf"
+    (conf / "experiment").mkdir(parents=True)
+    (conf / "hparams_search").mkdir()
+    (conf / "experiment" / "tiny.yaml").write_text("# @package _global_\ndefaults:\n  - override /model: mlp\nmodel:\n  dropout: 0.25\n")
+    (conf / "hparams_search" / "tiny.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /experiment: tiny\n  - override /hydra/sweeper: textclass_optuna\n"
+        "hydra:\n  sweeper:\n    n_trials: 1\n    params:\n      optimizer.lr: interval(0.001, 0.01)\n"
+    )
+    args = ["textclass-train", "-m", "--config-dir", str(conf), "hparams_search=tiny", "hydra.sweeper.heartbeat_interval=1", "trainer.max_epochs=1", *QUIET, "hydra.sweep.dir=sweep"]
+    result = run_main(args, cwd=tmp_path, env=cli_env(data_dir, tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = (tmp_path / "sweep" / "best_params.yaml").read_text()
+    assert "- /experiment/tiny" in text
+    (conf / "experiment" / "found.yaml").write_text(text)
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=["experiment=found", f"hydra.searchpath=[file://{conf}]"])
+    assert cfg.model.dropout == 0.25
+    assert cfg.model.encoder._target_ == "textclass.models.encoders.mlp.MLPEncoder"
+    assert cfg.optimizer.lr == pytest.approx(_study(tmp_path / "sweep" / "optuna.db").best_trial.params["optimizer.lr"])

@@ -156,8 +156,13 @@ class OptunaSweeperImpl(Sweeper):
             for run in consecutive_runs(batch):
                 self.run_trials(study, space, run)
         counts = TrialCounts.of(study)
-        groups = set(OmegaConf.to_container(self.config.hydra.runtime.choices))
+        groups_chosen = OmegaConf.to_container(self.config.hydra.runtime.choices)
+        groups = set(groups_chosen)
         base = [a for a in arguments if parse_override(a).get_key_element() not in space.distributions]
+        # a search file names its experiment in its defaults: best_params.yaml must include it too
+        experiment = groups_chosen.get("experiment")
+        if experiment and not any(parse_override(a).get_key_element() == "experiment" for a in base):
+            base.append(f"experiment={experiment}")
         # the config's constant params belong to the trials' setup; the command line's are in `base`
         fixed = {k: v for k, v in space.fixed_values().items() if k in self.params and not any(parse_override(a).get_key_element() == k for a in base)}
         log.info("%s", write_results(study, self.sweep_dir, groups, base, fixed, space.values, self.objectives))
