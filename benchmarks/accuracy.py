@@ -2,7 +2,7 @@
 split that selected nothing.
 
 Run from the repository root:
-    python benchmarks/accuracy.py [--seeds 5] [--bert-seeds 3] [--holdout 0.1] [--data-dir DIR]
+    python -m benchmarks.accuracy [--seeds 5] [--bert-seeds 3] [--holdout 0.1] [--data-dir DIR]
                                   [--datasets news,sst2] [--archs bow,lstm,...] [--with-bert | --skip-bert]
                                   [--extra KEY=VALUE] [--quick] [--work-dir DIR] [--report-only] [--out PATH]
 
@@ -39,7 +39,7 @@ from pathlib import Path
 
 import torch
 
-from _common import CONF, REPO, RESULTS_DIR, Row, default_data_dir, require_data, write_results
+from benchmarks._common import CONF, REPO, RESULTS_DIR, Row, default_data_dir, require_data, write_results
 from textclass.metric_names import VAL_ACC_BEST, headline
 from textclass.run_files import HISTORY_FILE
 from textclass.reports.sweeps import collect_jobs, describe
@@ -311,7 +311,7 @@ def make_row(data: str, arch: str, seeds: int, jobs: dict, overrides: list[str],
 
 def compare_command() -> list[str]:
     beside = Path(sys.executable).parent / "textclass-compare"
-    return [str(beside)] if beside.is_file() else [sys.executable, "-m", "textclass.compare"]
+    return [str(beside)] if beside.is_file() else [sys.executable, "-m", "textclass", "compare"]
 
 
 def significance(data: str, work_dir: Path, env: dict[str, str], jobs: dict) -> dict[str, str]:

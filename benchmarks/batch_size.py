@@ -1,7 +1,7 @@
 """Benchmark of the batch-size study (NLP100-2020 ex.77): seconds per training epoch of the single-layer net on news.
 
 Run from the repository root:
-    python benchmarks/batch_size.py [--data-dir DIR] [--sizes 1,2,4,...,1024] [--quick] [--work-dir DIR] [--out PATH]
+    python -m benchmarks.batch_size [--data-dir DIR] [--sizes 1,2,4,...,1024] [--quick] [--work-dir DIR] [--out PATH]
 
 Runs the study exactly as a user would start it, as one multirun:
     textclass-train experiment=news_batch_size_study data.batch_size=<sizes> hydra.sweep.dir=<work dir>/multirun
@@ -20,8 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from _common import RESULTS_DIR, Row, default_data_dir, require_data, row, write_results
-from accuracy import BASE_OVERRIDES, prepare_work_dir, run_sweep, sweep_env, train_command
+from benchmarks._common import RESULTS_DIR, Row, default_data_dir, require_data, row, write_results
+from benchmarks.accuracy import BASE_OVERRIDES, prepare_work_dir, run_sweep, sweep_env, train_command
 from textclass.metric_names import EPOCH_S_MEAN
 from textclass.reports.sweeps import collect_jobs, plot_points
 

@@ -1,7 +1,7 @@
 """Benchmark of BERT-family fine-tuning speed: training examples/s in fp32 vs bf16, and the news epoch time.
 
 Run from the repository root:
-    python benchmarks/bert_throughput.py [--data-dir DIR] [--encoders minilm,bert-base] [--bert-base NAME_OR_DIR]
+    python -m benchmarks.bert_throughput [--data-dir DIR] [--encoders minilm,bert-base] [--bert-base NAME_OR_DIR]
                                          [--precisions 32-true,bf16-mixed] [--accelerator auto|gpu|cpu]
                                          [--batch-size 32] [--batches N] [--quick] [--out PATH]
                                          [--peer hf_trainer] [--rounds 2] [--data news|sst2] [--max-examples N]
@@ -44,9 +44,9 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from _common import RESULTS_DIR, Row, default_data_dir, quiet_training, require_data, row, write_results
-from hf_trainer import BertSettings, RunResult, StepClock, cuda_synchronizer, finetune, run_result
-from models import WARMUP_BATCHES, compose_config, throughput
+from benchmarks._common import RESULTS_DIR, Row, default_data_dir, quiet_training, require_data, row, write_results
+from benchmarks.hf_trainer import BertSettings, RunResult, StepClock, cuda_synchronizer, finetune, run_result
+from benchmarks.models import WARMUP_BATCHES, compose_config, throughput
 
 ENCODERS = ("minilm", "bert-base")
 PRECISIONS = ("32-true", "bf16-mixed")

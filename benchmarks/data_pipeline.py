@@ -1,8 +1,8 @@
 """Benchmark of the data side: encode_dataset (cold and cached), GloVe loading, collate, padding.
 
 Run from the repository root:
-  python benchmarks/data_pipeline.py [--data-dir DIR] [--repeats N] [--quick] [--out PATH]
-  python benchmarks/data_pipeline.py --rows N [--out PATH]
+  python -m benchmarks.data_pipeline [--data-dir DIR] [--repeats N] [--quick] [--out PATH]
+  python -m benchmarks.data_pipeline --rows N [--out PATH]
 The first prints a table (name, value, unit) of the real news and SST-2 data. The second writes a
 synthetic N-row CSV and measures reading and encoding it (time, peak resident memory, memory over
 file size) as a Markdown table. Both write the same rows, with metadata, to a JSON file.
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from _common import RESULTS_DIR, Row, builtin_data_config, default_data_dir, require_data, row, write_results
+from benchmarks._common import REPO, RESULTS_DIR, Row, builtin_data_config, default_data_dir, require_data, row, write_results
 from textclass.data.batching import BucketBatchSampler, EncodedDataset, collate, padding_fraction
 from textclass.data.datamodule import EncodedData, encode_dataset
 from textclass.data.dataset import TextDataset
@@ -280,11 +280,11 @@ def child_measure(step: str, csv_path: Path, cache_dir: Path | None) -> dict:
 
 def run_child(step: str, csv_path: Path, cache_dir: Path | None) -> dict:
     """`child_measure(step)` in a fresh Python process; its log goes to our stderr as it runs."""
-    command = [sys.executable, str(Path(__file__).resolve()), "--child-step", step, "--child-csv", str(csv_path)]
+    command = [sys.executable, "-m", "benchmarks.data_pipeline", "--child-step", step, "--child-csv", str(csv_path)]
     if cache_dir is not None:
         command += ["--child-cache-dir", str(cache_dir)]
     print(f"--- {step}", file=sys.stderr, flush=True)
-    result = subprocess.run(command, stdout=subprocess.PIPE, text=True)
+    result = subprocess.run(command, stdout=subprocess.PIPE, text=True, cwd=REPO)
     if result.returncode != 0:
         raise SystemExit(f"the {step} measurement failed (exit status {result.returncode}): {shlex.join(command)}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -416,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(child_measure(args.child_step, args.child_csv, args.child_cache_dir)))
         return 0
     if args.rows is not None:
-        command = shlex.join(["python", "benchmarks/data_pipeline.py", *(sys.argv[1:] if argv is None else argv)])
+        command = shlex.join(["python", "-m", "benchmarks.data_pipeline", *(sys.argv[1:] if argv is None else argv)])
         rows, settings, results = run_rows(args.rows)
         print_rows_table(args.rows, command, settings, results)
         meta = {"numpy": np.__version__, "rows": args.rows, "seed": ROWS_SEED, **settings}

@@ -1,7 +1,7 @@
 """The GPU suite: MiniLM fine-tuning on SST-2 vs the HF Trainer, and the news word models' GPU use, in one run.
 
 Run from the repository root (benchmarks/gpu_suite.sh wraps it in a hard time limit):
-    python benchmarks/gpu_suite.py [--quick] [--cpu] [--data-dir DIR] [--budget-s 450] [--out PATH]
+    python -m benchmarks.gpu_suite [--quick] [--cpu] [--data-dir DIR] [--budget-s 450] [--out PATH]
 
 Sections, in this order (each prints its figures when it finishes and rewrites the results file, so a
 run stopped by the time limit keeps what it measured; a section that no longer fits the budget is
@@ -40,12 +40,12 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from _common import RESULTS_DIR, Row, default_data_dir, quiet_training, require_data, row, write_results
-from bert_throughput import (
+from benchmarks._common import RESULTS_DIR, Row, default_data_dir, quiet_training, require_data, row, write_results
+from benchmarks.bert_throughput import (
     MINILM, TINY_BERT, TRAIN_EXAMPLES, LoopSettings, bert_sized, compare_with_hf_trainer, comparison_rows, read_texts,
     textclass_run,
 )
-from hf_trainer import BertSettings
+from benchmarks.hf_trainer import BertSettings
 
 NO_GPU = "not measured: no GPU"
 NEWS_MODELS = ("textcnn", "lstm")

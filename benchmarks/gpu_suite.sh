@@ -18,4 +18,6 @@ limit_s="${GPU_SUITE_LIMIT_S:-480}"
 budget=()
 [[ " $* " == *" --budget-s "* ]] || budget=(--budget-s "$((limit_s - 30))")
 # SIGTERM at the limit: the script stops the running section, prints the table so far and writes the results
-exec timeout --signal=TERM --kill-after=60 "$limit_s" "$python" "$here/gpu_suite.py" "${budget[@]}" "$@"
+# the benchmarks package from the checkout, wherever this is started from
+export PYTHONPATH="$here/..${PYTHONPATH:+:$PYTHONPATH}"
+exec timeout --signal=TERM --kill-after=60 "$limit_s" "$python" -m benchmarks.gpu_suite "${budget[@]}" "$@"

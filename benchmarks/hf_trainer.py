@@ -1,6 +1,6 @@
 """The Hugging Face `Trainer` peer: fine-tunes the same MiniLM as `textclass-train model=bert`, timed and scored.
 
-    from hf_trainer import bert_settings, finetune
+    from benchmarks.hf_trainer import bert_settings, finetune
     settings = bert_settings(batch_size=32, epochs=1)        # model=bert's optimiser, schedule, lengths, weights
     result = finetune(train_texts, train_labels, eval_texts, eval_labels, settings=settings)
     result.accuracy, result.examples_per_s, result.epoch_s

@@ -1,7 +1,7 @@
 """Benchmark of `textclass-predict` on CPU: sentences/s for batched file input, textcnn and lstm on SST-2.
 
 Run from the repository root:
-    python benchmarks/inference.py [--data-dir DIR] [--models textcnn,lstm] [--sentences 20000] [--quick] [--out PATH]
+    python -m benchmarks.inference [--data-dir DIR] [--models textcnn,lstm] [--sentences 20000] [--quick] [--out PATH]
 
 Each model is first trained for one epoch on a slice of SST-2 (throughput does not depend on how
 well it was trained). Then the real `textclass-predict` command labels a file of N SST-2 dev
@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import RESULTS_DIR, default_data_dir, require_data, row, write_results
+from benchmarks._common import RESULTS_DIR, default_data_dir, require_data, row, write_results
 
 BIN = Path(sys.executable).parent
 TRAIN_SLICE = 5000  # SST-2 training sentences for the one-epoch model

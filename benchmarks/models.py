@@ -1,7 +1,7 @@
 """Benchmark of the model zoo on news: parameters, training throughput, and 5-epoch valid accuracy.
 
 Run from the repository root:
-    python benchmarks/models.py [--data-dir DIR] [--models bow,lstm] [--accuracy lstm,textcnn] [--set KEY=VALUE] [--quick] [--out PATH]
+    python -m benchmarks.models [--data-dir DIR] [--models bow,lstm] [--accuracy lstm,textcnn] [--set KEY=VALUE] [--quick] [--out PATH]
 
 Every model is built exactly as `textclass-train model=<name>` builds it (same config and code path);
 throughput is examples/s of training steps with batch size 64 on the CPU, timed after warm-up
@@ -21,7 +21,7 @@ import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
 
-from _common import CONF, RESULTS_DIR, default_data_dir, quiet_training, require_data, row, write_results
+from benchmarks._common import CONF, RESULTS_DIR, default_data_dir, quiet_training, require_data, row, write_results
 from textclass.models.build import build_model
 from textclass.training.recipe import train
 

@@ -1,7 +1,7 @@
 """Benchmark of exported models on CPU: ONNX Runtime vs PyTorch sentences/s, side by side, on SST-2 dev.
 
 Run from the repository root:
-    python benchmarks/onnx_inference.py [--data-dir DIR] [--models lstm,textcnn,bert] [--run MODEL=RUN_DIR ...]
+    python -m benchmarks.onnx_inference [--data-dir DIR] [--models lstm,textcnn,bert] [--run MODEL=RUN_DIR ...]
                                         [--batch-sizes 1,64] [--sentences 872] [--repeats 3] [--threads N]
                                         [--quick] [--out PATH]
 
@@ -35,7 +35,7 @@ import numpy as np
 import onnxruntime
 import torch
 
-from _common import RESULTS_DIR, Row, default_data_dir, quiet_training, require_data, row, write_results
+from benchmarks._common import RESULTS_DIR, Row, default_data_dir, quiet_training, require_data, row, write_results
 from textclass.training.checkpoint import TrainedRun, load_run
 
 BIN = Path(sys.executable).parent

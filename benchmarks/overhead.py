@@ -1,7 +1,7 @@
 """Benchmark of the framework overhead: textclass-train vs. a bare PyTorch loop, seconds per epoch on SST-2.
 
 Run from the repository root:
-    python benchmarks/overhead.py [--data-dir DIR] [--models bow,lstm,textcnn] [--epochs N] [--repeats N]
+    python -m benchmarks.overhead [--data-dir DIR] [--models bow,lstm,textcnn] [--epochs N] [--repeats N]
                                   [--threads N] [--set KEY=VALUE] [--quick] [--out PATH]
 
 Both sides get the same config (`data=sst2 model=<name> trainer.max_epochs=N trainer.accelerator=cpu`),
@@ -54,7 +54,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import nn
 
-from _common import RESULTS_DIR, Row, default_data_dir, epoch_seconds, require_data, row, write_results
+from benchmarks._common import RESULTS_DIR, Row, default_data_dir, epoch_seconds, require_data, row, write_results
 from textclass.training.callbacks import EpochTimer
 from textclass.run_files import HISTORY_FILE
 from textclass.config.compose import CONFIG_DIR

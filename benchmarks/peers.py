@@ -2,7 +2,7 @@
 splits, beside a textclass bow run, in one process on one machine.
 
 Run from the repository root:
-    python benchmarks/peers.py [--datasets news,sst2] [--peers fasttext,fasttext_glove,tfidf,hf_trainer]
+    python -m benchmarks.peers [--datasets news,sst2] [--peers fasttext,fasttext_glove,tfidf,hf_trainer]
                                [--seeds 1] [--threads N] [--holdout 0.1] [--textclass-results PATH]
                                [--quick] [--data-dir DIR] [--work-dir DIR] [--out PATH]
 
@@ -57,8 +57,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _common import REPO, RESULTS_DIR, Row, builtin_data_config, default_data_dir, hydra_string, quiet_training, require_data, row, write_results
-from accuracy import DEFAULT_HOLDOUT, has_own_test, read_history, run_sweep, split_list, sweep_env, train_command
+from benchmarks._common import REPO, RESULTS_DIR, Row, builtin_data_config, default_data_dir, hydra_string, quiet_training, require_data, row, write_results
+from benchmarks.accuracy import DEFAULT_HOLDOUT, has_own_test, read_history, run_sweep, split_list, sweep_env, train_command
 from textclass.data.dataset import Examples
 from textclass.metric_names import headline
 from textclass.run_files import HISTORY_FILE, METRICS_FILE, predictions_file
@@ -315,7 +315,7 @@ def hf_trainer_available() -> bool:
 def run_hf_trainer(splits: Splits, work: Path, epochs: int | None) -> PeerResult:
     """The HF Trainer fine-tuning the MiniLM with `experiment=best/<data>_bert`'s settings (seed 1, as accuracy.py's
     first seed; `epochs` instead of the config's when given), scored on test. It selects nothing: no valid accuracy."""
-    from hf_trainer import bert_settings, finetune
+    from benchmarks.hf_trainer import bert_settings, finetune
 
     settings = bert_settings([f"experiment=best/{splits.data}_bert"], seed=1, **({"epochs": epochs} if epochs else {}))
     result = finetune(splits.train.texts, splits.train.labels, splits.test.texts, splits.test.labels, settings=settings,

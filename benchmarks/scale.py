@@ -2,7 +2,7 @@
 2-process DDP against one process, on CPU.
 
 Run from the repository root:
-    python benchmarks/scale.py [--data-dir DIR] [--workers 1,2,4] [--trials N] [--quick] [--out PATH]
+    python -m benchmarks.scale [--data-dir DIR] [--workers 1,2,4] [--trials N] [--quick] [--out PATH]
 
 Search: for each storage (SQLite in a temp dir, PostgreSQL on a throwaway local server, see
 _postgres.py) and each worker count W, W `textclass-train -m hydra/sweeper=textclass_optuna`
@@ -29,8 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import RESULTS_DIR, Row, default_data_dir, epoch_seconds, hydra_string, require_data, row, write_results
-from _postgres import LocalPostgres, unavailable
+from benchmarks._common import RESULTS_DIR, Row, default_data_dir, epoch_seconds, hydra_string, require_data, row, write_results
+from benchmarks._postgres import LocalPostgres, unavailable
 
 TRAIN = Path(sys.executable).parent / "textclass-train"
 TRIAL = ["data=news", "data.max_examples=2000", "model=bow", "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "logger=[]",

@@ -1,7 +1,7 @@
 """Start-up time of textclass-train: `--help`, `--cfg job`, and a bag-of-embeddings news run's time
 from process start to its first training batch, against the floor of `import lightning`.
 
-    .venv/bin/python benchmarks/startup.py [--before REV] [--repeats 5] [--quick]
+    .venv/bin/python -m benchmarks.startup [--before REV] [--repeats 5] [--quick]
 
 --before REV also measures the sources of git revision REV (a temporary worktree put first on
 PYTHONPATH, so it shadows the editable install), each command alternating between the two, so the
@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import REPO, RESULTS_DIR, default_data_dir, require_data, row, write_results
+from benchmarks._common import REPO, RESULTS_DIR, default_data_dir, require_data, row, write_results
 
 # Written into a temporary folder on PYTHONPATH: a user callback (allowed_targets) that notes the
 # wall-clock time of the first training batch and ends the process there.

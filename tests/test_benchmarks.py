@@ -12,18 +12,17 @@ import pytest
 import torch
 from conftest import REAL_DATA, REPO, real_data
 
-sys.path.insert(0, str(REPO / "benchmarks"))
-from _postgres import unavailable as postgres_unavailable  # noqa: E402
+from benchmarks._postgres import unavailable as postgres_unavailable
 
 pytestmark = pytest.mark.slow
 
 
 def run_quick(script: str, tmp_path, *args: str, timeout: int = 600) -> tuple[subprocess.CompletedProcess, list[dict]]:
-    """`benchmarks/<script> --quick` on the real data; its result and the rows of the results file it wrote."""
+    """`python -m benchmarks.<script> --quick` on the real data; its result and the rows of the results file it wrote."""
     out = tmp_path / "results.json"
     result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / script), "--quick", *args, "--data-dir", str(REAL_DATA), "--out", str(out)],
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", f"benchmarks.{script}", "--quick", *args, "--data-dir", str(REAL_DATA), "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     return result, json.loads(out.read_text())["rows"]
@@ -31,7 +30,7 @@ def run_quick(script: str, tmp_path, *args: str, timeout: int = 600) -> tuple[su
 
 @real_data
 def test_data_pipeline_benchmark_quick(tmp_path):
-    result, rows = run_quick("data_pipeline.py", tmp_path)
+    result, rows = run_quick("data_pipeline", tmp_path)
     rows = {r["name"]: r["value"] for r in rows}
     for dataset in ("sst2", "news"):
         assert rows[f"{dataset} prepare cached"] < rows[f"{dataset} prepare cold"]
@@ -44,8 +43,8 @@ def test_data_pipeline_benchmark_rows(tmp_path):
     """--rows: a small synthetic CSV (some fields quoted) read and encoded, each step in its own process."""
     out = tmp_path / "rows.json"
     result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "data_pipeline.py"), "--rows", "3000", "--out", str(out)],
-        capture_output=True, text=True, timeout=600,
+        [sys.executable, "-m", "benchmarks.data_pipeline", "--rows", "3000", "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     record = json.loads(out.read_text())
@@ -63,7 +62,7 @@ def test_data_pipeline_benchmark_rows(tmp_path):
 
 @real_data
 def test_models_benchmark_quick(tmp_path):
-    _, rows = run_quick("models.py", tmp_path, "--models", "bow,cnn", "--accuracy", "bow")
+    _, rows = run_quick("models", tmp_path, "--models", "bow,cnn", "--accuracy", "bow")
     rows = {r["name"]: r["value"] for r in rows}
     assert rows["bow trainable parameters"] < rows["cnn trainable parameters"]
     assert rows["bow training throughput bs64"] > 0 and rows["cnn training throughput bs64"] > 0
@@ -72,7 +71,7 @@ def test_models_benchmark_quick(tmp_path):
 
 @real_data
 def test_overhead_benchmark_quick(tmp_path):
-    result, rows = run_quick("overhead.py", tmp_path)
+    result, rows = run_quick("overhead", tmp_path)
     rows = {r["name"]: r["value"] for r in rows}
     for model in ("bow", "lstm", "textcnn"):
         bare, framework = rows[f"{model} bare s/epoch"], rows[f"{model} textclass s/epoch"]
@@ -85,9 +84,9 @@ def test_overhead_benchmark_quick(tmp_path):
 @real_data
 def test_overhead_benchmark_bad_override_is_one_message(tmp_path):
     result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "overhead.py"), "--quick", "--set", "trainer.no_such_key=1",
+        [sys.executable, "-m", "benchmarks.overhead", "--quick", "--set", "trainer.no_such_key=1",
          "--data-dir", str(REAL_DATA), "--out", str(tmp_path / "results.json")],
-        capture_output=True, text=True, timeout=300,
+        cwd=REPO, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "bad config override (--set)" in result.stderr and "trainer.no_such_key" in result.stderr
@@ -96,7 +95,7 @@ def test_overhead_benchmark_bad_override_is_one_message(tmp_path):
 
 @real_data
 def test_bert_throughput_benchmark_quick(tmp_path):
-    result, rows = run_quick("bert_throughput.py", tmp_path)
+    result, rows = run_quick("bert_throughput", tmp_path)
     rows = {r["name"]: r["value"] for r in rows}
     # MiniLM, and a BERT-base-sized model: BertModel (12 x 768, pooler) + the 4-class head
     assert rows["minilm trainable parameters"] == 22_714_756
@@ -111,7 +110,7 @@ def test_bert_throughput_benchmark_quick(tmp_path):
 
 @real_data
 def test_bert_throughput_against_the_hf_trainer_quick(tmp_path):
-    result, rows = run_quick("bert_throughput.py", tmp_path, "--peer", "hf_trainer", "--encoders", "minilm",
+    result, rows = run_quick("bert_throughput", tmp_path, "--peer", "hf_trainer", "--encoders", "minilm",
                              "--precisions", "32-true", "--data", "sst2")
     rows = {r["name"]: r["value"] for r in rows}
     prefix = "minilm sst2 32-true"
@@ -130,8 +129,8 @@ def test_bert_throughput_against_the_hf_trainer_quick(tmp_path):
 def test_bert_throughput_without_a_gpu_says_it_was_not_measured(tmp_path):
     out = tmp_path / "results.json"
     result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "bert_throughput.py"), "--data-dir", str(REAL_DATA), "--out", str(out)],
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "benchmarks.bert_throughput", "--data-dir", str(REAL_DATA), "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "not measured: no GPU" in result.stdout
@@ -141,7 +140,7 @@ def test_bert_throughput_without_a_gpu_says_it_was_not_measured(tmp_path):
 
 @real_data
 def test_inference_benchmark_quick(tmp_path):
-    _, rows = run_quick("inference.py", tmp_path, "--models", "textcnn", timeout=900)
+    _, rows = run_quick("inference", tmp_path, "--models", "textcnn", timeout=900)
     rows = {r["name"]: r for r in rows}
     assert rows["textcnn predict sentences/s batched"]["value"] > 0 and rows["textcnn predict sentences/s batched"]["sentences"] == 2000
     # the batched rate leaves the start-up out, the end-to-end rate does not
@@ -153,7 +152,7 @@ def test_inference_benchmark_quick(tmp_path):
 @pytest.mark.skipif(postgres_unavailable() is not None, reason=str(postgres_unavailable()))
 def test_scale_benchmark_quick(tmp_path):
     """Search workers on SQLite and PostgreSQL, and DDP against one process: every row, each figure a rate."""
-    result, rows = run_quick("scale.py", tmp_path)
+    result, rows = run_quick("scale", tmp_path)
     rows = {r["name"]: r["value"] for r in rows}
     for storage in ("sqlite", "postgresql"):
         for workers in (1, 2):

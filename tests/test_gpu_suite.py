@@ -18,7 +18,6 @@ SST2_TRAIN_EXAMPLES = 67_349  # the suite's epoch time is the full SST-2 train s
 NEWS_TRAIN_EXAMPLES = 10_684
 LABELS = ("bf16-mixed", "32-true", "bf16-mixed+compile")
 
-sys.path.insert(0, str(REPO / "benchmarks"))
 
 
 def run_suite(tmp_path: Path, *args: str, limit_s: int | None = None, timeout: int = 900) -> tuple[subprocess.CompletedProcess, dict]:
@@ -86,7 +85,7 @@ def test_the_time_limit_stops_the_run_and_keeps_the_results(tmp_path):
 
 
 def test_step_clock_rate_counts_the_steps_after_the_warm_up():
-    from hf_trainer import StepClock
+    from benchmarks.hf_trainer import StepClock
 
     # steps end at 1, 2, 4 and 7 s; each waited 0.5 s for its batch; 8 examples of 10 padded tokens each
     clock = StepClock(warmup=2, starts=[0.5, 1.5, 2.5, 4.5], ends=[1.0, 2.0, 4.0, 7.0], examples=[8, 8, 8, 6],

@@ -16,17 +16,16 @@ import pytest
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from conftest import NEWS_ROWS, REPO, cli_env, failed_run, in_parallel, run_cli, run_ok, tensorboard_writers
+from conftest import NEWS_ROWS, cli_env, failed_run, in_parallel, run_cli, run_ok, tensorboard_writers
 import textclass
 from textclass.config.compose import compose_config
 from textclass.errors import ConfigError
 from textclass.training.launchers import check_launcher, check_torchrun, check_torchrun_run_dir
 from textclass.search.storage import open_storage
 
-sys.path.insert(0, str(REPO / "benchmarks"))
-from _postgres import free_port  # noqa: E402
-from local_slurm import LocalSlurm  # noqa: E402
-from local_slurm import unavailable as slurm_unavailable  # noqa: E402
+from benchmarks._postgres import free_port
+from helpers.slurm import LocalSlurm
+from helpers.slurm import unavailable as slurm_unavailable
 
 QUIET = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", "logger=[]"]
 

@@ -13,9 +13,7 @@ import numpy as np
 import pytest
 from conftest import REPO, cli_env, write_tiny_data
 
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-import peers  # noqa: E402  (benchmarks/ is not a package)
+from benchmarks import peers
 
 CPU_PEERS = ("fasttext", "fasttext_glove", "tfidf")
 
@@ -65,9 +63,9 @@ def test_unknown_peer_is_one_message(capsys):
 def run_quick(tmp_path: Path, data_dir: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
     out = tmp_path / "peers.json"
     result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "peers.py"), "--quick", "--data-dir", str(data_dir), "--work-dir",
+        [sys.executable, "-m", "benchmarks.peers", "--quick", "--data-dir", str(data_dir), "--work-dir",
          str(tmp_path / "work"), "--out", str(out), *args],
-        capture_output=True, text=True, timeout=600, env={**os.environ, **cli_env(data_dir, tmp_path)},
+        cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ, **cli_env(data_dir, tmp_path)},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result, json.loads(out.read_text())

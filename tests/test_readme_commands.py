@@ -468,3 +468,12 @@ def test_readme_command_runs(
     assert result.returncode == 0, f"{where}exit {result.returncode} after {result.wall_s:.1f} s\n{tail}"
     output = result.stdout + result.stderr
     assert "Traceback" not in output, f"{where}printed a traceback:\n{output[output.index('Traceback') :][:3000]}"
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    """CI runs what the README tells a user to run for the tests, and nothing weaker."""
+    readme = README.read_text()
+    (test_command,) = [line for line in readme.splitlines() if line.startswith("bash .ci/setup") and "pytest" in line]
+    assert "lint-imports" in test_command
+    ci = (REPO / ".ci" / "run").read_text().splitlines()
+    assert test_command in ci

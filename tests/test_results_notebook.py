@@ -37,9 +37,9 @@ def test_accuracy_quick_and_results_notebook(tmp_path, monkeypatch):
     results_dir = tmp_path / "results"
     work_dir = tmp_path / "work"
     result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "accuracy.py"), "--quick", "--quiet", "--data-dir", str(REAL_DATA),
+        [sys.executable, "-m", "benchmarks.accuracy", "--quick", "--quiet", "--data-dir", str(REAL_DATA),
          "--work-dir", str(work_dir), "--out", str(results_dir / "accuracy.json")],
-        capture_output=True, text=True, timeout=800,
+        cwd=REPO, capture_output=True, text=True, timeout=800,
         env={**os.environ, "TEXTCLASS_CACHE_DIR": str(tmp_path / "cache")},
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
@@ -72,9 +72,9 @@ def test_accuracy_quick_and_results_notebook(tmp_path, monkeypatch):
 
     # the batch-size study, whose rows the notebook plots against the batch size
     result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "batch_size.py"), "--quick", "--quiet", "--data-dir", str(REAL_DATA),
+        [sys.executable, "-m", "benchmarks.batch_size", "--quick", "--quiet", "--data-dir", str(REAL_DATA),
          "--work-dir", str(tmp_path / "bs_work"), "--out", str(results_dir / "batch_size.json")],
-        capture_output=True, text=True, timeout=300,
+        cwd=REPO, capture_output=True, text=True, timeout=300,
         env={**os.environ, "TEXTCLASS_CACHE_DIR": str(tmp_path / "cache")},
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]

@@ -17,13 +17,12 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from conftest import REPO, cli_env, run_cli
+from conftest import cli_env, run_cli
 from textclass.search.sweeper import FAIL_REASON, SURPLUS
 from textclass.errors import ConfigError
 from textclass.search.storage import open_storage
 
-sys.path.insert(0, str(REPO / "benchmarks"))
-from _postgres import LocalPostgres, unavailable  # noqa: E402
+from benchmarks._postgres import LocalPostgres, unavailable
 
 pytestmark = pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))
 

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 @exit_on_user_error
 def hydra_main(cfg: DictConfig) -> dict:
+    # torch and Lightning load here, after Hydra has refused a bad command line
     from textclass.ensemble import load_system
     from textclass.training.scoring import evaluate, format_table, sources
 

@@ -104,6 +104,7 @@ def hydra_main(cfg: DictConfig) -> None:
     ckpt_path = cfg.ckpt_path  # a missing ckpt_path is the first thing to say
     check_output(cfg.output, cfg.input)
     lines = read_texts(cfg.text, cfg.input)
+    # torch loads here, once the input is known to be readable
     from textclass.ensemble import load_system
     from textclass.training.inference import predict_lines
 

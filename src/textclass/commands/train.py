@@ -85,6 +85,7 @@ def train_job(cfg: DictConfig) -> float | list[float] | None:
     """Train; the value the sweeper optimizes. A DDP rank other than 0 (Lightning's child, a Slurm
     task) whose search trial is pruned ends with exit code 0: rank 0's sweeper records the PRUNED
     trial, and Lightning kills the whole sweep as soon as one of its ranks exits non-zero."""
+    # optuna, torch and Lightning load here, not for --help or a refused command line
     import optuna
 
     from textclass.training.recipe import optimized_value, train
