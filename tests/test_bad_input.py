@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import NEWS_ROWS, SST2_ROWS, builtin_dataset, cli_env, run_cli, write_tsv
+from helpers.cli import cli_env, run_cli
+from helpers.data import builtin_dataset, write_tsv, NEWS_ROWS, SST2_ROWS
 from textclass.data.datamodule import TextClassificationDataModule, encode_dataset
 from textclass.embeddings import EmbeddingSpec, load_vectors
 from textclass.errors import ConfigError, DataError, DownloadError, EmbeddingError

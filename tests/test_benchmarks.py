@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from conftest import REAL_DATA, REPO, real_data
+from helpers.paths import real_data, REAL_DATA, REPO
 
 from benchmarks._postgres import unavailable as postgres_unavailable
 

@@ -14,7 +14,7 @@ from scipy import stats
 from sklearn.metrics import f1_score
 from statsmodels.stats.multitest import multipletests
 
-from conftest import TinyRun, cli_env, run_cli, run_ok
+from helpers.cli import cli_env, run_cli, run_ok, TinyRun
 from textclass.reports.compare import BEHIND, NOT_COMPARED, NOT_SIGNIFICANT, Pair, SystemResult, correct_pairs, standings
 from textclass.reports.stats import Tally, aso_eps_min, holm, mcnemar_test, paired_bootstrap, score, welch
 from textclass.reports.systems import check_same_data, read_systems, setup_differences, system_names

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import NEWS_ROWS, REAL_DATA, TinyRun, builtin_dataset, cli_env, real_data, run_ok
+from helpers.cli import cli_env, run_ok, TinyRun
+from helpers.data import builtin_dataset, NEWS_ROWS
+from helpers.paths import real_data, REAL_DATA
 from textclass.data.datamodule import TextClassificationDataModule
 from textclass.embeddings import EmbeddingSpec
 from textclass.tokenizers.bert import PretrainedTokenizer

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REAL_DATA, builtin_dataset, real_data, write_tsv
+from helpers.data import builtin_dataset, write_tsv
+from helpers.paths import real_data, REAL_DATA
 from textclass.data.splits import stratified_split
 from textclass.data.news import RAW_COLUMNS
 

@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from conftest import NEWS_ROWS, cli_env, failed_run, run_cli, run_ok, tensorboard_writers
+from helpers.cli import cli_env, failed_run, run_cli, run_ok, tensorboard_writers
+from helpers.data import NEWS_ROWS
 from textclass.config.compose import compose_config
 from textclass.config.compose import RANK_ENV, is_global_rank_zero
 from textclass.commands.train import DDP_JOB_ENV, ddp_rank_arguments

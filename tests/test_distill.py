@@ -14,7 +14,8 @@ import pytest
 import torch
 from lightning.pytorch.utilities import move_data_to_device
 
-from conftest import NEWS_ROWS, TinyRun, cli_env, failed_run, in_parallel, run_cli, run_ok, write_tiny_data, write_tsv
+from helpers.cli import cli_env, failed_run, in_parallel, run_cli, run_ok, TinyRun
+from helpers.data import write_tiny_data, write_tsv, NEWS_ROWS
 from textclass.config.compose import compose_config
 from textclass.data.batching import EncodedDataset, EncodedTexts, collate
 from textclass.distill.loss import LOGITS_KEY, DistillationObjective, DistillSpec, distillation_loss

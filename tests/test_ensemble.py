@@ -15,7 +15,8 @@ import torch
 from omegaconf import OmegaConf
 
 import textclass
-from conftest import NEWS_ROWS, TinyRun, cli_env, in_parallel, run_cli, run_ok
+from helpers.cli import cli_env, in_parallel, run_cli, run_ok, TinyRun
+from helpers.data import NEWS_ROWS
 from textclass.training.checkpoint import load_run, selected_checkpoint
 from textclass.ensemble import Options, make_ensemble, mean_logits, refuse_ensemble
 from textclass.errors import ConfigError, DataError

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NEWS_ROWS, TinyRun, cli_env, in_parallel, run_cli, run_ok, write_tsv
+from helpers.cli import cli_env, in_parallel, run_cli, run_ok, TinyRun
+from helpers.data import write_tsv, NEWS_ROWS
 from textclass.training.checkpoint import load_run
 from textclass.errors import ConfigError
 

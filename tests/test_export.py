@@ -17,7 +17,9 @@ import onnxruntime
 import pytest
 import torch
 
-from conftest import NEWS_ROWS, REAL_DATA, TinyRun, cli_env, real_data, run_cli, run_ok, write_tiny_data
+from helpers.cli import cli_env, run_cli, run_ok, TinyRun
+from helpers.data import write_tiny_data, NEWS_ROWS
+from helpers.paths import real_data, REAL_DATA
 from textclass.training.checkpoint import TrainedRun, load_run
 from textclass.data.batching import Batch
 

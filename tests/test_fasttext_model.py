@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import NEWS_ROWS, cli_env, run_ok
+from helpers.cli import cli_env, run_ok
+from helpers.data import NEWS_ROWS
 from textclass.data.batching import Batch, collate
 from textclass.errors import ConfigError
 from textclass.models.build import check_optimizer, has_sparse_gradients

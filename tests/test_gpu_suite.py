@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, write_tiny_data
+from helpers.data import write_tiny_data
+from helpers.paths import REPO
 
 SUITE = REPO / "benchmarks" / "gpu_suite.sh"
 SST2_TRAIN_EXAMPLES = 67_349  # the suite's epoch time is the full SST-2 train split over the measured rate

@@ -25,7 +25,8 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import NEWS_ROWS, cli_env, write_table, write_tiny_data
+from helpers.cli import cli_env
+from helpers.data import write_table, write_tiny_data, NEWS_ROWS
 from helpers.answers import assert_answer
 from helpers.files import digests
 from helpers.inprocess import run_main

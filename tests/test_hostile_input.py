@@ -5,7 +5,9 @@ line, key or value) and no traceback, and leaves every file it was pointed at as
 that must succeed exits 0 and its output answers its input row for row. The faults (SIGKILL mid-
 epoch and mid-cache-build, two runs in the same second, a full disk) come after the table.
 
-The table's cases run two at a time (one fixture), each in its own folder; a test per case checks it.
+The table's cases run in this process through each command's entry point (helpers/inprocess.py: the
+exit code and lines a terminal would show, without 8 s of imports per case), each in its own folder,
+in one fixture; a test per case checks it. The faults need real processes and start them.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,9 @@ import yaml
 
 from helpers.answers import assert_answer, error_lines
 from helpers.files import digests
-from conftest import NEWS_ROWS, cli_env, run_cli, run_ok, write_tiny_data, write_tsv
+from helpers.inprocess import run_main
+from helpers.cli import cli_env, run_cli, run_ok
+from helpers.data import write_tiny_data, write_tsv, NEWS_ROWS
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +80,7 @@ class Case:
 def run_case(case: Case, world: World) -> Outcome:
     args, env, stdin, guarded = case.prepare(world)
     before = digests(guarded)
-    result = run_cli(args, cwd=world.case_dir, env={**cli_env(world.data, world.case_dir), **env}, stdin=stdin)
+    result = run_main(args, cwd=world.case_dir, env={**cli_env(world.data, world.case_dir), **env}, stdin=stdin)
     return Outcome(result, before, digests(guarded), world)
 
 
@@ -332,21 +335,16 @@ CASES = [
 def world(tmp_path_factory) -> World:
     root = tmp_path_factory.mktemp("hostile")
     data = write_tiny_data(root / "data", sst2=False, news_test=False)
-    run_ok(["textclass-train", "trainer.max_epochs=2", "trainer.enable_progress_bar=false"], cwd=root, env=cli_env(data, root))
+    trained = run_main(["textclass-train", "trainer.max_epochs=2", "trainer.enable_progress_bar=false"], cwd=root, env=cli_env(data, root))
+    assert trained.returncode == 0, trained.stderr[-3000:]
     (run,) = (root / "outputs" / "train" / "runs").iterdir()
     return World(data, run, root)
 
 
 @pytest.fixture(scope="module")
 def outcomes(world, tmp_path_factory) -> dict[str, Outcome]:
-    """Every case of the table, two at a time, each in a folder of its own."""
-
-    def one(case: Case) -> tuple[str, Outcome]:
-        case_dir = tmp_path_factory.mktemp(case.name)
-        return case.name, run_case(case, World(world.data, world.run, case_dir))
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(pool.map(one, CASES))
+    """Every case of the table, one after another, each in a folder of its own."""
+    return {case.name: run_case(case, World(world.data, world.run, tmp_path_factory.mktemp(case.name))) for case in CASES}
 
 
 def test_the_table_is_big_enough():

@@ -16,7 +16,8 @@ import pytest
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from conftest import NEWS_ROWS, cli_env, failed_run, in_parallel, run_cli, run_ok, tensorboard_writers
+from helpers.cli import cli_env, failed_run, in_parallel, run_cli, run_ok, tensorboard_writers
+from helpers.data import NEWS_ROWS
 import textclass
 from textclass.config.compose import compose_config
 from textclass.errors import ConfigError

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import NEWS_ROWS, cli_env, run_cli, write_tsv
+from helpers.cli import cli_env, run_cli
+from helpers.data import write_tsv, NEWS_ROWS
 from textclass.config.compose import compose_config
 from textclass.errors import ConfigError
 from textclass.training.loggers import WandbLogger, check_tracking_uri, local_store_folder, make_loggers, run_name

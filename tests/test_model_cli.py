@@ -11,7 +11,8 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 
-from conftest import CONF, REAL_DATA, cli_env, real_data, run_cli, run_ok
+from helpers.cli import cli_env, run_cli, run_ok
+from helpers.paths import real_data, CONF, REAL_DATA
 
 WORD_MODELS = ["bow", "mlp", "rnn", "lstm", "gru", "cnn", "textcnn", "attention", "fasttext"]
 MODELS = [*WORD_MODELS, "bert"]

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 import textclass
-from conftest import NEWS_ROWS, REAL_DATA, SST2_ROWS, cli_env, real_data, run_cli, run_ok, write_table
+from helpers.cli import cli_env, run_cli, run_ok
+from helpers.data import write_table, NEWS_ROWS, SST2_ROWS
+from helpers.paths import real_data, REAL_DATA
 from textclass.data.dataset import TextDataset
 from textclass.data.splits import fold_ids
 from textclass.data.datamodule import Resplit, encode_dataset

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, cli_env, write_tiny_data
+from helpers.cli import cli_env
+from helpers.data import write_tiny_data
+from helpers.paths import REPO
 
 from benchmarks import peers
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REAL_DATA, SST2_ROWS, builtin_dataset, real_data, write_tsv
+from helpers.data import builtin_dataset, write_tsv, SST2_ROWS
+from helpers.paths import real_data, REAL_DATA
 from textclass.data.batching import BucketBatchSampler, EpochShuffleSampler, Shard, ShardSampler, collate, padding_fraction
 from textclass.data.cache import KEY_FILE
 from textclass.data.datamodule import encode_dataset

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import NEWS_ROWS, SST2_ROWS, TinyRun, builtin_dataset, cli_env, in_parallel, run_cli, run_ok, write_tiny_data
+from helpers.cli import cli_env, in_parallel, run_cli, run_ok, TinyRun
+from helpers.data import builtin_dataset, write_tiny_data, NEWS_ROWS, SST2_ROWS
 from textclass.data.datamodule import Resplit, read_splits
 from textclass.data.dataset import Examples
 from textclass.errors import ConfigError

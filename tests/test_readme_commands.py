@@ -28,7 +28,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NEWS_ROWS, REPO, cli_env, run_cli, write_table, write_tiny_data, write_tsv
+from helpers.cli import cli_env, run_cli
+from helpers.data import write_table, write_tiny_data, write_tsv, NEWS_ROWS
+from helpers.paths import REPO
 
 # the README commands run in one module fixture (slow: dozens of CLI processes); the parsing tests are quick
 pytestmark = pytest.mark.timeout(1800)

@@ -11,7 +11,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from conftest import cli_env, run_cli, run_ok, write_tiny_data
+from helpers.cli import cli_env, run_cli, run_ok
+from helpers.data import write_tiny_data
 from textclass.config.compose import compose_config
 from textclass.data.batching import Batch, collate
 from textclass.data.labels import LabelSet

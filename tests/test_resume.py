@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import NEWS_ROWS, cli_env, in_parallel, run_cli, run_ok, write_tsv
+from helpers.cli import cli_env, in_parallel, run_cli, run_ok
+from helpers.data import write_tsv, NEWS_ROWS
 
 EPOCHS = 5
 TRAIN_ARGS = [

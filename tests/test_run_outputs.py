@@ -23,7 +23,9 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
-from conftest import CONF, NEWS_ROWS, cli_env, run_cli, run_ok, write_tiny_data
+from helpers.cli import cli_env, run_cli, run_ok
+from helpers.data import write_tiny_data, NEWS_ROWS
+from helpers.paths import CONF
 from textclass.commands.summary import main as summary_command
 from textclass.reports import sweeps as sweep_summary
 from textclass.training.callbacks import EpochLog, LastCheckpoint, ProgressLine, RunPlots, write_history

@@ -25,7 +25,8 @@ from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from conftest import CONF, cli_env, run_cli, run_ok
+from helpers.cli import cli_env, run_cli, run_ok
+from helpers.paths import CONF
 from helpers.inprocess import run_main
 from textclass.config.compose import CONFIG_DIR
 from textclass.search.sweeper import FAIL_REASON, tell

@@ -17,7 +17,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from conftest import cli_env, run_cli
+from helpers.cli import cli_env, run_cli
 from textclass.search.sweeper import FAIL_REASON, SURPLUS
 from textclass.errors import ConfigError
 from textclass.search.storage import open_storage

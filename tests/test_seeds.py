@@ -8,7 +8,8 @@ import json
 import pytest
 import yaml
 
-from conftest import cli_env, run_cli, run_ok, write_tiny_data
+from helpers.cli import cli_env, run_cli, run_ok
+from helpers.data import write_tiny_data
 from textclass.commands.train import seeds_arguments
 from textclass.errors import ConfigError
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import cli_env, run_cli
+from helpers.cli import cli_env, run_cli
 
 HEAVY = ("torch", "lightning", "optuna", "transformers", "gensim", "matplotlib", "pandas", "torchmetrics", "ray")
 

@@ -3,7 +3,7 @@ directory, environment and stdin set for the call, stdout and stderr captured, e
 
 What a subprocess adds (a new interpreter, about 8 s of imports here) proves nothing for a command's
 answer to bad input: its exit code and its lines are the same. Tests that need the process itself
-(a kill, DDP, the installed script) start one (conftest.run_cli).
+(a kill, DDP, the installed script) start one (helpers.cli.run_cli).
 """
 
 from __future__ import annotations
@@ -27,19 +27,25 @@ def entry_point(program: str) -> Callable[[], object]:
 
 @contextmanager
 def process_state(cwd: Path, env: dict[str, str], argv: list[str], stdin: bytes) -> Iterator[None]:
-    """Working directory, environment, argv and stdin as a new process would have them; restored after."""
-    saved = (os.getcwd(), dict(os.environ), sys.argv, sys.stdin)
+    """Working directory, environment, argv, stdin and PYTHONPATH's folders on sys.path as a new process
+    would have them; restored after, and the modules imported from those folders forgotten."""
+    saved = (os.getcwd(), dict(os.environ), sys.argv, sys.stdin, list(sys.path))
+    added = [str(Path(cwd, p).resolve()) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     os.chdir(cwd)
     os.environ.update(env)
     sys.argv = argv
     sys.stdin = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8")
+    sys.path[:0] = added
     try:
         yield
     finally:
-        cwd_before, env_before, sys.argv, sys.stdin = saved
+        cwd_before, env_before, sys.argv, sys.stdin, sys.path[:] = saved
         os.chdir(cwd_before)
         os.environ.clear()
         os.environ.update(env_before)
+        for name, module in list(sys.modules.items()):
+            if any(str(getattr(module, "__file__", None) or "").startswith(folder + os.sep) for folder in added):
+                del sys.modules[name]
 
 
 def run_main(args: list[str], cwd: Path, env: dict[str, str] | None = None, stdin: str | bytes | None = None) -> subprocess.CompletedProcess:
