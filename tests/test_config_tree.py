@@ -89,3 +89,20 @@ def test_the_nlp100_recipes_are_their_best_twins():
         nlp100 = _compose([f"experiment={name}"])
         best = _compose([f"experiment=best/{name}"])
         assert {k: v for k, v in nlp100.items() if k != "hydra"} == {k: v for k, v in best.items() if k != "hydra"}
+
+
+def test_the_pruning_callback_belongs_to_searches():
+    """A plain run names no plug-in callback; a search file brings its own pruning callback, and the
+    sweeper adds one following optimized_metric to the trials of a search without one."""
+    from textclass.search.sweeper import pruning_overrides
+
+    plain = _compose([])
+    assert "optuna_pruning" not in plain.callbacks
+    assert pruning_overrides(plain.callbacks) == [
+        "++callbacks.optuna_pruning._target_=textclass.search.pruning.OptunaPruning",
+        "++callbacks.optuna_pruning.monitor=${optimized_metric}",
+    ]
+    search = _compose(["hparams_search=sst2_lstm"])
+    assert search.callbacks.optuna_pruning._target_ == "textclass.search.pruning.OptunaPruning"
+    assert search.callbacks.optuna_pruning.monitor == "val/acc"
+    assert pruning_overrides(search.callbacks) == []

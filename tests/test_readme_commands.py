@@ -2,7 +2,8 @@
 
 The module guarantees that each `textclass-train` / `-eval` / `-predict` / `-export` / `-compare` / `-ensemble` command the
 README shows (in ```bash blocks, and in inline code spans in prose and tables) exits 0 without a
-traceback on the tiny fixture data, started as a subprocess from a fresh working directory. Only the
+traceback on the tiny fixture data, run through its command's entry point in a worker process
+(helpers/inprocess.py: the exit code and output a terminal shows) from a fresh working directory. Only the
 README's placeholders are replaced, by the rules in `PLACEHOLDERS` (and `ENV_PLACEHOLDERS`, `ELISION`,
 `INPUT_FILES`, `CONFIG_DIR_FLAG`); optional `[parts]` are all included (the first of `a|b`), and an alternative in a
 trailing comment (`# or resume=last`) is a command of its own. Nothing is added to a command to make
@@ -12,23 +13,24 @@ and extraction must find at least `MIN_COMMANDS` of them.
 Commands that need an earlier run (eval, predict, export, `resume=`) run after one training run,
 `textclass-train` (the README's main job), in its working directory; a search that only raises
 `hydra.sweeper.n_trials` continues the study of the command it extends, in that command's directory.
-Everything else runs in a directory of its own, two commands at a time.
+Everything else runs in a directory of its own. Two worker processes run the chains, each command in
+the worker's process (helpers/inprocess.py's warm_workers): a process per command would add its
+imports, seconds each, and prove nothing more (test_package.py runs the installed scripts).
 """
 
 from __future__ import annotations
 
 import re
 import shlex
-import subprocess
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from helpers.cli import cli_env, run_cli
+from helpers.cli import cli_env
+from helpers.inprocess import run_main, warm_workers
 from helpers.data import write_table, write_tiny_data, write_tsv, NEWS_ROWS
 from helpers.paths import REPO
 
@@ -38,8 +40,6 @@ pytestmark = pytest.mark.timeout(1800)
 README = REPO / "README.md"
 PROGRAMS = ("textclass-train", "textclass-eval", "textclass-predict", "textclass-export", "textclass-compare", "textclass-ensemble")
 MIN_COMMANDS = 20
-WORKERS = 2
-COMMAND_TIMEOUT_S = 600
 # The training run that eval, predict and resume commands use: the README's main job.
 BASE_RUN: tuple[str, ...] = ("textclass-train",)
 # The sweep that textclass-compare commands read (beside the base run): two seeds of two models.
@@ -108,7 +108,7 @@ class Result:
     argv: tuple[str, ...]
     stdin: str | None
     cwd: Path
-    returncode: int | None  # None: timed out
+    returncode: int
     stdout: str
     stderr: str
     wall_s: float
@@ -332,16 +332,8 @@ def run_one(command: ReadmeCommand, cwd: Path, env: dict[str, str], run_dir: str
     write_input_files(args, cwd)
     full_env = {**own_env(command), **env}
     start = time.monotonic()
-    try:
-        done = run_cli(list(args), cwd, full_env, timeout=COMMAND_TIMEOUT_S, stdin=command.stdin)
-        returncode, stdout, stderr = done.returncode, done.stdout, done.stderr
-    except subprocess.TimeoutExpired as error:
-        returncode, stdout, stderr = None, as_text(error.stdout), as_text(error.stderr)
-    return Result(args, command.stdin, cwd, returncode, stdout, stderr, time.monotonic() - start)
-
-
-def as_text(output: bytes | str | None) -> str:
-    return output.decode(errors="replace") if isinstance(output, bytes) else output or ""
+    done = run_main(list(args), cwd, full_env, command.stdin)
+    return Result(args, command.stdin, cwd, done.returncode, done.stdout, done.stderr, time.monotonic() - start)
 
 
 def base_run_dir(cwd: Path) -> str | None:
@@ -387,40 +379,40 @@ BASE_COMMAND = ReadmeCommand(0, " ".join(BASE_RUN), BASE_RUN)
 COMMANDS = readme_commands(README.read_text(encoding="utf-8"))
 
 
+def run_chain(chain: list[ReadmeCommand], cwd: Path, env: dict[str, str]) -> dict[ReadmeCommand, Result]:
+    """The commands of `chain`, in order, in `cwd`."""
+    cwd.mkdir()
+    return {command: run_one(command, cwd, env, "") for command in chain}
+
+
+def run_on_base(on_run: list[ReadmeCommand], cwd: Path, env: dict[str, str]) -> dict[ReadmeCommand, Result]:
+    """The README's main job, then the commands that use its run (and a sweep, for compare)."""
+    cwd.mkdir()
+    base = run_one(BASE_COMMAND, cwd, env, "")
+    results = {command: base for command in filter(is_base_run, COMMANDS)}  # the README's own main job
+    run_dir = base_run_dir(cwd)
+    if any(c.program == "textclass-compare" for c in on_run):
+        run_one(ReadmeCommand(0, " ".join(BASE_SWEEP), BASE_SWEEP), cwd, env, "")
+    sweeps = sorted((cwd / "outputs" / "train" / "multiruns").glob("*/multirun.yaml"))
+    sweep_dir = str(sweeps[0].parent.relative_to(cwd)) if sweeps else "no-sweep"
+    for command in on_run:
+        results[command] = run_one(command, cwd, env, run_dir, sweep_dir) if run_dir else not_run(command, base)
+    return results
+
+
 @pytest.fixture(scope="module")
 def readme_results(tmp_path_factory: pytest.TempPathFactory) -> dict[ReadmeCommand, Result]:
-    """Run every README command (two at a time) on tiny data; the result of each."""
+    """Run every README command on tiny data, two chains at a time; the result of each."""
     root = tmp_path_factory.mktemp("readme")
     data = write_tiny_data(root / "data")
-    # two commands at a time on the CPU: one torch thread each
-    env = {**cli_env(data, root), "OMP_NUM_THREADS": "1"}
+    env = cli_env(data, root)
     on_run, others = chains(COMMANDS)
     results: dict[ReadmeCommand, Result] = {}
-
-    def run_chain(chain: list[ReadmeCommand], cwd: Path) -> None:
-        cwd.mkdir()
-        for command in chain:
-            results[command] = run_one(command, cwd, env, "")
-
-    def run_on_base() -> None:
-        cwd = root / "base"
-        cwd.mkdir()
-        base = run_one(BASE_COMMAND, cwd, env, "")
-        for command in filter(is_base_run, COMMANDS):  # the README's own main job is the base run
-            results[command] = base
-        run_dir = base_run_dir(cwd)
-        if any(c.program == "textclass-compare" for c in on_run):
-            run_one(ReadmeCommand(0, " ".join(BASE_SWEEP), BASE_SWEEP), cwd, env, "")
-        sweeps = sorted((cwd / "outputs" / "train" / "multiruns").glob("*/multirun.yaml"))
-        sweep_dir = str(sweeps[0].parent.relative_to(cwd)) if sweeps else "no-sweep"
-        for command in on_run:
-            results[command] = run_one(command, cwd, env, run_dir, sweep_dir) if run_dir else not_run(command, base)
-
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        futures = [pool.submit(run_on_base)]
-        futures += [pool.submit(run_chain, chain, root / f"cmd{i:02d}") for i, chain in enumerate(others)]
+    with warm_workers() as pool:
+        futures = [pool.submit(run_on_base, on_run, root / "base", env)]
+        futures += [pool.submit(run_chain, chain, root / f"cmd{i:02d}", env) for i, chain in enumerate(others)]
         for future in futures:
-            future.result()
+            results.update(future.result())
     return results
 
 
@@ -465,8 +457,6 @@ def test_readme_command_runs(
     print(f"{result.wall_s:6.1f} s  {result.shown}")
     where = f"README.md:{command.line}: {command.text}\nran: {result.shown}\nin {result.cwd}\n"
     tail = f"stderr tail:\n{result.stderr[-3000:]}"
-    if result.returncode is None:
-        pytest.fail(f"{where}timed out after {COMMAND_TIMEOUT_S} s\n{tail}")
     assert result.returncode == 0, f"{where}exit {result.returncode} after {result.wall_s:.1f} s\n{tail}"
     output = result.stdout + result.stderr
     assert "Traceback" not in output, f"{where}printed a traceback:\n{output[output.index('Traceback') :][:3000]}"

@@ -330,7 +330,7 @@ def test_pruner_that_must_fire_prunes_every_trial(data_dir, tmp_path):
     for trial in study.trials:
         assert list(trial.intermediate_values) == [0]  # reported epoch 0, then stopped
         assert not (tmp_path / "sweep" / str(trial.number) / "metrics.json").exists()
-    assert "trial 0 pruned after epoch 0: val/loss=" in result.stdout + result.stderr
+    assert "trial 0 pruned after epoch 1: val/loss=" in result.stdout + result.stderr
 
 
 @pytest.mark.slow
@@ -348,7 +348,7 @@ def test_pruning_under_ddp_stops_both_processes_of_each_trial(data_dir, tmp_path
         assert list(trial.intermediate_values) == [0]  # one report, by rank 0 alone
     output = result.stdout + result.stderr
     assert output.count("GLOBAL_RANK: 1, MEMBER: 2/2") == 2  # each trial trained on 2 processes
-    assert "trial 1 pruned after epoch 0: val/loss=" in output
+    assert "trial 1 pruned after epoch 1: val/loss=" in output
     # rank 1 ends with exit code 0: a non-zero exit makes Lightning SIGKILL the sweep (it hung the
     # next trial's rank 1 in its rendezvous)
     assert output.count("this process ends") == 2

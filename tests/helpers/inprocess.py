@@ -9,11 +9,13 @@ answer to bad input: its exit code and its lines are the same. Tests that need t
 from __future__ import annotations
 
 import io
+import multiprocessing
 import os
 import subprocess
 import sys
 import traceback
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -65,3 +67,34 @@ def run_main(args: list[str], cwd: Path, env: dict[str, str] | None = None, stdi
             traceback.print_exc()
             code = 1
     return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+# what the commands import on their first run (torch, Lightning, the recipe, scoring, export, reports)
+WARM_MODULES = (
+    "textclass.commands.main",
+    "textclass.training.recipe",
+    "textclass.training.scoring",
+    "textclass.training.inference",
+    "textclass.ensemble",
+    "textclass.export.graph",
+    "textclass.reports.compare",
+    "textclass.search.sweeper",
+)
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # two workers on two cores
+
+
+@contextmanager
+def warm_workers(workers: int = 2) -> Iterator[ProcessPoolExecutor]:
+    """Worker processes that run commands with run_main, one at a time each: forked from a server that
+    imported textclass's commands once, so a command costs its work and not its imports, and
+    `workers` of them run at once. A forkserver, not a fork of pytest: the test process may hold
+    torch's thread pools, which a forked child must not inherit."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(WARM_MODULES))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_one_thread) as pool:
+        yield pool

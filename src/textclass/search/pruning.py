@@ -110,7 +110,8 @@ class OptunaPruning(Callback):
             if value is not None and math.isfinite(float(value)):
                 prune = self.report(float(value), trainer.current_epoch)
         if trainer.strategy.broadcast(prune):
-            raise optuna.TrialPruned(f"after epoch {trainer.current_epoch}: {self.monitor}={float(trainer.callback_metrics[self.monitor]):.4f}")
+            # epochs counted from 1 for people (Optuna's steps stay 0-based)
+            raise optuna.TrialPruned(f"after epoch {trainer.current_epoch + 1}: {self.monitor}={float(trainer.callback_metrics[self.monitor]):.4f}")
 
     def report(self, value: float, epoch: int) -> bool:
         """Reports the epoch; whether to prune. A report the storage misses (its database restarting)

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from textclass.errors import ConfigError
 from textclass.run_files import ERROR_LOG
-from textclass.search.pruning import PRUNER_ATTR, TrialRef
+from textclass.search.pruning import PRUNER_ATTR, OptunaPruning, TrialRef
 from textclass.search.results import objective_text, write_results
 from textclass.search.space import SearchSpace, format_value, parse_override, parse_search_space
 from textclass.search.storage import STORAGE_ERRORS, open_storage, shown_url, wait_until_reachable
@@ -45,6 +45,7 @@ TRIED = ("error", "not finite")
 SURPLUS = "surplus"  # asked by two workers at once beyond n_trials, never run
 HEARTBEAT_ATTR = "textclass.heartbeat"  # trial user attribute: time.time() of the last "still running"
 STORAGE_FILE = "optuna.db"
+PRUNING_CALLBACK_KEY = "optuna_pruning"  # callbacks.<key>: the trial's pruning callback
 # how long a sweeper that lost its storage (a database server restarting) waits for it to answer again
 RECONNECT_S = 120
 RECONNECT_POLL_S = 2
@@ -248,7 +249,8 @@ class OptunaSweeperImpl(Sweeper):
 
     def run_trials(self, study: optuna.Study, space: SearchSpace, trials: list[optuna.Trial]) -> None:
         """One launch: job numbers are the trial numbers (consecutive), so job dirs are named by trial."""
-        overrides = [[*space.overrides(t.params), *env_overrides(TrialRef(self.storage_url, study.study_name, t.number))] for t in trials]
+        pruning = pruning_overrides(self.config.get("callbacks"))
+        overrides = [[*space.overrides(t.params), *env_overrides(TrialRef(self.storage_url, study.study_name, t.number)), *pruning] for t in trials]
         for trial in trials:
             log.info("trial %d: %s", trial.number, " ".join(space.overrides(trial.params)[: len(trial.params)]))
         with heartbeat(trials, self.heartbeat_interval):
@@ -289,6 +291,15 @@ def consecutive_runs(trials: list[optuna.Trial]) -> Iterator[list[optuna.Trial]]
         run.append(trial)
     if run:
         yield run
+
+
+def pruning_overrides(callbacks: Mapping[str, Any] | None) -> list[str]:
+    """The pruning callback in every trial's job, following optimized_metric, unless the search's
+    config names one (callbacks.optuna_pruning): runs outside a search never load it."""
+    if (callbacks or {}).get(PRUNING_CALLBACK_KEY):
+        return []
+    return [f"++callbacks.{PRUNING_CALLBACK_KEY}._target_={OptunaPruning.__module__}.{OptunaPruning.__qualname__}",
+            f"++callbacks.{PRUNING_CALLBACK_KEY}.monitor=${{optimized_metric}}"]
 
 
 def env_overrides(ref: TrialRef) -> list[str]:
