@@ -20,8 +20,10 @@ COMMAND = PathsCommand(
 def summary(paths: list[str], options: dict) -> str:
     from textclass.reports.sweeps import COLUMNS, write_summary  # scipy, matplotlib
 
-    if len(paths) != 1 or not Path(paths[0]).is_dir():
-        raise ConfigError(f"give one sweep directory (hydra.sweep.dir), e.g. textclass summary outputs/train/multiruns/<time>; got {paths or 'none'}")
+    if len(paths) != 1:
+        raise ConfigError(f"give one sweep directory (hydra.sweep.dir), e.g. textclass summary outputs/train/multiruns/<time>; got {len(paths)}")
+    if not Path(paths[0]).is_dir():
+        raise ConfigError(f"{paths[0]}: no such directory; give a sweep directory (hydra.sweep.dir), e.g. outputs/train/multiruns/<time>")
     if options["plot_y"] not in COLUMNS:
         raise ConfigError(f"plot_y={options['plot_y']}: not a summary column; one of {', '.join(COLUMNS[3:])}")
     return write_summary(Path(paths[0]), options["plot_x"], options["plot_y"])

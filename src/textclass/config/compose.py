@@ -132,7 +132,9 @@ def composition_message(text: str) -> str:
     message = " ".join(l.strip() for l in head.splitlines() if l.strip())
     if options:
         group, _, names = options.partition(":")
-        message += f"; available options{group}: {', '.join(n.strip() for n in names.split() if n.strip())}"
+        # _base files are included by the others, never chosen
+        chosen = [n.strip() for n in names.split() if n.strip() and not n.strip().startswith("_")]
+        message += f"; available options{group}: {', '.join(chosen)}"
     return message
 
 
