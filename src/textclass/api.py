@@ -21,11 +21,11 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from textclass.config.compose import compose_config
 from textclass.ensemble import load_system
-from textclass.errors import ConfigError, DataError, find_user_error
+from textclass.errors import ConfigError, find_user_error
 from textclass.overrides import override_key
 from textclass.run_files import HYDRA_DIR, SELECTED
 from textclass.training.checkpoint import Predictor
-from textclass.training.inference import predict
+from textclass.training.inference import checked_texts, predict
 from textclass.training.resume import plugin_arguments, removed_when_refused, resume_arguments
 from textclass.training.scoring import evaluate, sources
 
@@ -145,14 +145,3 @@ def load(path: str | Path, checkpoint: str = SELECTED) -> Classifier:
     probabilities)."""
     return Classifier(load_system(path, checkpoint))
 
-
-def checked_texts(texts: Sequence[str]) -> list[str]:
-    """`texts` as a list of strings; one string (which would be predicted character by character) or
-    an item that is not a string is an error naming it."""
-    if isinstance(texts, (str, bytes)):
-        raise DataError(f"texts must be a list of strings, not one {type(texts).__name__}: predict([{texts[:40]!r}])")
-    texts = list(texts)
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise DataError(f"texts[{i}] is {text!r} ({type(text).__name__}), not a string: pass sentences as str")
-    return texts

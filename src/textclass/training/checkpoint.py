@@ -80,14 +80,7 @@ class TrainedRun:
     epoch: int | None  # the epoch they are the state after, counted from 1 (None: not recorded)
 
     def batches(self, texts: list[str], batch_size: int, pairs: list[str] | None = None) -> Iterator[Batch]:
-        """Padded batches of `texts`, in order; a text with no known token becomes one PAD token,
-        so it still gets a prediction."""
-        encoding = self.features.encode(texts, pairs)
-        empty = encoding.lengths == 0
-        if empty.any():
-            log.warning("%d of %d texts have no token in the vocabulary: predicted from an empty input", int(empty.sum()), len(texts))
-            encoding = encoding.filled(self.features.pad_id)
-        return iter(unlabeled_loader(encoding, self.features.pad_id, batch_size))
+        return text_batches(self.features, texts, batch_size, pairs)
 
     @torch.no_grad()
     def logits(self, texts: list[str], batch_size: int = 256, pairs: list[str] | None = None) -> torch.Tensor:
@@ -97,6 +90,17 @@ class TrainedRun:
 
     def single_model(self, purpose: str) -> TrainedRun:
         return self
+
+
+def text_batches(features: Features, texts: list[str], batch_size: int, pairs: list[str] | None = None, fill_empty: bool = True) -> Iterator[Batch]:
+    """Padded batches of `texts`, in order; with `fill_empty`, a text with no known token becomes one
+    PAD token, so it still gets a prediction."""
+    encoding = features.encode(texts, pairs)
+    empty = encoding.lengths == 0
+    if fill_empty and empty.any():
+        log.warning("%d of %d texts have no token in the vocabulary: predicted from an empty input", int(empty.sum()), len(texts))
+        encoding = encoding.filled(features.pad_id)
+    return iter(unlabeled_loader(encoding, features.pad_id, batch_size))
 
 
 def read_checkpoint(ckpt: Path) -> dict:

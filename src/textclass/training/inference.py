@@ -4,7 +4,7 @@ each input token (attention weights, or gradient x input)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -12,6 +12,7 @@ from torch import nn
 
 from textclass.data.batching import Batch
 from textclass.models.embedding import MultichannelEmbedding
+from textclass.errors import DataError
 from textclass.training.checkpoint import Predictor, TrainedRun
 
 
@@ -116,3 +117,15 @@ def explain_batch(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.T
         model.zero_grad(set_to_none=True)
     vectors = captured[0]
     return logits.detach(), (vectors * vectors.grad).sum(-1).detach(), "grad_x_input"
+
+
+def checked_texts(texts: Sequence[str]) -> list[str]:
+    """`texts` as a list of strings; one string (which would be read character by character) or
+    an item that is not a string is an error naming it."""
+    if isinstance(texts, (str, bytes)):
+        raise DataError(f"texts must be a list of strings, not one {type(texts).__name__}: predict([{texts[:40]!r}])")
+    texts = list(texts)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise DataError(f"texts[{i}] is {text!r} ({type(text).__name__}), not a string: pass sentences as str")
+    return texts
