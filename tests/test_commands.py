@@ -61,3 +61,22 @@ def test_a_missing_teacher_run_is_one_error_line(data_dir, tmp_path):
     result = run_main(["textclass", "train", "distill=kd", f"distill.teacher={tmp_path / 'no_run'}", "trainer.max_epochs=1"], tmp_path, cli_env(data_dir, tmp_path))
     assert_answer(result, (f"distill.teacher={tmp_path / 'no_run'}: no textclass-train run there",))
     assert not (tmp_path / "outputs" / "train" / "runs").exists() or not any((tmp_path / "outputs" / "train" / "runs").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["textclass-train", "-m", "model=lstm,gru", "--cfg", "hydra"], ("--cfg and -m: Hydra does one of these at a time",)),
+        (["textclass", "train", "seeds=3", "hydra/sweeper=textclass_optuna", "optimizer.lr=interval(0.001, 0.1)"], ("the Optuna sweeper would take seed for a parameter",)),
+    ],
+    ids=["two modes", "seeds in a search"],
+)
+def test_command_lines_hydra_would_trip_on_are_one_error_line(args, fragments, tmp_path):
+    assert_answer(run_main(args, tmp_path), fragments)
+
+
+def test_a_distillation_key_before_a_flag_composes(data_dir, tmp_path, tiny_run):
+    """distill.teacher= alone chooses distill=kd; placed before --cfg job, not read as its value."""
+    result = run_main(["textclass-train", f"distill.teacher={tiny_run.run}", "--cfg", "job"], tmp_path, cli_env(data_dir, tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"teacher: {tiny_run.run}" in result.stdout and "_target_: textclass.distill.Distillation" in result.stdout

@@ -160,7 +160,7 @@ def test_best_params_yaml_is_an_experiment(tmp_path):
     text = best_params_yaml(study, study.best_trial, params, groups={"model", "data"}, base_overrides=["data=sst2"], objective=value)
     assert text.startswith("# @package _global_\n")
     assert "trial 0, val/loss 0.25 (minimized)" in text.splitlines()[1]
-    assert "textclass-train --config-dir <your config folder> data=sst2 experiment=<name>" in text
+    assert "textclass train --config-dir <your config folder> data=sst2 experiment=<name>" in text
     config = yaml.safe_load(text)
     assert config["defaults"] == [{"override /model": trial.params["model"]}]
     assert config["optimizer"]["lr"] == trial.params["optimizer.lr"] and config["trainer"]["max_epochs"] == 3
@@ -174,7 +174,7 @@ def test_best_params_of_a_search_over_an_experiment_include_it(tmp_path):
     value = objective_text([0.7], ["val/acc"], ["maximize"])
     text = best_params_yaml(study, study.best_trial, trial.params, groups={"model"}, base_overrides=["experiment=sst2_bow_frozen", "trainer.max_epochs=15"], objective=value)
     assert "val/acc 0.7 (maximized)" in text
-    assert "#   textclass-train --config-dir <your config folder> trainer.max_epochs=15 experiment=<name>" in text
+    assert "#   textclass train --config-dir <your config folder> trainer.max_epochs=15 experiment=<name>" in text
     (tmp_path / "experiment").mkdir()
     (tmp_path / "experiment" / "found.yaml").write_text(text)
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):

@@ -3,6 +3,7 @@
     import textclass
     net = textclass.network(["model=mlp", "embeddings.freeze=true"])   # built as `textclass train` builds it, not trained
     net = textclass.network("outputs/train/runs/<run>")                 # a trained run (its selected checkpoint)
+    texts, labels = net.examples("train")  # a split as training reads it
     net.ids(["Fed raises rates"])          # [[id, id, id]]; net.tokens(ids) goes back
     net.vocabulary                         # the tokens in id order, "<pad>" (id 0) first
     net.embedding_matrix()                 # [vocabulary, dim], row 0 is <pad>'s
@@ -64,6 +65,17 @@ class Network:
 
     def __repr__(self) -> str:
         return f"Network({type(self.model.encoder).__name__}, {'trained' if self.trained else 'untrained'}, labels={list(self.labels.values)})"
+
+    # --- the data ---------------------------------------------------------------------------
+
+    def examples(self, split: str) -> tuple[list[str], list]:
+        """(texts, labels) of one split as training reads it (its fold, its held-out share, the first
+        data.max_examples); labels as the dataset writes them (multi-label: a list per example)."""
+        examples = sources(self, [split], None, log_missing=False)[split]
+        values = self.labels.values
+        if self.labels.multi_label:
+            return examples.texts, [[values[i] for i in np.flatnonzero(row)] for row in examples.labels]
+        return examples.texts, [values[i] for i in examples.labels]
 
     # --- text <-> ids ---------------------------------------------------------------------
 

@@ -91,6 +91,7 @@ def run_command(
     args = take_verbose_flag(sys.argv[1:])
     try:
         args = take_config_dirs(args)
+        check_one_mode(args)
         if rewrite is not None:
             args = rewrite(args)
         check_overrides(config_name, args, check, check_multirun)
@@ -102,6 +103,20 @@ def run_command(
     sys.argv = [sys.argv[0], *args]
     quiet_third_party()
     hydra_main()
+
+
+# Hydra's modes: a command line may name one of them
+MODE_FLAGS = {"-m": "-m", "--multirun": "-m", "-r": "--run", "--run": "--run", "-c": "--cfg", "--cfg": "--cfg",
+              "-i": "--info", "--info": "--info", "-sc": "--shell-completion", "--shell-completion": "--shell-completion"}
+
+
+def check_one_mode(args: list[str]) -> None:
+    modes = sorted({MODE_FLAGS[a] for a in args if a in MODE_FLAGS})
+    if len(modes) > 1:
+        raise ConfigError(
+            f"{' and '.join(modes)}: Hydra does one of these at a time; to see a job's config, drop -m and give "
+            "one value per key (e.g. --cfg job model=lstm)"
+        )
 
 
 def split_arguments(items: list[str]) -> tuple[list[str], list[str]]:

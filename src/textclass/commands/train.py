@@ -120,7 +120,7 @@ def ddp_rank_arguments(args: list[str], env: Mapping[str, str]) -> list[str]:
 
 def seeds_arguments(args: list[str]) -> list[str]:
     """`seeds=N` becomes a multirun over seed=1,...,N (-m added when missing), so the sweep's
-    summary aggregates the repeats of each setup (textclass.sweep_summary); other sweeps combine,
+    summary aggregates the repeats of each setup (reports/sweeps.py); other sweeps combine,
     `seeds=3 model=lstm,gru` being 6 jobs."""
     # `+seeds=3` too: Hydra's advice for a key it does not know is to add it with +
     given = [a for a in args if override_key(a) == "seeds" and "=" in a and not a.startswith("~")]
@@ -138,7 +138,7 @@ def seeds_arguments(args: list[str]) -> list[str]:
         key, chosen = override_key(arg), arg.partition("=")[2]
         if key == "seed":
             raise ConfigError(f"seeds={value} and {arg}: seeds=N sets seed=1,...,N itself; give one of the two")
-        if key == "hparams_search" and chosen != "null":
+        if (key == "hparams_search" and chosen != "null") or (key == "hydra/sweeper" and chosen == "textclass_optuna"):
             raise ConfigError(
                 f"seeds={value} with {arg}: the Optuna sweeper would take seed for a parameter to search; "
                 f"search without seeds=, then rerun the best config (best_params.yaml) with seeds={value}"

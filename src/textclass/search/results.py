@@ -89,13 +89,13 @@ def best_params_yaml(
     if base_experiments:
         defaults.append("_self_")  # this file's values over the included experiment's
     config = {**({"defaults": defaults} if defaults else {}), **OmegaConf.to_container(values)}
-    command = " ".join(["textclass-train", *(o for o in base_overrides if o.split("=", 1)[0] != "experiment")])
+    command = " ".join(["textclass train", *(o for o in base_overrides if o.split("=", 1)[0] != "experiment")])
     header = [
         "# @package _global_",
         f"# best of {len(study.trials)} trials in study {study.study_name!r}: trial {best.number}, {objective}",
-        f"# searched with: {' '.join(['textclass-train -m', *base_overrides])}",
+        f"# searched with: {' '.join(['textclass train -m', *base_overrides])}",
         "# to train with it, copy it to <your config folder>/experiment/<name>.yaml and run:",
-        f"#   {command.replace('textclass-train', 'textclass-train --config-dir <your config folder>', 1)} experiment=<name>",
+        f"#   {command.replace('textclass train', 'textclass train --config-dir <your config folder>', 1)} experiment=<name>",
     ]
     return "\n".join(header) + "\n" + OmegaConf.to_yaml(config)
 

@@ -174,5 +174,5 @@ def plugin_arguments(args: list[str]) -> list[str]:
     for old, new in moved:
         print(f"note: {old} is {new} now (distill=kd is the distillation plug-in's config group)", file=sys.stderr)
     if any(override_key(a).startswith("distill.") for a in args) and not any(override_key(a) == "distill" for a in args):
-        args = [*args, "distill=kd"]
+        args = ["distill=kd", *args]  # first: after a flag such as --cfg it would be read as its value
     return args
