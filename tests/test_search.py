@@ -445,6 +445,9 @@ def test_a_search_file_on_an_experiment_writes_best_params_that_include_it(data_
     assert result.returncode == 0, result.stderr[-3000:]
     text = (tmp_path / "sweep" / "best_params.yaml").read_text()
     assert "- /experiment/tiny" in text
+    # the sweep's summary reads each trial's overrides, `monitor=${optimized_metric}` among them, as text
+    summary = (tmp_path / "sweep" / "summary.csv").read_text().splitlines()
+    assert len(summary) == 2 and "optimizer.lr=" in summary[1]
     (conf / "experiment" / "found.yaml").write_text(text)
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", overrides=["experiment=found", f"hydra.searchpath=[file://{conf}]"])

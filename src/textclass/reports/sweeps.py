@@ -47,7 +47,8 @@ from textclass.metric_names import (
     VAL_LOSS,
     headline,
 )
-from textclass.run_files import HISTORY_FILE, METRICS_FILE
+from textclass.run_files import HISTORY_FILE, METRICS_FILE, OVERRIDES_FILE
+from textclass.training.run_dir import read_overrides
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +103,8 @@ def collect_jobs(sweep_dir: Path) -> list[JobResult]:
 def read_job(job_dir: Path) -> JobResult:
     hydra_dir = job_dir / ".hydra"
     num = OmegaConf.select(OmegaConf.load(hydra_dir / "hydra.yaml"), "hydra.job.num")
-    overrides_file = hydra_dir / "overrides.yaml"
-    overrides = [str(o) for o in OmegaConf.load(overrides_file)] if overrides_file.is_file() else []
+    overrides_file = job_dir / OVERRIDES_FILE
+    overrides = read_overrides(overrides_file) if overrides_file.is_file() else []
     metrics_file = job_dir / METRICS_FILE
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
     return JobResult(num=int(num), dir=job_dir, overrides=overrides, metrics=metrics, epoch_s_mean=_epoch_s_mean(job_dir / HISTORY_FILE))

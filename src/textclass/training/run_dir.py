@@ -79,15 +79,23 @@ def load_run_config(run_dir: Path) -> DictConfig:
     return cfg
 
 
+def read_overrides(path: Path) -> list[str]:
+    """A job's .hydra/overrides.yaml as written: an override like `monitor=${optimized_metric}` (a
+    search's pruning callback) stays text; resolving it inside a bare list would fail."""
+    overrides = load_yaml(path)
+    items = OmegaConf.to_container(overrides, resolve=False) if isinstance(overrides, ListConfig) else None
+    if items is None or not all(isinstance(o, str) for o in items):
+        raise ConfigError(f"{path} is not a list of overrides (key=value strings); the run directory is damaged")
+    return items
+
+
 def load_run_overrides(run_dir: Path) -> list[str]:
     """The command-line overrides a run was started with (.hydra/overrides.yaml), without ckpt_path.
 
     Overrides of Hydra itself never come from a run directory: they could add search paths and callbacks.
     """
     path = run_dir / OVERRIDES_FILE
-    overrides = load_yaml(path)
-    if not isinstance(overrides, ListConfig) or not all(isinstance(o, str) for o in overrides):
-        raise ConfigError(f"{path} is not a list of overrides (key=value strings); the run directory is damaged")
+    overrides = read_overrides(path)
     for override in overrides:
         if override.lstrip("+~").startswith(("hydra.", "hydra/", "hydra=")):
             raise UnsafeRunError(f"{path}: the override {override!r} changes Hydra itself, which a run directory may not do; the run is not resumed")
