@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from importlib.metadata import entry_points
 
 import pytest
 
@@ -27,6 +28,14 @@ def test_help_lists_every_verb_without_importing_torch(tmp_path):
         assert done.stdout.rstrip().endswith("no torch")
         listed = [line.split()[0] for line in done.stdout.split("verbs:\n")[1].split("\n\n")[0].splitlines()]
         assert listed == list(VERBS) == ["train", "eval", "predict", "export", "compare", "ensemble", "summary"]
+
+
+def test_every_verb_is_also_a_command_of_its_own():
+    """The help says so: textclass-<verb> runs the verb's module's main, for every verb."""
+    scripts = {ep.name: ep.value for ep in entry_points(group="console_scripts") if ep.name.startswith("textclass")}
+    assert scripts == {"textclass": "textclass.commands.main:main"} | {
+        f"textclass-{verb}": f"textclass.commands.{module}:main" for verb, (module, _) in VERBS.items()
+    }
 
 
 def test_an_unknown_verb_lists_the_verbs(tmp_path):
