@@ -1,7 +1,7 @@
 """What every benchmark script shares: where the data is, what a result row is, how results are written.
 
 A results file is JSON: {"metadata": {machine and library versions, then the script's own settings},
-"rows": [{"name", "value", "unit"}, ...]}; notebooks/results.ipynb reads it.
+"rows": [{"name", "value", "unit"}, ...]}.
 """
 
 from __future__ import annotations

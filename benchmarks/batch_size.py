@@ -9,7 +9,7 @@ Runs the study exactly as a user would start it, as one multirun:
 (default outputs/benchmarks/batch_size/<timestamp>). Each job's `time/epoch_s` (its history.csv)
 gives one row per size, with a `batch_size` field; one more row is the smallest size's epoch time
 over the largest's. The sweep dir also gets the study's own summary.md and
-epoch_s_mean_by_batch_size.png; notebooks/results.ipynb plots the rows.
+epoch_s_mean_by_batch_size.png.
 """
 
 from __future__ import annotations

@@ -141,3 +141,11 @@ def test_bad_input_is_one_error_naming_it(net, tmp_path):
         net.tokens([[1, 99999]])
     with pytest.raises(ConfigError, match=r"overrides\[0\] is 3"):
         textclass.network([3])
+
+
+def test_examples_are_the_split_as_training_reads_it(net):
+    texts, labels = net.examples("valid")
+    assert texts == [title for _, title in NEWS_ROWS] and labels == [label for label, _ in NEWS_ROWS]
+    assert net.loss(texts[:4], labels[:4]).item() > 0
+    with pytest.raises(DataError, match="none of splits=\\['nosuch'\\] exists"):
+        net.examples("nosuch")

@@ -1,7 +1,8 @@
-"""Every textclass command line in README.md runs, as written, through the real CLI.
+"""Every textclass command line in README.md and the documentation site (docs/**/*.md) runs, as
+written, through the real CLI.
 
-The module guarantees that each `textclass-train` / `-eval` / `-predict` / `-export` / `-compare` / `-ensemble` command the
-README shows (in ```bash blocks, and in inline code spans in prose and tables) exits 0 without a
+The module guarantees that each `textclass <verb>` (or `textclass-<verb>`) command the README and
+the docs show (in ```bash blocks, and in inline code spans in prose and tables) exits 0 without a
 traceback on the tiny fixture data, run through its command's entry point in a worker process
 (helpers/inprocess.py: the exit code and output a terminal shows) from a fresh working directory. Only the
 README's placeholders are replaced, by the rules in `PLACEHOLDERS` (and `ENV_PLACEHOLDERS`, `ELISION`,
@@ -33,12 +34,18 @@ from helpers.cli import cli_env
 from helpers.inprocess import run_main, warm_workers
 from helpers.data import write_table, write_tiny_data, write_tsv, NEWS_ROWS
 from helpers.paths import REPO
+from textclass.commands.main import VERBS
 
 # the README commands run in one module fixture (slow: dozens of CLI processes); the parsing tests are quick
 pytestmark = pytest.mark.timeout(1800)
 
 README = REPO / "README.md"
-PROGRAMS = ("textclass-train", "textclass-eval", "textclass-predict", "textclass-export", "textclass-compare", "textclass-ensemble")
+# the pages whose commands run: the README and every page of the documentation site
+PAGES = (README, *sorted((REPO / "docs").rglob("*.md")))
+# `textclass <verb>` runs as its alias `textclass-<verb>` (the same function; tests/test_commands.py
+# tests the dispatch itself)
+PROGRAMS = tuple(f"textclass-{verb}" for verb in VERBS)
+COMMAND = re.compile(r"(?:^|[\s/])textclass(?:-\w|\s+\w)")
 MIN_COMMANDS = 20
 # The training run that eval, predict and resume commands use: the README's main job.
 BASE_RUN: tuple[str, ...] = ("textclass-train",)
@@ -81,13 +88,18 @@ OR_ALTERNATIVE = re.compile(r"\bor\s+([\w./-]+=[^\s;,]+)")
 
 @dataclass(frozen=True)
 class ReadmeCommand:
-    """One command line of the README: its text there, and what to run before placeholders are filled."""
+    """One command line of a page: where it is, its text there, and what to run before placeholders are filled."""
 
     line: int
     text: str
     args: tuple[str, ...]
     stdin: str | None = None
     env: tuple[tuple[str, str], ...] = ()
+    page: str = "README.md"  # relative to the repository
+
+    @property
+    def where(self) -> str:
+        return f"{self.page}:{self.line}"
 
     @property
     def program(self) -> str:
@@ -175,16 +187,16 @@ def expand_optional(tokens: list[str]) -> list[str]:
     return out
 
 
-def parse_command(text: str, line: int) -> list[ReadmeCommand]:
-    """The command (and any `# or key=value` alternative of it) in one README shell line."""
+def parse_command(text: str, line: int, page: str = "README.md") -> list[ReadmeCommand]:
+    """The command (and any `# or key=value` alternative of it) in one shell line of `page`."""
     shell, comment = split_comment(text)
-    segment = next(s for s in split_unquoted(shell, "&&") if "textclass-" in s)
+    segment = next(s for s in split_unquoted(shell, "&&") if COMMAND.search(s))
     stdin = None
     *source, segment = split_unquoted(segment, "|")
     if source:
         echo = shlex.split(source[-1])
         if len(source) > 1 or echo[0] != "echo":
-            raise ValueError(f"README line {line}: only `echo ... |` can feed a command: {text!r}")
+            raise ValueError(f"{page}:{line}: only `echo ... |` can feed a command: {text!r}")
         stdin = " ".join(echo[1:]) + "\n"
     tokens = shlex.split(segment)
     env: list[tuple[str, str]] = []
@@ -192,17 +204,20 @@ def parse_command(text: str, line: int) -> list[ReadmeCommand]:
         key, value = tokens.pop(0).split("=", 1)
         env.append((key, value))
     program = Path(tokens[0]).name  # `.venv/bin/textclass-train` is the same entry point
+    written = " ".join(tokens[:2]) if program == "textclass" else tokens[0]
+    if program == "textclass" and len(tokens) > 1:
+        program = f"textclass-{tokens.pop(1)}"
     if program not in PROGRAMS:
-        raise ValueError(f"README line {line}: {tokens[0]!r} is not one of {PROGRAMS}: {text!r}")
+        raise ValueError(f"{page}:{line}: {written!r} is not a textclass command ({', '.join(PROGRAMS)}): {text!r}")
     args = (program, *expand_optional(tokens[1:]))
     normalized = " ".join(shell.split())
-    commands = [ReadmeCommand(line, normalized, args, stdin, tuple(env))]
+    commands = [ReadmeCommand(line, normalized, args, stdin, tuple(env), page)]
     for alternative in OR_ALTERNATIVE.findall(comment):
         key = alternative.split("=", 1)[0] + "="
         if any(a.startswith(key) for a in args):
             original = next(a for a in args if a.startswith(key))
             swapped = tuple(alternative if a == original else a for a in args)
-            commands.append(ReadmeCommand(line, normalized.replace(original, alternative), swapped, stdin, tuple(env)))
+            commands.append(ReadmeCommand(line, normalized.replace(original, alternative), swapped, stdin, tuple(env), page))
     return commands
 
 
@@ -221,8 +236,8 @@ def shell_lines(block: list[tuple[int, str]]) -> Iterator[tuple[int, str]]:
         yield start, " ".join(pending)
 
 
-def readme_commands(readme: str) -> list[ReadmeCommand]:
-    """Every textclass command line of the README, in order, deduplicated after substitution."""
+def readme_commands(readme: str, page: str = "README.md") -> list[ReadmeCommand]:
+    """Every textclass command line of a page, in order, deduplicated after substitution."""
     found: list[ReadmeCommand] = []
     prose: list[str] = []
     block: list[tuple[int, str]] | None = None
@@ -235,8 +250,8 @@ def readme_commands(readme: str) -> list[ReadmeCommand]:
         elif fence:
             if language == "bash":
                 for start, shell in shell_lines(block):
-                    if "textclass-" in split_comment(shell)[0]:
-                        found.extend(parse_command(shell, start))
+                    if COMMAND.search(split_comment(shell)[0]):
+                        found.extend(parse_command(shell, start, page))
             block = None
             prose.append("")
         elif block is not None:
@@ -247,8 +262,10 @@ def readme_commands(readme: str) -> list[ReadmeCommand]:
     prose_text = "\n".join(prose)
     for span in INLINE_SPAN.finditer(prose_text):
         code = " ".join(span.group(1).split())
-        if code.split(" ", 1)[0] in PROGRAMS and " " in code:  # a bare program name is prose, not a command
-            found.extend(parse_command(code, prose_text.count("\n", 0, span.start()) + 1))
+        words = code.split(" ")
+        bare = len(words) == 1 or (words[0] == "textclass" and len(words) == 2)  # `textclass compare` in a sentence is its name
+        if (words[0] in PROGRAMS or words[0] == "textclass") and not bare:
+            found.extend(parse_command(code, prose_text.count("\n", 0, span.start()) + 1, page))
     unique: dict[tuple, ReadmeCommand] = {}
     for command in found:
         unique.setdefault(identity(command), command)
@@ -271,7 +288,7 @@ def fill(command: ReadmeCommand, run_dir: str, sweep_dir: str = "outputs/train/m
             args.append(SEARCH_PARAMETER)
     unfilled = [a for a in args if UNFILLED.search(a)]
     if unfilled:
-        raise ValueError(f"README line {command.line}: no rule in PLACEHOLDERS for {unfilled}: {command.text!r}")
+        raise ValueError(f"{command.where}: no rule in PLACEHOLDERS for {unfilled}: {command.text!r}")
     return tuple(args)
 
 
@@ -324,6 +341,12 @@ def write_own_data(args: tuple[str, ...], cwd: Path) -> None:
         write_table(cwd / options["data.dataset.path"], rows)  # a save_to_disk directory
 
 
+# A command that holds out part of train (the tutorials' `data.holdout=0.1`) is for data without a test
+# file, as the shared copy is (news: train and valid; SST-2: train and dev): it reads tiny data in that layout.
+HOLDOUT = "data.holdout="
+SHARED_LAYOUT = "shared_layout"
+
+
 # --- running ----------------------------------------------------------------------------------
 
 
@@ -331,6 +354,8 @@ def run_one(command: ReadmeCommand, cwd: Path, env: dict[str, str], run_dir: str
     args = fill(command, run_dir, sweep_dir)
     write_input_files(args, cwd)
     full_env = {**own_env(command), **env}
+    if any(a.startswith(HOLDOUT) for a in args):
+        full_env["TEXTCLASS_DATA_DIR"] = str(Path(env["TEXTCLASS_DATA_DIR"]) / SHARED_LAYOUT)
     start = time.monotonic()
     done = run_main(list(args), cwd, full_env, command.stdin)
     return Result(args, command.stdin, cwd, done.returncode, done.stdout, done.stderr, time.monotonic() - start)
@@ -376,7 +401,16 @@ def chains(commands: list[ReadmeCommand]) -> tuple[list[ReadmeCommand], list[lis
 
 
 BASE_COMMAND = ReadmeCommand(0, " ".join(BASE_RUN), BASE_RUN)
-COMMANDS = readme_commands(README.read_text(encoding="utf-8"))
+def page_commands(pages: tuple[Path, ...]) -> list[ReadmeCommand]:
+    """The commands of every page, each once (the first page showing a command names it)."""
+    unique: dict[tuple, ReadmeCommand] = {}
+    for path in pages:
+        for command in readme_commands(path.read_text(encoding="utf-8"), str(path.relative_to(REPO))):
+            unique.setdefault(identity(command), command)
+    return list(unique.values())
+
+
+COMMANDS = page_commands(PAGES)
 
 
 def run_chain(chain: list[ReadmeCommand], cwd: Path, env: dict[str, str]) -> dict[ReadmeCommand, Result]:
@@ -391,7 +425,7 @@ def run_on_base(on_run: list[ReadmeCommand], cwd: Path, env: dict[str, str]) -> 
     base = run_one(BASE_COMMAND, cwd, env, "")
     results = {command: base for command in filter(is_base_run, COMMANDS)}  # the README's own main job
     run_dir = base_run_dir(cwd)
-    if any(c.program == "textclass-compare" for c in on_run):
+    if any(c.program in ("textclass-compare", "textclass-summary") for c in on_run):
         run_one(ReadmeCommand(0, " ".join(BASE_SWEEP), BASE_SWEEP), cwd, env, "")
     sweeps = sorted((cwd / "outputs" / "train" / "multiruns").glob("*/multirun.yaml"))
     sweep_dir = str(sweeps[0].parent.relative_to(cwd)) if sweeps else "no-sweep"
@@ -405,6 +439,7 @@ def readme_results(tmp_path_factory: pytest.TempPathFactory) -> dict[ReadmeComma
     """Run every README command on tiny data, two chains at a time; the result of each."""
     root = tmp_path_factory.mktemp("readme")
     data = write_tiny_data(root / "data")
+    write_tiny_data(data / SHARED_LAYOUT, news_test=False)
     env = cli_env(data, root)
     on_run, others = chains(COMMANDS)
     results: dict[ReadmeCommand, Result] = {}
@@ -421,7 +456,8 @@ def readme_results(tmp_path_factory: pytest.TempPathFactory) -> dict[ReadmeComma
 
 def test_extraction_finds_the_readme_commands() -> None:
     extracted = [c.text for c in COMMANDS]
-    assert len(COMMANDS) >= MIN_COMMANDS, f"only {len(COMMANDS)} commands extracted from README.md: {extracted}"
+    assert len(COMMANDS) >= MIN_COMMANDS, f"only {len(COMMANDS)} commands extracted from README.md and docs/: {extracted}"
+    assert {c.page for c in COMMANDS} >= {"README.md", "docs/tutorials/your-dataset.md"}
     assert {c.program for c in COMMANDS} == set(PROGRAMS)
     assert any(c.stdin for c in COMMANDS), "the `echo ... | textclass-predict` line lost its stdin"
 
@@ -436,6 +472,12 @@ def test_shell_line_parsing() -> None:
     assert piped.stdin == "Fed # up\n" and piped.args == ("textclass-predict", "ckpt_path=<...>/last.ckpt")
     (setup,) = parse_command("bash .ci/setup && A=b .venv/bin/textclass-train", 1)
     assert setup.args == ("textclass-train",) and setup.env == (("A", "b"),)
+    (verb,) = parse_command("bash .ci/setup && .venv/bin/textclass train model=lstm", 3, "docs/x.md")
+    assert verb.args == ("textclass-train", "model=lstm") and verb.where == "docs/x.md:3"
+    with pytest.raises(ValueError, match="docs/x.md:4: 'textclass trian' is not a textclass command"):
+        parse_command("textclass trian model=lstm", 4, "docs/x.md")
+    spans = readme_commands("`textclass compare` ranks runs; `textclass eval ckpt_path=outputs/train/runs/<run>` scores one.", "p.md")
+    assert [c.args[0] for c in spans] == ["textclass-eval"]
     resumed = parse_command("textclass-train resume=r   # or resume=last; add e.g. x=1", 1)
     assert [c.args for c in resumed] == [("textclass-train", "resume=r"), ("textclass-train", "resume=last")]
     assert fill(ReadmeCommand(1, "", ("textclass-train", "-m", "experiment=a,...,b", "..."), None), "r") == (
@@ -455,7 +497,7 @@ def test_readme_command_runs(
     result = readme_results[command]
     record_property("wall_s", round(result.wall_s, 1))
     print(f"{result.wall_s:6.1f} s  {result.shown}")
-    where = f"README.md:{command.line}: {command.text}\nran: {result.shown}\nin {result.cwd}\n"
+    where = f"{command.where}: {command.text}\nran: {result.shown}\nin {result.cwd}\n"
     tail = f"stderr tail:\n{result.stderr[-3000:]}"
     assert result.returncode == 0, f"{where}exit {result.returncode} after {result.wall_s:.1f} s\n{tail}"
     output = result.stdout + result.stderr
