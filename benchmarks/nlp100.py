@@ -1,6 +1,7 @@
 """Every NLP100 recipe once, on a split that selected nothing: the figure and run time the tutorials quote.
 
     python -m benchmarks.nlp100 [--recipes nlp100_2020/73,...] [--seed 1] [--quick] [--data-dir DIR] [--out PATH]
+    python -m benchmarks.nlp100 --fill-docs [--out PATH]   # the figures of PATH into the tutorials and notebooks
 
 Each recipe (`experiment=nlp100_<edition>/<problem>`) trains once with `data.holdout=0.1`: a tenth
 of train, stratified, selects the epoch, and the dataset's valid file (news valid.tsv, SST-2
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -26,6 +28,13 @@ RECIPES = (
     "nlp100_2025/74", "nlp100_2025/76", "nlp100_2025/78", "nlp100_2025/79",
 )
 QUICK = ("data.max_examples=200", "trainer.max_epochs=1")
+REPO = Path(__file__).resolve().parents[1]
+TUTORIALS = REPO / "docs" / "tutorials"
+NOTEBOOKS = REPO / "notebooks"
+# a tutorial's table row: | problem | `recipe` | test accuracy | time | published |
+TABLE_ROW = re.compile(r"^(\| [^|]+ \| `(?P<recipe>nlp100_\d{4}/\d+)` \| )[^|]+ \| [^|]+ (\|.*)$", re.M)
+# a notebook's sentence under a recipe's cell
+NOTEBOOK_FIGURE = re.compile(r"(Full run of `experiment=(?P<recipe>nlp100_\d{4}/\d+) data\.holdout=0\.1` [^:]*: )(.*?)(?=\. Published figure)")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -36,6 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "nlp100.json")
+    parser.add_argument("--fill-docs", action="store_true", help="write --out's figures into the tutorials' tables and the notebooks; train nothing")
     args = parser.parse_args(argv)
     unknown = [r for r in args.recipes.split(",") if r not in RECIPES]
     if unknown:
@@ -62,8 +72,62 @@ def run_recipe(recipe: str, work: Path, data_dir: Path, seed: int, quick: bool) 
     ]
 
 
+def measured(results: dict) -> dict[str, tuple[float, float]]:
+    """recipe -> (test accuracy, seconds) of a results file written by a full (not --quick) run."""
+    if results["metadata"].get("quick"):
+        raise SystemExit("--fill-docs: the results file holds a --quick run, whose figures are no recipe's")
+    values = {r["name"]: r["value"] for r in results["rows"]}
+    return {r: (values[f"{r} test/acc"], values[f"{r} wall"]) for r in RECIPES if f"{r} test/acc" in values}
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def fill_table(text: str, figures: dict[str, tuple[float, float]]) -> str:
+    def replace(m: re.Match) -> str:
+        if m["recipe"] not in figures:
+            return m[0]
+        acc, seconds = figures[m["recipe"]]
+        return f"{m[1]}{acc:.3f} | {duration(seconds)} {m[3]}"
+    return TABLE_ROW.sub(replace, text)
+
+
+def fill_sentence(text: str, figures: dict[str, tuple[float, float]]) -> str:
+    def replace(m: re.Match) -> str:
+        if m["recipe"] not in figures:
+            return m[0]
+        acc, seconds = figures[m["recipe"]]
+        return f"{m[1]}test accuracy {acc:.3f}, {duration(seconds)} on a 2-core CPU"
+    return NOTEBOOK_FIGURE.sub(replace, text)
+
+
+def fill_docs(figures: dict[str, tuple[float, float]]) -> list[Path]:
+    """The measured figures into the tutorials' tables and the notebooks' markdown; the files changed."""
+    changed = []
+    for page in sorted(TUTORIALS.glob("nlp100-*.md")):
+        text = page.read_text()
+        if (new := fill_table(text, figures)) != text:
+            page.write_text(new)
+            changed.append(page)
+    for path in sorted(NOTEBOOKS.glob("nlp100_*.ipynb")):
+        notebook = json.loads(path.read_text())
+        before = json.dumps(notebook)
+        for cell in notebook["cells"]:
+            if cell["cell_type"] == "markdown":
+                cell["source"] = fill_sentence("".join(cell["source"]), figures).splitlines(keepends=True)
+        if json.dumps(notebook) != before:
+            path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
+            changed.append(path)
+    return changed
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.fill_docs:
+        for path in fill_docs(measured(json.loads(args.out.read_text()))):
+            print(f"filled {path.relative_to(REPO)}")
+        return
     require_data(args.data_dir, ["news/train.tsv", "news/valid.tsv", "sst2/train.tsv", "sst2/dev.tsv"])
     work, _ = prepare_work_dir(args.work_dir, "nlp100")
     rows: list[Row] = []

@@ -1,4 +1,5 @@
-"""benchmarks.accuracy --quick writes a row per (data, arch) and benchmarks.batch_size --quick a row per size."""
+"""benchmarks.accuracy --quick writes a row per (data, arch) and benchmarks.batch_size --quick a row per size;
+benchmarks.nlp100 --fill-docs puts each recipe's figure where the tutorials and notebooks show it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from benchmarks.nlp100 import NOTEBOOK_FIGURE, NOTEBOOKS, RECIPES, TABLE_ROW, TUTORIALS, fill_sentence, fill_table
 from helpers.paths import real_data, REAL_DATA, REPO
 
 DATASETS = ("news", "sst2")
@@ -68,3 +70,20 @@ def test_accuracy_and_batch_size_quick(tmp_path):
     assert [r["batch_size"] for r in sizes if "batch_size" in r] == [16, 256]
     assert all(r["value"] > 0 for r in sizes)
     assert (tmp_path / "bs_work" / "multirun" / "epoch_s_mean_by_batch_size.png").is_file()
+
+
+def test_every_nlp100_recipe_has_a_row_in_a_tutorial_and_a_sentence_in_a_notebook():
+    """benchmarks.nlp100 --fill-docs finds where each recipe's figure goes, and fills it in."""
+    pages = "".join(p.read_text() for p in TUTORIALS.glob("nlp100-*.md"))
+    notebooks = "".join("".join(c["source"]) for p in NOTEBOOKS.glob("nlp100_*.ipynb") for c in json.loads(p.read_text())["cells"])
+    assert sorted({m["recipe"] for m in TABLE_ROW.finditer(pages)}) == sorted(RECIPES)
+    assert sorted({m["recipe"] for m in NOTEBOOK_FIGURE.finditer(notebooks)}) == sorted(RECIPES)
+
+    figures = {"nlp100_2020/73": (0.8912, 125.0)}
+    row = "| 73-74 | `nlp100_2020/73` | FIGURE | TIME | 0.891 (train 0.920) |"
+    assert fill_table(row, figures) == "| 73-74 | `nlp100_2020/73` | 0.891 | 2 min | 0.891 (train 0.920) |"
+    assert fill_table(fill_table(row, figures), {"nlp100_2020/73": (0.9, 42.0)}).endswith("| 0.900 | 42 s | 0.891 (train 0.920) |")
+    sentence = "Full run of `experiment=nlp100_2020/73 data.holdout=0.1` (how): (not measured yet). Published figure for 74."
+    assert fill_sentence(sentence, figures) == (
+        "Full run of `experiment=nlp100_2020/73 data.holdout=0.1` (how): test accuracy 0.891, 2 min on a 2-core CPU. Published figure for 74."
+    )

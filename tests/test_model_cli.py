@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from helpers.cli import cli_env, run_cli, run_ok
 from helpers.paths import real_data, CONF, REAL_DATA
@@ -208,8 +209,29 @@ def test_models_overfit_32_real_headlines(overfit_data, tmp_path, group):
         assert metrics["val/loss"] < 0.2, (model, metrics["val/loss"])
 
 
-# best/news_lstm and the like included
-EXPERIMENTS = sorted(p.relative_to(CONF / "experiment").with_suffix("").as_posix() for p in (CONF / "experiment").rglob("*.yaml"))
+def _alias_target(path: Path) -> str | None:
+    """The experiment an alias file (an earlier name: only `defaults: [/experiment/<name>]`) stands for."""
+    content = yaml.safe_load(path.read_text())
+    defaults = content.get("defaults", []) if isinstance(content, dict) else []
+    if list(content) == ["defaults"] and len(defaults) == 1 and str(defaults[0]).startswith("/experiment/"):
+        return defaults[0].removeprefix("/experiment/")
+    return None
+
+
+# best/news_lstm and the like included; an alias composes exactly its target (tested below), so only
+# the targets train
+ALL_EXPERIMENTS = {p.relative_to(CONF / "experiment").with_suffix("").as_posix(): p for p in (CONF / "experiment").rglob("*.yaml")}
+ALIASES = {name: target for name, path in ALL_EXPERIMENTS.items() if (target := _alias_target(path))}
+while chained := {a: t for a, t in ALIASES.items() if t in ALIASES}:  # news_bert -> nlp100_2020/89 -> best/news_bert
+    ALIASES |= {a: ALIASES[t] for a, t in chained.items()}
+EXPERIMENTS = sorted(set(ALL_EXPERIMENTS) - set(ALIASES))
+
+
+def test_an_experiments_earlier_name_composes_exactly_its_target():
+    assert len(ALIASES) >= 10 and set(ALIASES.values()) <= set(EXPERIMENTS)
+    for alias, target in ALIASES.items():
+        composed = [OmegaConf.to_yaml(_compose([f"experiment={name}"]), resolve=False) for name in (alias, target)]
+        assert composed[0] == composed[1], alias
 
 
 @pytest.mark.slow

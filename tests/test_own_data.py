@@ -388,7 +388,7 @@ def test_sst2_as_own_files_matches_data_sst2(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TEXTCLASS_DATA_DIR", str(REAL_DATA))
     monkeypatch.setenv("TEXTCLASS_CACHE_DIR", str(tmp_path / "cache"))
-    common = ["model=bow", "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "data.vocab.source=embeddings",
+    common = ["model=bow", "trainer.max_epochs=1", "data.max_examples=5000", "trainer.enable_progress_bar=false", "data.vocab.source=embeddings",
               "data.vocab.drop_unknown=true"]
     builtin = textclass.train(["data=sst2", *common])
     own = textclass.train([

@@ -8,7 +8,7 @@ traceback on the tiny fixture data, run through its command's entry point in a w
 README's placeholders are replaced, by the rules in `PLACEHOLDERS` (and `ENV_PLACEHOLDERS`, `ELISION`,
 `INPUT_FILES`, `CONFIG_DIR_FLAG`); optional `[parts]` are all included (the first of `a|b`), and an alternative in a
 trailing comment (`# or resume=last`) is a command of its own. Nothing is added to a command to make
-it faster: the tiny data keeps them fast. A new command in the README is picked up automatically,
+it faster (the tiny data keeps them fast), except that an Optuna search runs a tenth of its trials. A new command in the README is picked up automatically,
 and extraction must find at least `MIN_COMMANDS` of them.
 
 Commands that need an earlier run (eval, predict, export, `resume=`) run after one training run,
@@ -21,6 +21,7 @@ imports, seconds each, and prove nothing more (test_package.py runs the installe
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 import time
@@ -74,6 +75,10 @@ ENV_PLACEHOLDERS = ("TEXTCLASS_DATA_DIR", "TEXTCLASS_CACHE_DIR")
 ELISION = "..."
 SEARCH_SWEEPER = "hydra/sweeper=textclass_optuna"
 SEARCH_PARAMETER = "optimizer.lr=tag(log, interval(1e-4, 1e-1))"
+# An Optuna search runs a tenth of its trials (see shorter_search).
+N_TRIALS = "hydra.sweeper.n_trials="
+TRIALS_DIVISOR = 10
+TRIALS_UNSET = 2
 # `key=NAME` arguments whose file is written into the working directory first.
 INPUT_FILES = ("file", "input")
 # `--config-dir NAME` (the user's config folder): an empty folder of that name, so the built-in options serve
@@ -289,7 +294,19 @@ def fill(command: ReadmeCommand, run_dir: str, sweep_dir: str = "outputs/train/m
     unfilled = [a for a in args if UNFILLED.search(a)]
     if unfilled:
         raise ValueError(f"{command.where}: no rule in PLACEHOLDERS for {unfilled}: {command.text!r}")
-    return tuple(args)
+    return tuple(shorter_search(args))
+
+
+def shorter_search(args: list[str]) -> list[str]:
+    """An Optuna search's trial count divided by TRIALS_DIVISOR (rounded up), TRIALS_UNSET when the
+    command sets none: the searches' dozens of trials on tiny data prove no more than a few, and a
+    command that raises n_trials still continues its study by a few more."""
+    if not any(a.startswith("hparams_search=") or a == SEARCH_SWEEPER for a in args):
+        return args
+    given = [a for a in args if a.startswith(N_TRIALS)]
+    if not given:
+        return [*args, f"{N_TRIALS}{TRIALS_UNSET}"]
+    return [f"{N_TRIALS}{math.ceil(int(a.removeprefix(N_TRIALS)) / TRIALS_DIVISOR)}" if a in given else a for a in args]
 
 
 def own_env(command: ReadmeCommand) -> dict[str, str]:
@@ -484,7 +501,9 @@ def test_shell_line_parsing() -> None:
         "textclass-train", "-m", "experiment=a,b"
     )
     search = ReadmeCommand(1, "", ("textclass-train", "-m", SEARCH_SWEEPER, "..."), None)
-    assert fill(search, "r") == ("textclass-train", "-m", SEARCH_SWEEPER, SEARCH_PARAMETER)
+    assert fill(search, "r") == ("textclass-train", "-m", SEARCH_SWEEPER, SEARCH_PARAMETER, f"{N_TRIALS}{TRIALS_UNSET}")
+    longer = ReadmeCommand(1, "", ("textclass-train", "-m", "hparams_search=x", f"{N_TRIALS}40", "y=1"), None)
+    assert fill(longer, "r") == ("textclass-train", "-m", "hparams_search=x", f"{N_TRIALS}4", "y=1")
 
 
 @pytest.mark.slow
