@@ -28,7 +28,6 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
@@ -39,7 +38,7 @@ from textclass.data.batching import Batch, EncodedDataset, EncodedTexts, collate
 from textclass.data.dataset import TextDataset
 from textclass.data.labels import LabelSet
 from textclass.errors import ConfigError, DataError
-from textclass.models.build import balanced_class_weights, build_model
+from textclass.models.build import build_data_and_model
 from textclass.models.classifier import TextClassifier
 from textclass.run_files import CHECKPOINT_DIR, RUN_CONFIG, SELECTED
 from textclass.tokenizers import Features
@@ -227,13 +226,8 @@ def network(source: str | Path | Sequence[str] = (), checkpoint: str = SELECTED)
     check_user_targets(cfg)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-    labels = datamodule.labels
-    weights = balanced_class_weights(datamodule.train_labels(), len(labels)) if cfg.model.get("class_weights") == "balanced" else None
-    model = build_model(cfg, datamodule.features, labels, weights)
-    return Network(cfg, datamodule.dataset, datamodule.features, labels, model.eval(), trained=False)
+    datamodule, model = build_data_and_model(cfg)
+    return Network(cfg, datamodule.dataset, datamodule.features, datamodule.labels, model.eval(), trained=False)
 
 
 def trained_network(path: Path, checkpoint: str) -> Network:

@@ -9,6 +9,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from textclass.data.datamodule import TextClassificationDataModule
 from textclass.data.labels import LabelSet
 from textclass.errors import ConfigError
 from textclass.models.classifier import TextClassifier
@@ -121,3 +122,14 @@ def balanced_class_weights(labels: np.ndarray, num_classes: int) -> list[float]:
     if (counts == 0).any():
         raise ConfigError(f"class_weights=balanced: class(es) {np.flatnonzero(counts == 0).tolist()} have no training example")
     return (len(labels) / (num_classes * counts)).tolist()
+
+
+def build_data_and_model(cfg: DictConfig) -> tuple[TextClassificationDataModule, TextClassifier]:
+    """The data module of `cfg.data`, prepared and set up for fit, and the untrained model it feeds:
+    what a training run builds before its first step, and what textclass.network shows."""
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    labels = datamodule.labels
+    weights = balanced_class_weights(datamodule.train_labels(), len(labels)) if cfg.model.get("class_weights") == "balanced" else None
+    return datamodule, build_model(cfg, datamodule.features, labels, weights)

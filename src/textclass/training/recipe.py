@@ -33,7 +33,7 @@ from textclass.config.trust import check_user_targets
 from textclass.console import RunSummary, quiet_third_party, shown_path, summary_lines
 from textclass.errors import ConfigError, causes
 from textclass.metric_names import TEST_ACC, TEST_F1, VAL_ACC_SELECTED, VAL_F1_MICRO_TUNED, VAL_F1_SELECTED, VAL_F1_TUNED
-from textclass.models.build import balanced_class_weights, build_model
+from textclass.models.build import build_data_and_model
 from textclass.models.classifier import TextClassifier
 from textclass.models.metrics import tune_thresholds
 from textclass.run_files import (
@@ -80,12 +80,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     is_rank_zero = rank_zero_only.rank == 0  # DDP: the other ranks run this function too
     # built before the data: a callback's own settings (a plug-in's: distillation's teacher run) fail first
     callbacks = make_callbacks(cfg, progress_bar_wanted(cfg.trainer, sys.stdout.isatty() and sys.stderr.isatty()))
-    datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-    labels = datamodule.labels
-    weights = balanced_class_weights(datamodule.train_labels(), len(labels)) if cfg.model.get("class_weights") == "balanced" else None
-    model = build_model(cfg, datamodule.features, labels, weights)
+    datamodule, model = build_data_and_model(cfg)
     if cfg.get("ckpt_path"):
         # a missing, truncated or foreign checkpoint is one clear error before the run dir is touched
         state = read_checkpoint(Path(cfg.ckpt_path))
