@@ -23,7 +23,9 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
+from helpers.answers import assert_answer
 from helpers.cli import cli_env, run_cli, run_ok
+from helpers.inprocess import run_main
 from helpers.data import write_tiny_data, NEWS_ROWS
 from helpers.paths import CONF
 from textclass.commands.summary import main as summary_command
@@ -33,6 +35,7 @@ from textclass.console import EpochRecord, RunSummary, epoch_line, summary_lines
 from textclass.data.batching import collate
 from textclass.models.classifier import TextClassifier
 from textclass.training.plots import plot_confusion, plot_curves
+from textclass.run_files import HISTORY_FILE, LAST_CHECKPOINT
 from textclass.training.recipe import make_callbacks, progress_bar_wanted
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -386,3 +389,18 @@ def test_epoch_line_and_run_summary_read_as_sentences():
         "  test: acc 0.9000, macro-F1 0.8000",
         "  files: metrics.json",
     ]
+
+
+def test_a_diverging_run_stops_with_one_error_and_keeps_its_directory(data_dir, tmp_path):
+    """A learning rate that turns the loss into nan: exit 2 after the epoch it happened in, one error
+    naming that epoch and the keys to change; the run directory stays with that epoch's history."""
+    result = run_main(
+        ["textclass-train", "model=mlp", "optimizer=sgd", "optimizer.lr=1e30", "trainer.max_epochs=3", "hydra.run.dir=run"],
+        cwd=tmp_path, env=cli_env(data_dir, tmp_path),
+    )
+    # one step an epoch on the tiny data: the training loss is measured before the update breaks the weights
+    assert_answer(result, ("the validation loss of epoch 1 is nan", "optimizer.lr (now 1e+30)", "data.batch_size (now 64)"))
+    with (tmp_path / "run" / HISTORY_FILE).open() as f:
+        history = list(csv.DictReader(f))
+    assert [row["epoch"] for row in history] == ["1"] and history[0]["val_loss"] == "nan"
+    assert not (tmp_path / "run" / LAST_CHECKPOINT).exists()  # no epoch ended with finite weights

@@ -31,6 +31,11 @@ class UnsafeRunError(TextclassError):
     """A run directory whose saved config would run code textclass does not trust."""
 
 
+class TrainingDiverged(TextclassError):
+    """A training loss that became nan or infinite; unlike bad input found before training, the run
+    directory stays, with the epochs that led there."""
+
+
 class NothingToDo(Exception):
     """A request that needs no work (resuming a finished run): the CLI says why and exits 0."""
 

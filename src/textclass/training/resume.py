@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 
 from textclass.config.compose import compose_config
 from textclass.config.trust import check_replayable, check_trusted
-from textclass.errors import ConfigError, NothingToDo, find_user_error
+from textclass.errors import ConfigError, NothingToDo, TrainingDiverged, find_user_error
 from textclass.overrides import override_key
 from textclass.run_files import HYDRA_DIR, HYDRA_FILES, LAST_CHECKPOINT, OVERRIDES_FILE, TRAIN_LOG
 from textclass.training.run_dir import load_run_overrides
@@ -108,7 +108,8 @@ def removed_when_refused(run_dir: Path) -> Iterator[None]:
     try:
         yield
     except Exception as err:
-        refused = find_user_error(err) is not None
+        user_error = find_user_error(err)
+        refused = user_error is not None and not isinstance(user_error, TrainingDiverged)
         wrote_checkpoints = {p: p.stat().st_mtime_ns for p in run_dir.glob("checkpoints/*.ckpt")} != started
         if refused and not wrote_checkpoints and (fresh or before is not None):
             close_log_file(run_dir / TRAIN_LOG)  # the error line must not go back into it
