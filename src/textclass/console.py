@@ -37,6 +37,7 @@ WARNING_NOISE = (
     r"The '(train|val|test)_dataloader' does not have many workers",
     r"You're resuming from a checkpoint that ended before the epoch ended",
     r"Checkpoint directory .* exists and is not empty",
+    r"Encountered `nan` values in tensor",  # torchmetrics; the divergence check's error says it plainly
 )
 # libraries whose INFO lines are their own progress notes (onnxscript: 9 of export's 14 lines)
 CHATTY_LOGGERS = ("onnxscript", "onnx_ir", "gensim", "torch.onnx", "torch._dynamo", "torch.export", "wandb")
