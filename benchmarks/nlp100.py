@@ -17,6 +17,7 @@ import json
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks._common import RESULTS_DIR, Row, default_data_dir, require_data, row, write_results
@@ -84,22 +85,22 @@ def duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
-def fill_table(text: str, figures: dict[str, tuple[float, float]]) -> str:
+def fill(pattern: re.Pattern, text: str, figures: dict[str, tuple[float, float]], render: Callable[[re.Match, str, str], str]) -> str:
+    """Each match of `pattern` whose recipe was measured, rendered from (the match, its accuracy, its time)."""
     def replace(m: re.Match) -> str:
         if m["recipe"] not in figures:
             return m[0]
         acc, seconds = figures[m["recipe"]]
-        return f"{m[1]}{acc:.3f} | {duration(seconds)} {m[3]}"
-    return TABLE_ROW.sub(replace, text)
+        return render(m, f"{acc:.3f}", duration(seconds))
+    return pattern.sub(replace, text)
+
+
+def fill_table(text: str, figures: dict[str, tuple[float, float]]) -> str:
+    return fill(TABLE_ROW, text, figures, lambda m, acc, took: f"{m[1]}{acc} | {took} {m[3]}")
 
 
 def fill_sentence(text: str, figures: dict[str, tuple[float, float]]) -> str:
-    def replace(m: re.Match) -> str:
-        if m["recipe"] not in figures:
-            return m[0]
-        acc, seconds = figures[m["recipe"]]
-        return f"{m[1]}test accuracy {acc:.3f}, {duration(seconds)} on a 2-core CPU"
-    return NOTEBOOK_FIGURE.sub(replace, text)
+    return fill(NOTEBOOK_FIGURE, text, figures, lambda m, acc, took: f"{m[1]}test accuracy {acc}, {took} on a 2-core CPU")
 
 
 def fill_docs(figures: dict[str, tuple[float, float]]) -> list[Path]:

@@ -35,7 +35,7 @@ from textclass.config.checks import check_config_types
 from textclass.config.compose import compose_config
 from textclass.config.trust import check_user_targets
 from textclass.data.batching import Batch, EncodedDataset, EncodedTexts, collate
-from textclass.data.dataset import TextDataset
+from textclass.data.dataset import Examples, TextDataset
 from textclass.data.labels import LabelSet
 from textclass.errors import ConfigError, DataError
 from textclass.models.build import build_data_and_model
@@ -190,7 +190,9 @@ class Network:
 
     def features(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(X, Y) of one split as the run reads it: X [N, dim] the mean word vectors, Y [N] the class ids."""
-        examples = sources(self, [split], None, log_missing=False)[split]
+        return self.xy(sources(self, [split], None, log_missing=False)[split])
+
+    def xy(self, examples: Examples) -> tuple[torch.Tensor, torch.Tensor]:
         return self.features_of(examples.texts), torch.from_numpy(np.asarray(examples.labels))
 
     def save_features(self, folder: str | Path, splits: Sequence[str] = ("train", "valid", "test"), format: str = "npy") -> list[Path]:
@@ -202,8 +204,7 @@ class Network:
         have = sources(self, list(splits), None, log_missing=False)
         written = []
         for split, examples in have.items():
-            arrays = {"X": self.features_of(examples.texts), "Y": torch.from_numpy(np.asarray(examples.labels))}
-            for name, tensor in arrays.items():
+            for name, tensor in zip("XY", self.xy(examples)):
                 path = folder / f"{name}_{split}.{format}"
                 np.save(path, tensor.numpy()) if format == "npy" else torch.save(tensor, path)
                 written.append(path)
