@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader
 
 from benchmarks._common import REPO, RESULTS_DIR, Row, builtin_data_config, default_data_dir, require_data, row, write_results
 from textclass.data.batching import BucketBatchSampler, EncodedDataset, collate, padding_fraction
-from textclass.data.datamodule import EncodedData, encode_dataset
+from textclass.data.encoded import EncodedData, encode_dataset
 from textclass.data.dataset import TextDataset
 from textclass.embeddings import EmbeddingSpec, load_vectors
 from textclass.tokenizers.word import VocabSpec, WordFeatures, WordTokenizer

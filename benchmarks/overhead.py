@@ -52,14 +52,13 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from hydra.utils import instantiate
 from omegaconf import DictConfig
-from torch import nn
 
 from benchmarks._common import RESULTS_DIR, Row, default_data_dir, epoch_seconds, require_data, row, write_results
 from textclass.training.callbacks import EpochTimer
 from textclass.run_files import HISTORY_FILE
 from textclass.config.compose import CONFIG_DIR
 from textclass.models.build import build_model
-from textclass.models.classifier import TextClassifier, parameter_groups
+from textclass.training.module import parameter_groups
 from textclass.training.recipe import train
 
 MODELS = ("bow", "lstm", "textcnn")
@@ -96,19 +95,6 @@ class CpuEpochTimer(EpochTimer):
         super().on_train_epoch_end(trainer, pl_module)
 
 
-class BareClassifier(nn.Module):
-    """The TextClassifier's own encoder, dropout and head, in a plain nn.Module (no Lightning)."""
-
-    def __init__(self, classifier: TextClassifier):
-        super().__init__()
-        self.encoder = classifier.encoder
-        self.dropout = classifier.dropout
-        self.head = classifier.head
-
-    def forward(self, batch) -> torch.Tensor:
-        return self.head(self.dropout(self.encoder(batch)))
-
-
 def bare_run(cfg: DictConfig) -> tuple[list[float], list[float]]:
     """(wall, CPU) seconds per epoch (training + one validation pass) of a minimal PyTorch loop on cfg's data and model."""
     if cfg.model.loss != "cross_entropy":
@@ -117,9 +103,8 @@ def bare_run(cfg: DictConfig) -> tuple[list[float], list[float]]:
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")
-    classifier = build_model(cfg, datamodule.features, datamodule.labels)
-    model = BareClassifier(classifier)
-    loss_fn = classifier.loss_fn  # nn.CrossEntropyLoss with the config's weights and label smoothing
+    model = build_model(cfg, datamodule.features, datamodule.labels)  # a plain nn.Module: no Lightning in the loop
+    loss_fn = model.loss_fn  # nn.CrossEntropyLoss with the config's weights and label smoothing
     optimizer = instantiate(cfg.model.optimizer)(params=parameter_groups(model))  # as configure_optimizers
     train_loader, val_loader = datamodule.train_dataloader(), datamodule.val_dataloader()
     wall, cpu = [], []

@@ -163,7 +163,7 @@ def load_splits(data: str, data_dir: Path, holdout: float | None, max_examples: 
     selects and reports on: the dataset composed from the config tree, read and re-cut by textclass's own code."""
     from hydra.utils import instantiate
 
-    from textclass.data.datamodule import Resplit, read_splits
+    from textclass.data.encoded import Resplit, read_splits
 
     cfg = builtin_data_config(data, data_dir, *([f"data.holdout={holdout}"] if holdout is not None else []))
     dataset = instantiate(cfg.data.dataset, _convert_="all")

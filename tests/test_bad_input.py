@@ -12,7 +12,8 @@ import pytest
 
 from helpers.cli import cli_env, run_cli
 from helpers.data import builtin_dataset, write_tsv, NEWS_ROWS, SST2_ROWS
-from textclass.data.datamodule import TextClassificationDataModule, encode_dataset
+from textclass.data.datamodule import TextClassificationDataModule
+from textclass.data.encoded import encode_dataset
 from textclass.embeddings import EmbeddingSpec, load_vectors
 from textclass.errors import ConfigError, DataError, DownloadError, EmbeddingError
 from textclass.hf import hub_reachable

@@ -21,8 +21,8 @@ from textclass.data.batching import EncodedDataset, EncodedTexts, collate
 from textclass.distill.loss import LOGITS_KEY, DistillationObjective, DistillSpec, distillation_loss
 from textclass.distill.teacher import teacher_checkpoint, untouched_random_state
 from textclass.errors import ConfigError
-from textclass.config.checks import check_config_types
 from textclass.models.classifier import TextClassifier
+from textclass.training.module import ClassifierModule, check_config
 from textclass.models.embedding import build_embedding
 from textclass.models.encoders.bow import BagOfEmbeddings
 
@@ -79,7 +79,7 @@ def test_multi_label_kl_is_the_mean_bernoulli_kl():
 def tiny_classifier(**kwargs) -> TextClassifier:
     torch.manual_seed(0)
     encoder = BagOfEmbeddings(build_embedding(20, 4, None, freeze=False))
-    return TextClassifier(encoder, num_classes=3, optimizer=torch.optim.SGD, **kwargs)
+    return ClassifierModule(TextClassifier(encoder, num_classes=3, **kwargs), torch.optim.SGD)
 
 
 def teacher_batch():
@@ -103,7 +103,7 @@ def test_alpha_one_and_no_teacher_give_the_plain_loss_exactly():
     batch = teacher_batch()
     plain = tiny_classifier()
     logits = plain(batch)
-    loss = plain.compute_loss(logits, batch.labels)
+    loss = plain.model.compute_loss(logits, batch.labels)
     only_labels = tiny_classifier()
     only_labels.objective = DistillationObjective(1.0, 3.0, multi_label=False)
     assert torch.equal(only_labels.training_loss(logits, batch), loss)
@@ -124,7 +124,7 @@ def test_bad_distill_options_name_the_key(options, key):
 def test_a_misspelt_distill_option_is_named_before_anything_is_built():
     cfg = compose_config("train", ["distill=kd", "distill.teacher=a/run", "+distill.temprature=2", "paths.output_dir=out"])
     with pytest.raises(ConfigError, match=r"distill\.temprature is not an option of Distillation; options: \['teacher', 'alpha', 'temperature'\]"):
-        check_config_types(cfg)
+        check_config(cfg)
 
 
 def test_teacher_logits_travel_with_their_examples_through_collate_and_device_moves():

@@ -210,3 +210,19 @@ def test_predict_with_empty_input_says_so(trained, tmp_path):
     result = _predict(work, data, f"ckpt_path={run}/checkpoints/last.ckpt", f"input={empty}", ok=False)
     assert result.returncode == 2 and "nothing to predict" in result.stderr and "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def test_a_checkpoint_of_the_earlier_layout_loads_the_same_model(tiny_run: TinyRun, tmp_path):
+    """Runs trained before the model left the LightningModule hold its weights at the top of the
+    state_dict (encoder.*, head.*), beside the metrics' states: they load as the same model."""
+    import torch
+
+    run = shutil.copytree(tiny_run.run, tmp_path / "run")
+    ckpt = run / "checkpoints" / "selected.ckpt"
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    assert any(k.startswith("model.encoder.") for k in state["state_dict"])
+    state["state_dict"] = {k.removeprefix("model."): v for k, v in state["state_dict"].items()}
+    torch.save(state, ckpt)
+    texts = ["Stocks fall", "a new phone", "rates rise again"]
+    before, after = load_run(tiny_run.run).logits(texts), load_run(run).logits(texts)
+    assert torch.equal(before, after)

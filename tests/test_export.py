@@ -217,14 +217,13 @@ RNN_VARIANTS = [
 
 @pytest.mark.parametrize("options", RNN_VARIANTS, ids=lambda o: "-".join(map(str, o.values())))
 def test_unpacked_rnn_equals_the_packed_encoder(options):
-    from functools import partial
 
     from textclass.export.graph import exportable, sample_inputs
     from textclass.models.classifier import TextClassifier
     from textclass.models.encoders.rnn import RNNEncoder
 
     torch.manual_seed(0)
-    model = TextClassifier(RNNEncoder(torch.nn.Embedding(30, 8, padding_idx=0), hidden_size=6, **options), 3, partial(torch.optim.Adam))
+    model = TextClassifier(RNNEncoder(torch.nn.Embedding(30, 8, padding_idx=0), hidden_size=6, **options), 3)
     model.eval()
     module = exportable(model, pad_id=0)
     for lengths in ([7, 1, 3, 7], [1], [2, 5]):
@@ -240,14 +239,13 @@ def test_the_torch_bug_forget_rnn_kernels_works_around_is_still_there(tmp_path, 
     """export_onnx clears torch's cached aten.lstm kernel (torch's private _dispatch_cache) before each
     export: without it, a second LSTM export in one process fixes the sequence axis. When this test
     fails, torch has fixed it: remove forget_rnn_kernels."""
-    from functools import partial
 
     from textclass.export import graph
     from textclass.models.classifier import TextClassifier
     from textclass.models.encoders.rnn import RNNEncoder
 
     torch.manual_seed(0)
-    model = TextClassifier(RNNEncoder(torch.nn.Embedding(30, 8, padding_idx=0), hidden_size=6, cell="lstm"), 3, partial(torch.optim.Adam)).eval()
+    model = TextClassifier(RNNEncoder(torch.nn.Embedding(30, 8, padding_idx=0), hidden_size=6, cell="lstm"), 3).eval()
     module = graph.exportable(model, pad_id=0)
     example = graph.sample_inputs(30, 0, graph.EXAMPLE_LENGTHS, seed=0)
     graph.export_onnx(module, example, tmp_path / "first.onnx", None)  # clears the cache, then exports: dynamic

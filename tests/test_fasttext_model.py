@@ -18,8 +18,8 @@ from helpers.cli import cli_env, run_ok
 from helpers.data import NEWS_ROWS
 from textclass.data.batching import Batch, collate
 from textclass.errors import ConfigError
-from textclass.models.build import check_optimizer, has_sparse_gradients
-from textclass.models.classifier import TextClassifier, parameter_groups
+from textclass.training.module import ClassifierModule, check_optimizer, has_sparse_gradients, parameter_groups
+from textclass.models.classifier import TextClassifier
 from textclass.models.embedding import build_embedding
 from textclass.models.encoders.bow import BagOfEmbeddings
 from textclass.models.encoders.fasttext import HASH_MULTIPLIER, MAX_BUCKETS, FastTextEncoder, ngram_buckets
@@ -199,12 +199,12 @@ def test_multichannel_embedding_sets_the_width():
 def test_a_step_trains_only_the_batch_ngrams(sparse):
     """Adagrad through TextClassifier's own parameter groups: the batch's n-gram rows move, the
     others and the padding row stay bit-identical; with sparse the gradient is sparse."""
-    model = TextClassifier(encoder(sparse=sparse), num_classes=2, optimizer=functools.partial(torch.optim.Adagrad, lr=0.1))
+    model = ClassifierModule(TextClassifier(encoder(sparse=sparse), num_classes=2), functools.partial(torch.optim.Adagrad, lr=0.1))
     batch = make_batch([3, 4, 5], [2, 2])
-    table = model.encoder.ngrams.weight
+    table = model.model.encoder.ngrams.weight
     before = table.detach().clone()
     optimizer = model.configure_optimizers()
-    model.compute_loss(model(batch), torch.tensor([0, 1])).backward()
+    model.model.compute_loss(model(batch), torch.tensor([0, 1])).backward()
     assert table.grad.is_sparse == sparse
     optimizer.step()
     used = {5 + 1, 1 + 1, 12 + 1, 8 + 1}

@@ -17,10 +17,13 @@ from torch.utils.data import DataLoader
 
 from textclass.data.batching import Batch, collate
 from textclass.errors import ConfigError
-from textclass.models.build import balanced_class_weights, check_optimizer
-from textclass.models.classifier import TextClassifier, parameter_groups
+from textclass.models.build import balanced_class_weights
+from textclass.training.module import check_optimizer
+from textclass.models.classifier import TextClassifier
 from textclass.models.embedding import build_embedding
-from textclass.models.metrics import TrainingTotals
+from textclass.training.module import ClassifierModule, parameter_groups
+from textclass.models.metrics import confusion_matrix, macro_f1, multilabel_scores
+from textclass.training.totals import TrainingTotals
 from textclass.models.encoders.attention import AttentionEncoder
 from textclass.models.encoders.bow import BagOfEmbeddings
 from textclass.models.encoders.cnn import CNNEncoder
@@ -65,10 +68,11 @@ def sentence(length: int, seed: int) -> list[int]:
     return torch.randint(1, VOCAB, (length,), generator=torch.Generator().manual_seed(seed)).tolist()
 
 
-def classifier(name: str, embedding: nn.Embedding | None = None, **kwargs) -> TextClassifier:
+def classifier(name: str, embedding: nn.Embedding | None = None, optimizer=ADAM, **kwargs) -> ClassifierModule:
+    """The training module of a `name` model (its TextClassifier is `.model`)."""
     torch.manual_seed(0)
     embedding = embedding if embedding is not None else build_embedding(VOCAB, DIM, None, freeze=False)
-    return TextClassifier(WORD_ENCODERS[name](embedding), num_classes=CLASSES, optimizer=kwargs.pop("optimizer", ADAM), **kwargs)
+    return ClassifierModule(TextClassifier(WORD_ENCODERS[name](embedding), num_classes=CLASSES, **kwargs), optimizer)
 
 
 def num_params(model: nn.Module) -> int:
@@ -93,12 +97,12 @@ def loader(batches: list[Batch]) -> DataLoader:
     return DataLoader(batches, batch_size=None, shuffle=False)
 
 
-def one_step(model: TextClassifier, batch: Batch) -> None:
+def one_step(model: ClassifierModule, batch: Batch) -> None:
     """One training step through the model's own configure_optimizers and loss."""
     model.train()
     optimizer = model.configure_optimizers()
     optimizer.zero_grad()
-    model.compute_loss(model(batch), batch.labels).backward()
+    model.model.compute_loss(model(batch), batch.labels).backward()
     optimizer.step()
 
 
@@ -177,11 +181,11 @@ def test_frozen_embeddings_stay_bit_identical_through_the_trainer(tmp_path, free
     original = pretrained.clone()  # build_embedding may share storage with `pretrained`
     embedding = build_embedding(VOCAB, DIM, pretrained, freeze=freeze)
     model = classifier("bow", embedding=embedding, optimizer=functools.partial(torch.optim.Adam, lr=1e-2))
-    head_before = model.head.weight.detach().clone()
+    head_before = model.model.head.weight.detach().clone()
     batches = [make_batch(sentence(3, s), sentence(6, s + 10), sentence(2, s + 20), labels=[0, 1, 2]) for s in range(2)]
     trainer(tmp_path, max_steps=3).fit(model, train_dataloaders=loader(batches))
-    weight = model.encoder.embedding.weight
-    assert not torch.equal(model.head.weight, head_before)  # training did happen
+    weight = model.model.encoder.embedding.weight
+    assert not torch.equal(model.model.head.weight, head_before)  # training did happen
     assert torch.equal(weight[0], torch.zeros(DIM))
     if freeze:
         assert not weight.requires_grad and weight.grad is None
@@ -199,7 +203,7 @@ def test_multichannel_embedding_trains_the_tuned_channel_only(tmp_path):
     original = pretrained.clone()
     embedding = build_embedding(VOCAB, DIM, pretrained, freeze=False, multichannel=True)
     model = classifier("textcnn", embedding=embedding, optimizer=functools.partial(torch.optim.Adam, lr=1e-2))
-    assert embedding.embedding_dim == 2 * DIM and model.encoder.convs[0].in_channels == 2 * DIM
+    assert embedding.embedding_dim == 2 * DIM and model.model.encoder.convs[0].in_channels == 2 * DIM
     ids = torch.tensor([[3, 7, 0]])
     torch.testing.assert_close(embedding(ids), torch.cat([original[ids], original[ids]], dim=-1))
     # trainable: the tuned channel (VOCAB x DIM), not the static one
@@ -260,7 +264,7 @@ PARAM_COUNTS = {
 def test_parameter_count_matches_closed_form(name):
     encoder_factory, options, expected = PARAM_COUNTS[name]
     encoder = encoder_factory(build_embedding(V, D, None, freeze=False))
-    model = TextClassifier(encoder, num_classes=C, optimizer=ADAM, **options)
+    model = ClassifierModule(TextClassifier(encoder, num_classes=C, **options), ADAM)
     assert num_params(model) == expected
 
 
@@ -293,6 +297,36 @@ def test_training_totals_match_torchmetrics(labels_seen):
     assert 0.0 < figures["f1"].item() < 1.0
 
 
+@pytest.mark.parametrize("trial", range(6))
+def test_eval_scores_match_torchmetrics(trial):
+    """textclass eval scores without torchmetrics (which loading a run does not import): the same
+    figures as its functional metrics, an absent class, an all-empty label and one-example inputs included."""
+    from torchmetrics.functional import classification as tm
+
+    generator = torch.Generator().manual_seed(trial)
+    n, c = (1, 3) if trial == 0 else (int(torch.randint(2, 40, (1,), generator=generator)), 2 + trial % 4)
+    logits, labels = torch.randn(n, c, generator=generator), torch.randint(0, c - (trial % 2), (n,), generator=generator)
+    confusion = confusion_matrix(logits.argmax(-1), labels, c)
+    assert torch.equal(confusion, tm.multiclass_confusion_matrix(logits, labels, c))
+    assert float(confusion.diagonal().sum() / n) == pytest.approx(float(tm.multiclass_accuracy(logits, labels, c, average="micro")))
+    assert float(macro_f1(confusion)) == pytest.approx(float(tm.multiclass_f1_score(logits, labels, c, average="macro")))
+    decisions = torch.rand(n, c, generator=generator) > 0.6
+    truth = (torch.rand(n, c, generator=generator) > 0.5).long()
+    truth[:, 0] = 0  # a label no example has
+    k = dict(num_labels=c, threshold=0.5)
+    expected = {
+        "acc": tm.multilabel_exact_match(decisions.float(), truth, **k),
+        "f1": tm.multilabel_f1_score(decisions.float(), truth, **k, average="macro"),
+        "f1_micro": tm.multilabel_f1_score(decisions.float(), truth, **k, average="micro"),
+        "hamming": tm.multilabel_hamming_distance(decisions.float(), truth, **k, average="micro"),
+        "precision": tm.multilabel_precision(decisions.float(), truth, **k, average=None),
+        "recall": tm.multilabel_recall(decisions.float(), truth, **k, average=None),
+    }
+    scores = multilabel_scores(decisions, truth)
+    for name, value in expected.items():
+        torch.testing.assert_close(scores[name].float(), value.float(), msg=name)
+
+
 def test_training_figures_of_a_run_stopped_by_max_steps_mid_epoch(tmp_path):
     model = classifier("bow")
     batches = [make_batch(sentence(3, s), sentence(6, s + 10), sentence(2, s + 20), labels=[0, 1, 2]) for s in range(5)]
@@ -304,7 +338,7 @@ def test_training_figures_of_a_run_stopped_by_max_steps_mid_epoch(tmp_path):
 
 def test_bce_is_logistic_regression_with_one_logit():
     torch.manual_seed(0)
-    model = TextClassifier(BagOfEmbeddings(build_embedding(VOCAB, DIM, None, freeze=False)), 2, ADAM, loss="bce").eval()
+    model = TextClassifier(BagOfEmbeddings(build_embedding(VOCAB, DIM, None, freeze=False)), 2, loss="bce").eval()
     batch = make_batch(sentence(3, 1), sentence(5, 2), sentence(2, 3), labels=[1, 0, 1])
     assert model.head.out_features == 1
     with torch.no_grad():
@@ -318,13 +352,13 @@ def test_bce_is_logistic_regression_with_one_logit():
 
 def test_bce_needs_two_classes():
     with pytest.raises(ConfigError, match="cross_entropy"):
-        TextClassifier(BagOfEmbeddings(build_embedding(VOCAB, DIM, None, freeze=False)), 4, ADAM, loss="bce")
+        TextClassifier(BagOfEmbeddings(build_embedding(VOCAB, DIM, None, freeze=False)), 4, loss="bce")
 
 
 @pytest.mark.parametrize("head_init, low, high", [("normal", 0.9, 1.1), ("default", 0.0, 0.1)])
 def test_head_init_normal_draws_unit_variance_weights(head_init, low, high):
     torch.manual_seed(0)
-    model = TextClassifier(BagOfEmbeddings(build_embedding(VOCAB, 300, None, freeze=False)), 4, ADAM, head_init=head_init)
+    model = TextClassifier(BagOfEmbeddings(build_embedding(VOCAB, 300, None, freeze=False)), 4, head_init=head_init)
     assert model.head.weight.shape == (4, 300)
     assert low < model.head.weight.std().item() < high
 
@@ -341,7 +375,7 @@ def group_ids(module: nn.Module) -> tuple[dict, set[int], set[int]]:
 @pytest.mark.parametrize("sparse", [True, False])
 def test_parameter_groups_decay_weight_matrices_only(sparse):
     embedding = build_embedding(VOCAB, DIM, None, freeze=False, sparse=sparse)
-    named, decay, no_decay = group_ids(TextClassifier(MLPEncoder(embedding, hidden_sizes=[6]), CLASSES, ADAM))
+    named, decay, no_decay = group_ids(TextClassifier(MLPEncoder(embedding, hidden_sizes=[6]), CLASSES))
     expect_decay = {"encoder.layers.0.weight", "head.weight"} | (set() if sparse else {"encoder.mean.embedding.weight"})
     assert {k for k, p in named.items() if id(p) in decay} == expect_decay
     assert {k for k, p in named.items() if id(p) in no_decay} == set(named) - expect_decay
@@ -351,7 +385,7 @@ def test_parameter_groups_decay_weight_matrices_only(sparse):
 def test_parameter_groups_leave_out_frozen_parameters():
     pretrained = torch.randn(VOCAB, DIM)
     encoder = BagOfEmbeddings(build_embedding(VOCAB, DIM, pretrained, freeze=True))
-    named, decay, no_decay = group_ids(TextClassifier(encoder, CLASSES, ADAM))
+    named, decay, no_decay = group_ids(TextClassifier(encoder, CLASSES))
     frozen = id(named["encoder.embedding.weight"])
     assert frozen not in decay | no_decay
     assert decay == {id(named["head.weight"])} and no_decay == {id(named["head.bias"])}
@@ -386,7 +420,7 @@ def test_linear_warmup_decay_multipliers():
 def test_sparse_embeddings_train_with_sgd_and_adagrad(optimizer):
     check_optimizer(optimizer, sparse=True)  # the build-time check lets them through
     model = classifier("bow", embedding=build_embedding(VOCAB, DIM, None, freeze=False, sparse=True), optimizer=optimizer)
-    weight = model.encoder.embedding.weight
+    weight = model.model.encoder.embedding.weight
     before = weight.detach().clone()
     batch = make_batch([1, 2, 3], [4, 5])
     for _ in range(2):  # the second step goes through the momentum / accumulator state
@@ -429,9 +463,9 @@ BAD_OPTIONS = {
         r"model.encoder.widths=\[2, 3\] and paddings=\[1\]",
     ),
     "mlp hidden_sizes=[]": (lambda: MLPEncoder(_embedding(), hidden_sizes=[]), "model.encoder.hidden_sizes"),
-    "dropout=1.5": (lambda: TextClassifier(BagOfEmbeddings(_embedding()), CLASSES, ADAM, dropout=1.5), "model.dropout=1.5"),
+    "dropout=1.5": (lambda: TextClassifier(BagOfEmbeddings(_embedding()), CLASSES, dropout=1.5), "model.dropout=1.5"),
     "class_weights length": (
-        lambda: TextClassifier(BagOfEmbeddings(_embedding()), CLASSES, ADAM, class_weights=[1.0, 2.0]),
+        lambda: TextClassifier(BagOfEmbeddings(_embedding()), CLASSES, class_weights=[1.0, 2.0]),
         "model.class_weights.*needs 4",
     ),
 }
@@ -487,7 +521,7 @@ def test_bert_freeze_trains_no_encoder_weight():
 
     encoder = BertEncoder(freeze=True)
     assert not trainable(encoder)
-    model = TextClassifier(encoder, 2, ADAM)
+    model = TextClassifier(encoder, 2)
     assert {id(p) for group in parameter_groups(model) for p in group["params"]} == {id(model.head.weight), id(model.head.bias)}
 
 
@@ -506,11 +540,11 @@ def test_bert_mean_pooling_is_the_masked_mean(minilm, bert_batch):
 
 def test_bert_one_training_step_updates_the_head(tmp_path, minilm, bert_batch):
     torch.manual_seed(0)
-    model = TextClassifier(copy.deepcopy(minilm), 2, functools.partial(torch.optim.AdamW, lr=1e-3), dropout=0.1)
-    head_before = model.head.weight.detach().clone()
+    model = ClassifierModule(TextClassifier(copy.deepcopy(minilm), 2, dropout=0.1), functools.partial(torch.optim.AdamW, lr=1e-3))
+    head_before = model.model.head.weight.detach().clone()
     trainer(tmp_path, max_steps=1).fit(model, train_dataloaders=loader([bert_batch]))
     assert model.global_step == 1
-    assert not torch.equal(model.head.weight, head_before)
+    assert not torch.equal(model.model.head.weight, head_before)
 
 
 # --- 13 -----------------------------------------------------------------------------------------
@@ -524,12 +558,12 @@ def test_balanced_class_weights():
 
 class RecordDropoutModes(L.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        self.eval_dropouts = [n for n, m in pl_module.encoder.named_modules() if isinstance(m, nn.Dropout) and not m.training]
+        self.eval_dropouts = [n for n, m in pl_module.model.encoder.named_modules() if isinstance(m, nn.Dropout) and not m.training]
 
 
 def test_bert_dropout_is_active_while_training(tmp_path, minilm, bert_batch):
     encoder = copy.deepcopy(minilm).requires_grad_(False)  # head-only step: the mode is what is checked
-    model = TextClassifier(encoder, 2, ADAM)
+    model = ClassifierModule(TextClassifier(encoder, 2), ADAM)
     recorder = RecordDropoutModes()
     run = trainer(tmp_path, max_steps=1)
     run.callbacks.append(recorder)

@@ -16,7 +16,7 @@ from helpers.data import write_table, NEWS_ROWS, SST2_ROWS
 from helpers.paths import real_data, REAL_DATA
 from textclass.data.dataset import TextDataset
 from textclass.data.splits import fold_ids
-from textclass.data.datamodule import Resplit, encode_dataset
+from textclass.data.encoded import Resplit, encode_dataset
 from textclass.embeddings import EmbeddingSpec
 from textclass.errors import ConfigError, DataError
 from textclass.models.metrics import tune_thresholds

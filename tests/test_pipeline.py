@@ -14,7 +14,7 @@ from helpers.data import builtin_dataset, write_tsv, SST2_ROWS
 from helpers.paths import real_data, REAL_DATA
 from textclass.data.batching import BucketBatchSampler, EpochShuffleSampler, Shard, ShardSampler, collate, padding_fraction
 from textclass.data.cache import KEY_FILE
-from textclass.data.datamodule import encode_dataset
+from textclass.data.encoded import encode_dataset
 from textclass.embeddings import EmbeddingSpec, keyed_vectors, load_vectors
 from textclass.tokenizers.word import PAD, UNK, VocabSpec, Vocabulary, WordTokenizer, align_vectors
 

@@ -11,7 +11,7 @@ import pytest
 
 from helpers.cli import cli_env, in_parallel, run_cli, run_ok, TinyRun
 from helpers.data import builtin_dataset, write_tiny_data, NEWS_ROWS, SST2_ROWS
-from textclass.data.datamodule import Resplit, read_splits
+from textclass.data.encoded import Resplit, read_splits
 from textclass.data.dataset import Examples
 from textclass.errors import ConfigError
 from textclass.training.predictions import Predictions, fingerprint, load_predictions

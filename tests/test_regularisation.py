@@ -18,7 +18,8 @@ from textclass.data.batching import Batch, collate
 from textclass.data.labels import LabelSet
 from textclass.errors import ConfigError
 from textclass.models.build import build_model
-from textclass.models.classifier import TextClassifier, clip_row_norms_, drop_words
+from textclass.models.classifier import TextClassifier
+from textclass.training.module import ClassifierModule, clip_row_norms_, drop_words
 from textclass.models.embedding import build_embedding
 from textclass.models.encoders.bow import BagOfEmbeddings
 from textclass.tokenizers.bert import PretrainedTokenizer
@@ -68,7 +69,7 @@ def examples(n: int = 16) -> list[tuple[np.ndarray, int]]:
     return [(rng.integers(2, VOCAB, size=int(rng.integers(3, 9))), i % CLASSES) for i in range(n)]
 
 
-def fit(model: TextClassifier, tmp_path, steps: int = 1) -> L.Trainer:
+def fit(model: ClassifierModule, tmp_path, steps: int = 1) -> L.Trainer:
     loader = DataLoader(examples(), batch_size=8, collate_fn=collate)
     trainer = L.Trainer(
         max_steps=steps, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
@@ -78,17 +79,17 @@ def fit(model: TextClassifier, tmp_path, steps: int = 1) -> L.Trainer:
     return trainer
 
 
-def bag_classifier(encoder_class=BagOfEmbeddings, optimizer=None, **kwargs) -> TextClassifier:
+def bag_classifier(encoder_class=BagOfEmbeddings, optimizer=None, **kwargs) -> ClassifierModule:
     torch.manual_seed(0)
     encoder = encoder_class(build_embedding(VOCAB, 4, None, freeze=False))
-    return TextClassifier(encoder, num_classes=CLASSES, optimizer=optimizer or torch.optim.Adam, **kwargs)
+    return ClassifierModule(TextClassifier(encoder, num_classes=CLASSES), optimizer or torch.optim.Adam, **kwargs)
 
 
 def test_word_dropout_applies_to_training_batches_only(tmp_path):
     model = bag_classifier(RecordingBag, word_dropout=0.5, unk_id=UNK)
     fit(model, tmp_path, steps=2)
     originals = collate(examples()[:8]).input_ids, collate(examples()[8:]).input_ids
-    training, evaluation = model.encoder.seen[True], model.encoder.seen[False]
+    training, evaluation = model.model.encoder.seen[True], model.model.encoder.seen[False]
     assert len(training) == 2 and len(evaluation) == 2
     # training: about half the real tokens are <unk> (no id 1 in the data itself), padding stays 0
     for seen, original in zip(training, originals):
@@ -128,9 +129,9 @@ def test_max_norm_must_be_positive(max_norm):
         bag_classifier(max_norm=max_norm)
 
 
-def two_long_rows(model: TextClassifier) -> TextClassifier:
+def two_long_rows(model: ClassifierModule) -> ClassifierModule:
     with torch.no_grad():
-        model.head.weight.copy_(torch.tensor([[0.1, 0.0, 0.0, 0.1], [3.0, 4.0, 0.0, 0.0], [0.0, 0.0, 6.0, 8.0]]))
+        model.model.head.weight.copy_(torch.tensor([[0.1, 0.0, 0.0, 0.1], [3.0, 4.0, 0.0, 0.0], [0.0, 0.0, 6.0, 8.0]]))
     return model
 
 
@@ -140,12 +141,12 @@ def test_max_norm_after_a_training_step(tmp_path):
     fit(free, tmp_path / "free")
     constrained = two_long_rows(bag_classifier(optimizer=sgd, max_norm=1.0))
     fit(constrained, tmp_path / "constrained")
-    free_norms = free.head.weight.norm(dim=1)
+    free_norms = free.model.head.weight.norm(dim=1)
     assert free_norms[0] < 1.0 < free_norms[1:].min()  # the step left one row short and two long
-    w = constrained.head.weight
+    w = constrained.model.head.weight
     assert (w.norm(dim=1) <= 1.0 + 1e-6).all()
-    assert torch.equal(w[0], free.head.weight[0])  # the short row: exactly the unconstrained step
-    assert torch.allclose(w[1:], free.head.weight[1:] / free_norms[1:, None], atol=1e-6)  # long rows: rescaled only
+    assert torch.equal(w[0], free.model.head.weight[0])  # the short row: exactly the unconstrained step
+    assert torch.allclose(w[1:], free.model.head.weight[1:] / free_norms[1:, None], atol=1e-6)  # long rows: rescaled only
 
 
 @pytest.mark.slow

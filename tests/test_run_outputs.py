@@ -34,6 +34,7 @@ from textclass.training.callbacks import EpochLog, LastCheckpoint, ProgressLine,
 from textclass.console import EpochRecord, RunSummary, epoch_line, summary_lines
 from textclass.data.batching import collate
 from textclass.models.classifier import TextClassifier
+from textclass.training.module import ClassifierModule
 from textclass.training.plots import plot_confusion, plot_curves
 from textclass.run_files import HISTORY_FILE, LAST_CHECKPOINT
 from textclass.training.recipe import make_callbacks, progress_bar_wanted
@@ -353,7 +354,7 @@ def test_last_checkpoint_holds_the_last_epoch_and_selected_the_best(tmp_path, ca
     from textclass.models.embedding import build_embedding
 
     torch.manual_seed(0)
-    model = TextClassifier(BagOfEmbeddings(build_embedding(20, 4, None, freeze=False)), num_classes=2, optimizer=partial(torch.optim.Adam, lr=1e-3))
+    model = ClassifierModule(TextClassifier(BagOfEmbeddings(build_embedding(20, 4, None, freeze=False)), num_classes=2), partial(torch.optim.Adam, lr=1e-3))
     batches = [collate([(np.array([1, 2, 3]), 0), (np.array([4, 5]), 1)], pad_id=0)] * 2
     checkpoints = tmp_path / "checkpoints"
     callbacks = [

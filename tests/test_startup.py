@@ -74,3 +74,45 @@ def test_a_training_run_prints_no_lightning_noise(tmp_path, data_dir):
     assert "Name" in output and "Params" in output  # the parameter table is still there...
     for noise in ("FLOPs", "💡 Tip", "litlogger", "LeafSpec", "Trainer already configured with model summary"):
         assert noise not in output, noise  # ... without what is noise to a user
+
+
+# what loading a trained model never needs: training (Lightning, torchmetrics), reading vectors (gensim)
+TRAINING_ONLY = ("lightning", "pytorch_lightning", "lightning_fabric", "torchmetrics", "gensim", "torch._dynamo")
+
+# runs a command in-process on a trained run, then prints which training-only modules it imported
+LOAD_PROBE = """
+import json, os, sys
+os.environ.update({env!r})
+from textclass.commands.main import main
+sys.argv = ["textclass", *{args!r}]
+try:
+    main()
+except SystemExit as exit:
+    assert not exit.code, exit.code
+print(json.dumps(sorted(m for m in {modules!r} if m in sys.modules)), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    "verb, args",
+    [
+        ("predict", ["text=Stocks fall as rates rise", "output=out.jsonl"]),
+        ("eval", ["splits=[test]"]),
+        ("export", ["format=torchscript", "output=model.pt"]),
+    ],
+)
+def test_commands_on_a_trained_run_import_no_training_library(tiny_run, tmp_path, verb, args):
+    """A trained model loads without Lightning, torchmetrics or gensim: a cold `textclass predict`
+    costs little more than `import torch` (benchmarks/startup.py --predict times it)."""
+    env = cli_env(tiny_run.data, tmp_path)
+    code = LOAD_PROBE.format(env=env, args=[verb, f"ckpt_path={tiny_run.run}", *args], modules=TRAINING_ONLY)
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stderr.strip().splitlines()[-1]) == []
+    if verb == "predict":  # and it did its job
+        row = json.loads((tmp_path / "out.jsonl").read_text())
+        assert row["label"] in row["probs"] and abs(sum(row["probs"].values()) - 1) < 1e-5
+    if verb == "eval":
+        assert "| test |" in result.stdout
+    if verb == "export":
+        assert (tmp_path / "model.pt").stat().st_size > 0

@@ -6,12 +6,17 @@ import importlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from gensim.models import KeyedVectors
 
 from textclass.console import silenced
 from textclass.errors import ConfigError, EmbeddingError
+
+if TYPE_CHECKING:
+    from gensim.models import KeyedVectors
+
+# gensim (a second of start-up) is imported where vectors are read: loading a trained run reads none
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +104,8 @@ def load_vectors(spec: EmbeddingSpec) -> KeyedVectors:
 
 
 def keyed_vectors(words: list[str], vectors: np.ndarray) -> KeyedVectors:
+    from gensim.models import KeyedVectors
+
     kv = KeyedVectors(vector_size=vectors.shape[1])
     kv.index_to_key = words
     kv.key_to_index = {w: i for i, w in enumerate(words)}
@@ -158,6 +165,8 @@ def _load_file(path: Path, fmt: str, limit: int | None, trust_pickle: bool = Fal
             "If you trust where it came from, set embeddings.trust_pickle=true; or convert it once with "
             "KeyedVectors.load(...).save_word2vec_format('vectors.bin', binary=True) and use that file"
         )
+    from gensim.models import KeyedVectors
+
     try:
         if fmt == "gensim":
             return KeyedVectors.load(str(path))

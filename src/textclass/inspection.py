@@ -31,19 +31,19 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from textclass.config.checks import check_config_types
 from textclass.config.compose import compose_config
 from textclass.config.trust import check_user_targets
 from textclass.data.batching import Batch, EncodedDataset, EncodedTexts, collate
 from textclass.data.dataset import Examples, TextDataset
 from textclass.data.labels import LabelSet
 from textclass.errors import ConfigError, DataError
-from textclass.models.build import build_data_and_model
 from textclass.models.classifier import TextClassifier
 from textclass.run_files import CHECKPOINT_DIR, RUN_CONFIG, SELECTED
 from textclass.tokenizers import Features
 from textclass.training.checkpoint import load_run, text_batches
 from textclass.training.inference import checked_texts
+from textclass.training.module import check_config
+from textclass.training.recipe import build_data_and_model
 from textclass.training.resume import plugin_arguments
 from textclass.training.scoring import sources
 
@@ -223,7 +223,7 @@ def network(source: str | Path | Sequence[str] = (), checkpoint: str = SELECTED)
             raise ConfigError(f"overrides[{i}] is {item!r}, not a string such as 'model=lstm'")
     # what builds the data and the model: no trainer, callbacks or run directory
     cfg = OmegaConf.masked_copy(compose_config("train", plugin_arguments(overrides)), list(BUILT_FROM))
-    check_config_types(cfg)
+    check_config(cfg)
     check_user_targets(cfg)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)

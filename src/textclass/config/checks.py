@@ -12,7 +12,7 @@ import importlib
 import inspect
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -23,21 +23,24 @@ from textclass.errors import ConfigError
 SCALAR_TYPES = (bool, int, float, str, type(None))
 
 
-def check_known_options(node: DictConfig, target: Callable, prefix: str) -> None:
-    """Every key of `node` is a parameter of `target` (e.g. no `bidirectional` for a CNN)."""
-    params = inspect.signature(target).parameters
+def check_known_options(node: DictConfig, target: Callable, prefix: str, also: Callable | None = None) -> None:
+    """Every key of `node` is a parameter of `target` (e.g. no `bidirectional` for a CNN), or of
+    `also` (what else reads the node: the training module reads cfg.model's training keys)."""
+    params = dict(inspect.signature(target).parameters)
+    if also is not None:
+        params |= inspect.signature(also).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
     unknown = [k for k in node if not str(k).startswith("_") and k not in params]
     if unknown:
-        allowed = [p for p in params if p not in ("self", "embedding")]
+        allowed = [p for p in params if p not in ("self", "embedding", "encoder", "model")]
         name = getattr(target, "__name__", str(target))
         raise ConfigError(f"{prefix}.{unknown[0]} is not an option of {name}; options: {allowed}")
 
 
-def check_option_types(node: DictConfig, target: Callable, prefix: str) -> None:
-    """Every scalar value of `node` fits the type hint of its parameter in `target`."""
-    hints = parameter_hints(target)
+def check_option_types(node: DictConfig, target: Callable, prefix: str, also: Callable | None = None) -> None:
+    """Every scalar value of `node` fits the type hint of its parameter in `target` (or `also`)."""
+    hints = parameter_hints(target) | (parameter_hints(also) if also is not None else {})
     for key in node:
         if str(key).startswith("_") or key not in hints:
             continue
@@ -52,12 +55,14 @@ def check_option_types(node: DictConfig, target: Callable, prefix: str) -> None:
             raise ConfigError(f"{prefix}.{key}={value!r} is not valid: expected {describe(hints[key])}")
 
 
-def check_config_types(cfg: DictConfig) -> None:
-    """`check_known_options` and `check_option_types` for every node of `cfg` that has a `_target_`."""
+def check_config_types(cfg: DictConfig, also: Mapping[str, Callable] | None = None) -> None:
+    """`check_known_options` and `check_option_types` for every node of `cfg` that has a `_target_`;
+    `also`: by a node's path, a second callable that reads some of its keys."""
     for path, node in target_nodes(cfg, ""):
         target = locate_target(node._target_, target_key(path))
-        check_known_options(node, target, path)
-        check_option_types(node, target, path)
+        second = (also or {}).get(path)
+        check_known_options(node, target, path, second)
+        check_option_types(node, target, path, second)
 
 
 def locate(target: str) -> Any:

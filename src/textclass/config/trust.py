@@ -13,6 +13,7 @@ import fnmatch
 import inspect
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -116,10 +117,13 @@ def allowed_extension(path: str, target: str, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatchcase(real_name, p) for p in patterns) and issubclass(obj, locate(point[1]))
 
 
-def untrusted_target(cfg: DictConfig, by_name: bool = False) -> tuple[str, str, bool] | None:
-    """(key path, target, listed in allowed_targets) of the first `_target_` that may not be built."""
+def untrusted_target(cfg: DictConfig, by_name: bool = False, only: Sequence[str] | None = None) -> tuple[str, str, bool] | None:
+    """(key path, target, listed in allowed_targets) of the first `_target_` that may not be built;
+    `only`: the nodes at these key paths and below them, those a caller builds (None: every node)."""
     patterns = allowed_patterns(cfg)
     for path, node in target_nodes(cfg, ""):
+        if only is not None and not any(path == key or path.startswith(key + ".") for key in only):
+            continue
         # an interpolated _target_ is never resolved: resolvers could run code too
         target = OmegaConf.to_container(node, resolve=False)["_target_"]
         if OmegaConf.is_interpolation(node, "_target_"):
@@ -129,9 +133,10 @@ def untrusted_target(cfg: DictConfig, by_name: bool = False) -> tuple[str, str, 
     return None
 
 
-def check_trusted(cfg: DictConfig, source: Path | str) -> None:
-    """Raise UnsafeRunError for the first `_target_` of a run directory's config that is not trusted."""
-    if (found := untrusted_target(cfg)) is None:
+def check_trusted(cfg: DictConfig, source: Path | str, only: Sequence[str] | None = None) -> None:
+    """Raise UnsafeRunError for the first `_target_` of a run directory's config that is not trusted
+    (of those at or below the key paths `only`, when given)."""
+    if (found := untrusted_target(cfg, only=only)) is None:
         return
     path, target, listed = found
     key = target_key(path)

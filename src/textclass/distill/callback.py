@@ -31,4 +31,4 @@ class Distillation(Callback):
             found = teacher_logits(self.spec.teacher, data.train_examples(), data.dataset, data.resplit, data.labels, data.cache_dir, data.eval_batch_size)
             log.info("distilling from %s: its logits of the %d training examples travel in the training batches", found.checkpoint, len(found.logits))
             data.add_example_array(LOGITS_KEY, found.logits)
-        pl_module.objective = DistillationObjective(float(self.spec.alpha), float(self.spec.temperature), pl_module.multi_label)
+        pl_module.objective = DistillationObjective(float(self.spec.alpha), float(self.spec.temperature), pl_module.model.multi_label)

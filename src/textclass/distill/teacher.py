@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 from textclass.training.checkpoint import load_run, selected_checkpoint
 from textclass.training.run_dir import find_run_dir, load_run_config
 from textclass.data.cache import cached_dir, content_digest
-from textclass.data.datamodule import Resplit
+from textclass.data.encoded import Resplit
 from textclass.data.dataset import Examples, TextDataset
 from textclass.data.labels import LabelSet
 from textclass.errors import ConfigError, DataError

@@ -1,4 +1,4 @@
-"""From the composed config and a prepared datamodule to a TextClassifier, checked before training."""
+"""From the composed config and a run's features to a TextClassifier, checked before training."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import inspect
 import numpy as np
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from textclass.data.datamodule import TextClassificationDataModule
 from textclass.data.labels import LabelSet
 from textclass.errors import ConfigError
 from textclass.models.classifier import TextClassifier
@@ -26,7 +25,6 @@ def build_model(cfg: DictConfig, features: Features, labels: LabelSet, class_wei
     """
     encoder_class = locate_target(cfg.model.encoder._target_, "model.encoder._target_")
     check_known_options(cfg.model.encoder, encoder_class, "model.encoder")
-    check_known_options(cfg.model, TextClassifier, "model")
     init = features.embedding_init()
     input_layer = embedding_layer(init) if init is not None else None
     # the encoder contract: a word-level encoder takes the embedding layer, a pretrained one nothing
@@ -39,21 +37,20 @@ def build_model(cfg: DictConfig, features: Features, labels: LabelSet, class_wei
             "(model=bert selects tokenizer=bert itself)"
         )
     overrides = {"class_weights": class_weights} if class_weights is not None else {}
-    if cfg.model.get("word_dropout"):
-        if input_layer is None:
-            raise ConfigError(
-                f"model.word_dropout={cfg.model.word_dropout} replaces training words by <unk>, for word tokenization only "
-                "(tokenizer=bert has subwords and special tokens); use model.dropout, or set model.word_dropout=0"
-            )
-        # the id word dropout writes: the run's own vocabulary says which it is (None: it has no <unk>)
-        overrides["unk_id"] = getattr(features, "unk_id", None)
+    if cfg.model.get("word_dropout") and input_layer is None:
+        raise ConfigError(
+            f"model.word_dropout={cfg.model.word_dropout} replaces training words by <unk>, for word tokenization only "
+            "(tokenizer=bert has subwords and special tokens); use model.dropout, or set model.word_dropout=0"
+        )
     encoder_factory = instantiate(cfg.model.encoder)
     encoder = encoder_factory() if input_layer is None else encoder_factory(embedding=input_layer)
     check_encoder(encoder, cfg.model.encoder._target_)
-    check_optimizer(instantiate(cfg.model.optimizer), has_sparse_gradients(encoder))
-    # _convert_: plain containers in hparams, so checkpoints load with torch's weights_only
+    # cfg.model's other keys are the training recipe's (training.module.training_module); plain
+    # containers, so checkpoints record them in a form torch's weights_only loads
+    params = inspect.signature(locate_target(cfg.model._target_, "model._target_")).parameters
+    options = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k in params and k != "encoder"}
     model = instantiate(
-        cfg.model,
+        {"_target_": cfg.model._target_, **options},
         encoder=encoder,
         num_classes=len(labels),
         class_names=list(labels.names),
@@ -88,28 +85,6 @@ def check_encoder(encoder: object, target: str) -> None:
         )
 
 
-def has_sparse_gradients(module: torch.nn.Module) -> bool:
-    """Some embedding table of `module` (the word embeddings, fastText's n-gram table) has sparse gradients."""
-    return any(isinstance(m, (torch.nn.Embedding, torch.nn.EmbeddingBag)) and m.sparse for m in module.modules())
-
-
-def check_optimizer(optimizer_factory, sparse: bool) -> None:
-    """Build the optimizer and take one step on a dummy parameter: bad values fail now, not mid-run."""
-    embedding = torch.nn.Embedding(3, 2, sparse=sparse)
-    try:
-        optimizer = optimizer_factory(params=[{"params": [embedding.weight], "weight_decay": 0.0}])
-        # through forward, so a sparse embedding really produces a sparse gradient
-        embedding(torch.tensor([0])).sum().backward()
-        optimizer.step()
-    except (ValueError, RuntimeError, TypeError) as err:
-        name = getattr(optimizer_factory, "func", optimizer_factory)
-        if sparse and "sparse" in str(err):
-            hint = "embeddings.sparse=true or model.encoder.sparse=true needs an optimizer that supports sparse gradients: optimizer=sgd or adagrad"
-        else:
-            hint = "fix the optimizer.* values (e.g. optimizer.lr must be > 0)"
-        raise ConfigError(f"optimizer {getattr(name, '__name__', name)}: {err}; {hint}") from None
-
-
 def balanced_class_weights(labels: np.ndarray, num_classes: int) -> list[float]:
     """n / (k * count_c): every class weighs the same in total (sklearn's 'balanced'); multi-label
     (labels [N, C] 0/1): each label's negatives over its positives, BCE's pos_weight."""
@@ -122,14 +97,3 @@ def balanced_class_weights(labels: np.ndarray, num_classes: int) -> list[float]:
     if (counts == 0).any():
         raise ConfigError(f"class_weights=balanced: class(es) {np.flatnonzero(counts == 0).tolist()} have no training example")
     return (len(labels) / (num_classes * counts)).tolist()
-
-
-def build_data_and_model(cfg: DictConfig) -> tuple[TextClassificationDataModule, TextClassifier]:
-    """The data module of `cfg.data`, prepared and set up for fit, and the untrained model it feeds:
-    what a training run builds before its first step, and what textclass.network shows."""
-    datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-    labels = datamodule.labels
-    weights = balanced_class_weights(datamodule.train_labels(), len(labels)) if cfg.model.get("class_weights") == "balanced" else None
-    return datamodule, build_model(cfg, datamodule.features, labels, weights)

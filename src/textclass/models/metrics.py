@@ -1,65 +1,11 @@
-"""The training epoch's figures from one cheap update per step."""
+"""Metrics as plain functions of counts: macro-F1 from a confusion matrix, per-label thresholds."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from torchmetrics import Metric
 
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)
-
-
-class TrainingTotals(Metric):
-    """The epoch's loss sum and confusion counts; compute() gives loss_epoch, acc, macro f1 and examples.
-
-    Four torchmetrics objects (accuracy, F1, mean loss, example count) cost ~0.6 ms a step in
-    argument checks and bookkeeping, a fifth of the bag of embeddings' whole step
-    (benchmarks/overhead.py). This update is one bincount and two adds. compute() sums the states
-    over DDP ranks first, as every torchmetrics object does.
-    """
-
-    full_state_update = False
-
-    def __init__(self, num_classes: int, multi_label: bool = False, threshold: float = 0.5):
-        super().__init__()
-        self.num_classes = num_classes
-        self.multi_label = multi_label
-        self.threshold = threshold
-        self.add_state("confusion", torch.zeros(num_classes, num_classes, dtype=torch.long), dist_reduce_fx="sum")
-        self.add_state("loss_sum", torch.tensor(0.0), dist_reduce_fx="sum")  # float32: MPS has no float64
-        # multi-label: per label true positives, false positives, false negatives; exact-match rows, rows
-        self.add_state("label_counts", torch.zeros(3, num_classes, dtype=torch.long), dist_reduce_fx="sum")
-        self.add_state("rows", torch.zeros(2, dtype=torch.long), dist_reduce_fx="sum")
-
-    def update(self, logits: torch.Tensor, labels: torch.Tensor, loss: torch.Tensor) -> None:
-        """`loss`: the batch's mean loss."""
-        self.loss_sum += loss.detach().float() * len(labels)
-        if self.multi_label:
-            predicted = logits.sigmoid() >= self.threshold
-            truth = labels.bool()
-            self.label_counts += torch.stack([(predicted & truth).sum(0), (predicted & ~truth).sum(0), (~predicted & truth).sum(0)])
-            self.rows += torch.stack([(predicted == truth).all(dim=1).sum(), torch.tensor(len(labels), device=labels.device)])
-            return
-        cells = labels * self.num_classes + logits.argmax(dim=-1)
-        self.confusion += torch.bincount(cells, minlength=self.num_classes**2).view(self.num_classes, self.num_classes)
-
-    def compute(self) -> dict[str, torch.Tensor]:
-        if self.multi_label:
-            tp, fp, fn = self.label_counts.float()
-            exact, examples = self.rows
-            return {
-                "loss_epoch": self.loss_sum / examples,
-                "acc": exact.float() / examples,
-                "f1": (2 * tp / (2 * tp + fp + fn).clamp(min=1)).mean(),
-                "examples": examples.float(),
-            }
-        examples = self.confusion.sum()
-        return {
-            "loss_epoch": self.loss_sum / examples,
-            "acc": (self.confusion.diagonal().sum() / examples).float(),
-            "f1": macro_f1(self.confusion),
-            "examples": examples.float(),
-        }
 
 
 def macro_f1(confusion: torch.Tensor) -> torch.Tensor:
@@ -84,3 +30,31 @@ def tune_thresholds(probabilities: np.ndarray, truth: np.ndarray, grid: np.ndarr
     f1 = 2 * tp / np.maximum(2 * tp + errors, 1)  # [G, C]
     best = grid[f1.argmax(0)]
     return np.where(truth.any(0), best, 0.5)
+
+
+def confusion_matrix(predicted: torch.Tensor, truth: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Counts [C, C] of (true class, predicted class) pairs; rows are true classes."""
+    cells = truth.long() * num_classes + predicted.long()
+    return torch.bincount(cells, minlength=num_classes**2).view(num_classes, num_classes)
+
+
+def multilabel_scores(decisions: torch.Tensor, truth: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Subset accuracy, macro- and micro-F1, Hamming loss, and per-label precision and recall of
+    0/1 `decisions` [N, C] against `truth` [N, C], as torchmetrics' multilabel functions compute them
+    (a ratio with nothing to count is 0, and every label counts in the macro mean)."""
+    predicted, true = decisions.bool(), truth.bool()
+    tp = (predicted & true).sum(0).double()
+    fp = (predicted & ~true).sum(0).double()
+    fn = (~predicted & true).sum(0).double()
+
+    def ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.where(b > 0, a / b.clamp(min=1), torch.zeros_like(a))
+
+    return {
+        "acc": (predicted == true).all(dim=1).double().mean(),
+        "f1": ratio(2 * tp, 2 * tp + fp + fn).mean(),
+        "f1_micro": ratio(2 * tp.sum(), 2 * tp.sum() + fp.sum() + fn.sum()),
+        "hamming": (fp.sum() + fn.sum()) / predicted.numel(),
+        "precision": ratio(tp, tp + fp),
+        "recall": ratio(tp, tp + fn),
+    }

@@ -12,16 +12,18 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from gensim.models import KeyedVectors
 
 from textclass.data.batching import Encoding
 from textclass.embeddings import EmbeddingSpec, load_vectors
 from textclass.errors import ConfigError, DataError
 from textclass.run_files import VOCAB_FILE
 from textclass.tokenizers import EmbeddingInit
+
+if TYPE_CHECKING:
+    from gensim.models import KeyedVectors
 
 log = logging.getLogger(__name__)
 

@@ -38,6 +38,8 @@ from textclass.tokenizers import Features
 from textclass.training.run_dir import find_run_dir, load_run_config, load_thresholds, thresholds_of
 
 log = logging.getLogger(__name__)
+MODEL_PREFIX = "model."  # the training module's attribute holding the TextClassifier
+METRIC_STATES = ("val_", "test_", "train_")  # the training module's metric attributes
 
 
 class DecisionRule(Protocol):
@@ -150,17 +152,26 @@ def load_run(path: str | Path, checkpoint: str = SELECTED, run_dir: Path | None 
             f"{run_dir / VOCAB_FILE} is not the vocabulary {ckpt} was trained with (edited, or copied from another run): "
             "the model would read its ids as other words; restore the run's own file or train again"
         )
-    if (mismatch := weights_mismatch(model.state_dict(), state["state_dict"])) is not None:
+    weights = model_weights(state["state_dict"])
+    if (mismatch := weights_mismatch(model.state_dict(), weights)) is not None:
         raise ConfigError(
             f"{ckpt} does not fit the model of its run config ({get_class(cfg.model.encoder._target_).__name__}): {mismatch}; "
             f"it comes from another run (another vocabulary or model settings than {run_dir})"
         )
-    model.load_state_dict(state["state_dict"])
+    model.load_state_dict(weights)
     if (run_dir / THRESHOLDS_FILE).is_file():
         model.thresholds = torch.tensor(thresholds_of(load_thresholds(run_dir / THRESHOLDS_FILE), labels.names, run_dir / THRESHOLDS_FILE))
     epoch = state["epoch"] + 1 if isinstance(state.get("epoch"), int) else None
     log.log(log_level, "loaded %s%s", ckpt, f" (epoch {epoch})" if epoch is not None else "")
     return TrainedRun(run_dir, cfg, model.eval(), dataset, features, labels, ckpt, epoch)
+
+
+def model_weights(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The TextClassifier's weights in a checkpoint's state_dict, which the training module holds
+    under `model.` beside its metrics' states (a run trained before that layout: at the top)."""
+    if not any(k.startswith(MODEL_PREFIX) for k in state_dict):
+        return {k: v for k, v in state_dict.items() if not k.startswith(METRIC_STATES)}
+    return {k.removeprefix(MODEL_PREFIX): v for k, v in state_dict.items() if k.startswith(MODEL_PREFIX)}
 
 
 def weights_mismatch(expected: dict[str, torch.Tensor], saved: dict[str, torch.Tensor]) -> str | None:

@@ -26,16 +26,15 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import Callback, Checkpoint, ModelSummary, ProgressBar
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
-from torchmetrics.functional.classification import multilabel_f1_score
 
-from textclass.config.checks import check_config_types
 from textclass.config.trust import check_user_targets
+from textclass.data.datamodule import TextClassificationDataModule
 from textclass.console import RunSummary, quiet_third_party, shown_path, summary_lines
 from textclass.errors import ConfigError, causes
 from textclass.metric_names import TEST_ACC, TEST_F1, VAL_ACC_SELECTED, VAL_F1_MICRO_TUNED, VAL_F1_SELECTED, VAL_F1_TUNED
-from textclass.models.build import build_data_and_model
+from textclass.models.build import balanced_class_weights, build_model
 from textclass.models.classifier import TextClassifier
-from textclass.models.metrics import tune_thresholds
+from textclass.models.metrics import multilabel_scores, tune_thresholds
 from textclass.run_files import (
     CONFUSION_FILE,
     CONFUSION_PLOTS,
@@ -52,6 +51,7 @@ from textclass.training.callbacks import EpochLog, model_checkpoint
 from textclass.training.checkpoint import load_run, read_checkpoint, weights_mismatch
 from textclass.training.launchers import check_torchrun
 from textclass.training.loggers import finish_runs, make_loggers
+from textclass.training.module import ClassifierModule, check_config, training_module
 from textclass.training.plots import plot_confusion
 from textclass.training.predictions import from_logits
 from textclass.training.resume import epochs_done
@@ -66,7 +66,7 @@ SELECTED_METRICS = {"valid": (VAL_ACC_SELECTED, VAL_F1_SELECTED), "test": (TEST_
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit (and test) the configured model; returns the final metrics by name."""
     start = time.perf_counter()
-    check_config_types(cfg)
+    check_config(cfg)
     check_user_targets(cfg)
     quiet_third_party()
     check_epoch_limit(cfg.trainer)
@@ -81,10 +81,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # built before the data: a callback's own settings (a plug-in's: distillation's teacher run) fail first
     callbacks = make_callbacks(cfg, progress_bar_wanted(cfg.trainer, sys.stdout.isatty() and sys.stderr.isatty()))
     datamodule, model = build_data_and_model(cfg)
+    module = training_module(cfg, model, datamodule.features)
     if cfg.get("ckpt_path"):
         # a missing, truncated or foreign checkpoint is one clear error before the run dir is touched
         state = read_checkpoint(Path(cfg.ckpt_path))
-        check_resumable(model, state, Path(cfg.ckpt_path))
+        check_resumable(module, state, Path(cfg.ckpt_path))
         log.info("resuming from %s (after epoch %d)", shown_path(Path(cfg.ckpt_path)), epochs_done(state))
     if is_rank_zero:
         # what eval, predict and textclass.load need to encode and name classes as training did
@@ -97,21 +98,21 @@ def train(cfg: DictConfig) -> dict[str, float]:
     loggers = make_loggers(cfg)
     trainer = make_trainer(cfg, callbacks, loggers)
     check_sharding(cfg.trainer, trainer.world_size)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    if model.multi_label and cfg.model.get("tune_thresholds"):
+    if module.tune_thresholds:
         metrics.update(fit_thresholds(model, datamodule, output_dir / THRESHOLDS_FILE if is_rank_zero else None))
     selector = model_checkpoint(trainer)
     selected = Path(selector.best_model_path) if selector is not None and selector.best_model_path else None
     if cfg.get("test") and "test" in datamodule.splits():
-        results = trainer.test(model, datamodule=datamodule, ckpt_path=str(selected) if selected else None, verbose=False)
+        results = trainer.test(module, datamodule=datamodule, ckpt_path=str(selected) if selected else None, verbose=False)
         metrics.update({k: float(v) for k, v in results[0].items()})
     elif cfg.get("test"):
         log.info("no test split for %s: skipping the test stage", datamodule.dataset.name)
     if trainer.is_global_zero:
         if cfg.get("predictions", True):
             selected = selected or (output_dir / LAST_CHECKPOINT if (output_dir / LAST_CHECKPOINT).is_file() else None)
-            metrics.update(save_predictions(selected, output_dir, datamodule.eval_batch_size, model.device))
+            metrics.update(save_predictions(selected, output_dir, datamodule.eval_batch_size, module.device))
         (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1, sort_keys=True))
         for line in summary_lines(run_summary(trainer, output_dir, metrics, time.perf_counter() - start)):
             log.info("%s", line)
@@ -119,12 +120,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-def check_resumable(model, state: dict, ckpt: Path) -> None:
+def check_resumable(module: ClassifierModule, state: dict, ckpt: Path) -> None:
     """The checkpoint's weights fit the model the (resumed) config builds: changed overrides that
     build another model are refused before config.yaml is rewritten."""
-    if (mismatch := weights_mismatch(model.state_dict(), state["state_dict"])) is not None:
+    if (mismatch := weights_mismatch(module.state_dict(), state["state_dict"])) is not None:
         raise ConfigError(
-            f"{ckpt} does not fit the model these overrides build ({type(model.encoder).__name__}): {mismatch}; "
+            f"{ckpt} does not fit the model these overrides build ({type(module.model.encoder).__name__}): {mismatch}; "
             "resume with the run's own model settings (drop the overrides that change it)"
         )
 
@@ -244,13 +245,19 @@ def fit_thresholds(model: TextClassifier, datamodule, path: Path | None) -> dict
         path.write_text(json.dumps(dict(zip(model.class_names, thresholds.tolist())), indent=1))
     log.info("per-label thresholds tuned on valid: %s", dict(zip(model.class_names, thresholds.tolist())))
     # the F1 textclass-eval computes, on the decisions under the tuned thresholds
-    decisions = torch.from_numpy(probs_all >= thresholds).float()
-    targets = torch.from_numpy(truth_all).long()
-    common = dict(num_labels=len(thresholds), threshold=0.5)
-    return {
-        VAL_F1_TUNED: float(multilabel_f1_score(decisions, targets, **common, average="macro")),
-        VAL_F1_MICRO_TUNED: float(multilabel_f1_score(decisions, targets, **common, average="micro")),
-    }
+    scores = multilabel_scores(torch.from_numpy(probs_all >= thresholds), torch.from_numpy(truth_all))
+    return {VAL_F1_TUNED: float(scores["f1"]), VAL_F1_MICRO_TUNED: float(scores["f1_micro"])}
+
+
+def build_data_and_model(cfg: DictConfig) -> tuple[TextClassificationDataModule, TextClassifier]:
+    """The data module of `cfg.data`, prepared and set up for fit, and the untrained model it feeds:
+    what a training run builds before its first step, and what textclass.network shows."""
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    labels = datamodule.labels
+    weights = balanced_class_weights(datamodule.train_labels(), len(labels)) if cfg.model.get("class_weights") == "balanced" else None
+    return datamodule, build_model(cfg, datamodule.features, labels, weights)
 
 
 def check_epoch_limit(trainer_cfg: DictConfig) -> None:

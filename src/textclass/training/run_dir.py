@@ -17,6 +17,10 @@ from textclass.run_files import OVERRIDES_FILE, RUN_CONFIG
 
 # what every run config has, and eval/predict read
 RUN_CONFIG_KEYS = ("data", "tokenizer", "model")
+# what loading a trained run builds from its config (the model, its features and the dataset that
+# reads its splits): only these nodes' targets are checked and imported then. The rest (trainer,
+# callbacks, loggers, the data module) is built only by a resumed run, which checks all of it.
+BUILT_ON_LOAD = ("data.dataset", "tokenizer", "embeddings", "model")
 
 # keys that runs made by earlier versions hold where nothing reads them now: (parent, key)
 LEGACY_KEYS = (("model", "distill"),)  # distillation is a plug-in now, configured under `distill`
@@ -66,13 +70,14 @@ def load_yaml(path: Path) -> DictConfig | ListConfig:
 
 
 def load_run_config(run_dir: Path) -> DictConfig:
-    """A run's saved config.yaml, checked to build only trusted classes (see textclass.trust)."""
+    """A run's saved config.yaml, checked to build only trusted classes where loading the run builds
+    any (BUILT_ON_LOAD; see textclass.config.trust)."""
     path = run_dir / RUN_CONFIG
     cfg = load_yaml(path)
     missing = [k for k in RUN_CONFIG_KEYS if not isinstance(cfg, DictConfig) or k not in cfg]
     if missing:
         raise ConfigError(f"{path} is not a textclass-train run config: it has no {', '.join(missing)}")
-    check_trusted(cfg, path)
+    check_trusted(cfg, path, only=BUILT_ON_LOAD)
     with open_dict(cfg):
         for parent, key in LEGACY_KEYS:
             cfg[parent].pop(key, None)

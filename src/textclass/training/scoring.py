@@ -10,20 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchmetrics.functional.classification import (
-    multiclass_accuracy,
-    multiclass_confusion_matrix,
-    multiclass_f1_score,
-    multilabel_exact_match,
-    multilabel_f1_score,
-    multilabel_hamming_distance,
-    multilabel_precision,
-    multilabel_recall,
-)
-
-from textclass.data.datamodule import Resplit, read_splits
+from textclass.data.encoded import Resplit, read_splits
 from textclass.data.dataset import Examples
 from textclass.errors import DataError
+from textclass.models.metrics import confusion_matrix, macro_f1, multilabel_scores
 from textclass.training.checkpoint import Predictor
 
 log = logging.getLogger(__name__)
@@ -50,24 +40,24 @@ def score(run: Predictor, logits: torch.Tensor, truth: np.ndarray) -> EvalResult
     labels = torch.from_numpy(np.asarray(truth, dtype=np.int64))
     k = len(run.labels)
     if not run.model.multi_label:
+        confusion = confusion_matrix(logits.argmax(-1), labels, k)
         return EvalResult(
             examples=len(labels),
-            acc=float(multiclass_accuracy(logits, labels, k, average="micro")),
-            f1=float(multiclass_f1_score(logits, labels, k, average="macro")),
-            confusion=multiclass_confusion_matrix(logits, labels, k).tolist(),
+            acc=float(confusion.diagonal().sum() / max(len(labels), 1)),
+            f1=float(macro_f1(confusion)),
+            confusion=confusion.tolist(),
         )
-    # the run's decisions (its per-label thresholds, when tuned) as 0/1 scores: the metrics' 0.5 keeps them
-    probs = run.model.decide(run.model.probabilities(logits)).float()
-    common = dict(num_labels=k, threshold=0.5)
+    # the run's decisions (its per-label thresholds, when tuned)
+    scores = multilabel_scores(run.model.decide(run.model.probabilities(logits)), labels)
     names = list(run.labels.names)
     return EvalResult(
         examples=len(labels),
-        acc=float(multilabel_exact_match(probs, labels, **common)),
-        f1=float(multilabel_f1_score(probs, labels, **common, average="macro")),
-        f1_micro=float(multilabel_f1_score(probs, labels, **common, average="micro")),
-        hamming=float(multilabel_hamming_distance(probs, labels, **common, average="micro")),
-        precision=dict(zip(names, multilabel_precision(probs, labels, **common, average=None).tolist())),
-        recall=dict(zip(names, multilabel_recall(probs, labels, **common, average=None).tolist())),
+        acc=float(scores["acc"]),
+        f1=float(scores["f1"]),
+        f1_micro=float(scores["f1_micro"]),
+        hamming=float(scores["hamming"]),
+        precision=dict(zip(names, scores["precision"].tolist())),
+        recall=dict(zip(names, scores["recall"].tolist())),
     )
 
 
