@@ -1,4 +1,5 @@
-"""Benchmark of `textclass-predict` on CPU: sentences/s for batched file input, textcnn and lstm on SST-2.
+"""Benchmark of `textclass-predict` on CPU: sentences/s for batched file input, textcnn and lstm on SST-2,
+and of the Python API's predict on a loaded model at batch 1 and 64.
 
 Run from the repository root:
     python -m benchmarks.inference [--data-dir DIR] [--models textcnn,lstm] [--sentences 20000] [--quick] [--out PATH]
@@ -27,6 +28,7 @@ from benchmarks._common import RESULTS_DIR, default_data_dir, require_data, row,
 
 BIN = Path(sys.executable).parent
 TRAIN_SLICE = 5000  # SST-2 training sentences for the one-epoch model
+API_SENTENCES = 2000  # sentences the Python API predicts, one a call and 64 a call
 
 
 PREDICT_SECONDS = re.compile(r"predicted (\d+) sentences with .* in ([\d.]+) s")
@@ -63,12 +65,29 @@ def benchmark(model: str, sentences: int, work: Path, env: dict[str, str], data_
     if written != sentences or reported is None or int(reported[1]) != sentences:
         sys.exit(f"{model}: {written} predictions written for {sentences} sentences; textclass-predict said: {stderr.strip()[-500:]}")
     predicting = float(reported[2])
-    return [
+    return api_rates(model, run_dir, dev_sentences(data_dir, min(sentences, API_SENTENCES))) + [
         {"name": f"{model} predict sentences/s batched", "value": sentences / predicting, "unit": "sentences/s", "sentences": sentences},
         {"name": f"{model} predict sentences/s end-to-end", "value": sentences / seconds, "unit": "sentences/s", "sentences": sentences,
          "seconds": seconds},
         row(f"{model} predict start-up", seconds - predicting, "s"),
     ]
+
+
+def api_rates(model: str, run_dir: Path, texts: list[str]) -> list[dict]:
+    """Sentences/s of the Python API's predict on a loaded model: one sentence a call (a server
+    answering requests), and the same sentences in batches of 64."""
+    import textclass
+
+    classifier = textclass.load(run_dir)
+    classifier.predict(texts[:64])  # first-call costs (allocations, lazy inits) stay out of the rates
+    rows = []
+    for batch_size in (1, 64):
+        start = time.perf_counter()
+        for i in range(0, len(texts), batch_size):
+            classifier.predict(texts[i : i + batch_size], batch_size=batch_size)
+        rate = len(texts) / (time.perf_counter() - start)
+        rows.append({"name": f"{model} API predict sentences/s, batch {batch_size}", "value": rate, "unit": "sentences/s", "sentences": len(texts)})
+    return rows
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

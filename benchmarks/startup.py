@@ -1,5 +1,7 @@
-"""Start-up time of textclass-train: `--help`, `--cfg job`, and a bag-of-embeddings news run's time
-from process start to its first training batch, against the floor of `import lightning`.
+"""Start-up time: textclass-train's `--help`, `--cfg job`, and a bag-of-embeddings news run's time
+from process start to its first training batch, against the floor of `import lightning`; and a cold
+`textclass predict` of one sentence with a trained bag-of-embeddings run and a MiniLM run, against
+the floor of `import torch` (each side predicts with a run it trained itself).
 
     .venv/bin/python -m benchmarks.startup [--before REV] [--repeats 5] [--quick]
 
@@ -39,6 +41,12 @@ class FirstBatch(Callback):
 '''
 
 TRAIN = "import sys; from textclass.commands.train import main; sys.argv[0] = 'textclass-train'; main()"
+TEXTCLASS = "import sys; from textclass.commands.main import main; sys.argv[0] = 'textclass'; main()"
+# the runs cold predictions load: one epoch, the MiniLM one on a slice of news
+PREDICT_RUNS = {
+    "bow": ["data=news", "model=bow", "trainer.max_epochs=1", "logger=[]", "trainer.enable_progress_bar=false"],
+    "minilm": ["data=news", "model=bert", "data.max_examples=200", "trainer.max_epochs=1", "logger=[]", "trainer.enable_progress_bar=false"],
+}
 BOW_NEWS = ["data=news", "model=bow", "trainer.enable_progress_bar=false", "logger=[]", "trainer.enable_model_summary=false"]
 
 
@@ -64,12 +72,23 @@ def command_seconds(command: list[str], env: dict[str, str], work: Path) -> floa
     return elapsed
 
 
-def measure(env: dict[str, str], work: Path) -> dict[str, float]:
+def train_predict_runs(env: dict[str, str], work: Path, side: str) -> dict[str, Path]:
+    runs = {}
+    for name, overrides in PREDICT_RUNS.items():
+        runs[name] = work / f"{side}_{name}"
+        command_seconds([sys.executable, "-c", TRAIN, *overrides, f"hydra.run.dir={runs[name]}"], env, work)
+    return runs
+
+
+def measure(env: dict[str, str], work: Path, runs: dict[str, Path]) -> dict[str, float]:
+    predict = [sys.executable, "-c", TEXTCLASS, "predict", "text=Stocks fall as rates rise"]
     return {
         "import lightning": command_seconds([sys.executable, "-c", "import lightning"], env, work),
         "textclass-train --help": command_seconds([sys.executable, "-c", TRAIN, "--help"], env, work),
         "textclass-train --cfg job": command_seconds([sys.executable, "-c", TRAIN, "--cfg", "job"], env, work),
         "bow news: start to first batch": first_batch_seconds(env, work),
+        "import torch": command_seconds([sys.executable, "-c", "import torch"], env, work),
+        **{f"predict 1 sentence, {name}": command_seconds([*predict, f"ckpt_path={run}"], env, work) for name, run in runs.items()},
     }
 
 
@@ -101,10 +120,11 @@ def main() -> None:
         try:
             for env in sides.values():  # fills the data cache: every timed run reads it
                 first_batch_seconds(env, tmp)
+            runs = {side: train_predict_runs(env, tmp, side) for side, env in sides.items()}
             times: dict[str, dict[str, list[float]]] = {side: {} for side in sides}
             for _ in range(repeats):
                 for side, env in sides.items():
-                    for name, seconds in measure(env, tmp).items():
+                    for name, seconds in measure(env, tmp, runs[side]).items():
                         times[side].setdefault(name, []).append(seconds)
         finally:
             if args.before:
@@ -121,6 +141,11 @@ def main() -> None:
             line += f"{medians['before'][name] / medians['now'][name]:12.1f}x"
         print(line)
         rows += [row(f"{side}: {name}", medians[side][name], "s") for side in medians]
+    for side in medians:
+        for name in PREDICT_RUNS:
+            ratio = medians[side][f"predict 1 sentence, {name}"] / medians[side]["import torch"]
+            print(f"{side}: cold predict, {name}, / import torch = {ratio:.2f}x")
+            rows.append(row(f"{side}: cold predict {name} / import torch", ratio, "x"))
     write_results(args.results, {"before": args.before, "repeats": repeats, "command": BOW_NEWS}, rows)
 
 

@@ -146,6 +146,9 @@ def test_inference_benchmark_quick(tmp_path):
     # the batched rate leaves the start-up out, the end-to-end rate does not
     assert 0 < rows["textcnn predict sentences/s end-to-end"]["value"] < rows["textcnn predict sentences/s batched"]["value"]
     assert rows["textcnn predict start-up"]["value"] > 0
+    # the Python API at one sentence a call and at 64
+    assert rows["textcnn API predict sentences/s, batch 1"]["sentences"] == 2000
+    assert 0 < rows["textcnn API predict sentences/s, batch 1"]["value"] < rows["textcnn API predict sentences/s, batch 64"]["value"]
 
 
 @real_data

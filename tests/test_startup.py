@@ -103,7 +103,7 @@ print(json.dumps(sorted(m for m in {modules!r} if m in sys.modules)), file=sys.s
 )
 def test_commands_on_a_trained_run_import_no_training_library(tiny_run, tmp_path, verb, args):
     """A trained model loads without Lightning, torchmetrics or gensim: a cold `textclass predict`
-    costs little more than `import torch` (benchmarks/startup.py --predict times it)."""
+    costs little more than `import torch` (benchmarks/startup.py times it)."""
     env = cli_env(tiny_run.data, tmp_path)
     code = LOAD_PROBE.format(env=env, args=[verb, f"ckpt_path={tiny_run.run}", *args], modules=TRAINING_ONLY)
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
