@@ -271,6 +271,28 @@ def test_parameter_count_matches_closed_form(name):
 # --- 6, 7: heads --------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+def test_bow_trains_through_one_fused_bag_with_the_same_values_and_gradients(sparse):
+    """In training the bag of embeddings takes the mean in one embedding_bag call (no [B, T, dim]
+    tensor); it gives what the masked mean of the word vectors gives, in value and gradient, an
+    empty sentence included, and the PAD row gets no gradient."""
+    torch.manual_seed(0)
+    embedding = build_embedding(VOCAB, DIM, torch.randn(VOCAB, DIM), freeze=False, sparse=sparse)
+    encoder = BagOfEmbeddings(embedding)
+    batch = make_batch(sentence(3, 1), sentence(1, 2), [], sentence(6, 3))
+    outputs, gradients = {}, {}
+    for training in (True, False):
+        encoder.train(training)
+        outputs[training] = encoder(batch)
+        outputs[training].pow(2).sum().backward()
+        gradients[training] = embedding.weight.grad.to_dense()
+        embedding.weight.grad = None
+    torch.testing.assert_close(outputs[True], outputs[False])
+    torch.testing.assert_close(gradients[True], gradients[False])
+    assert torch.equal(outputs[True][2], torch.zeros(DIM)) and torch.equal(gradients[True][0], torch.zeros(DIM))
+    assert gradients[True].abs().sum() > 0
+
+
 @pytest.mark.parametrize("labels_seen", [4, 3])  # 3: class 3 neither true nor predicted in any batch
 def test_training_totals_match_torchmetrics(labels_seen):
     from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score

@@ -12,7 +12,7 @@ import torch
 
 from helpers.data import builtin_dataset, write_tsv, SST2_ROWS
 from helpers.paths import real_data, REAL_DATA
-from textclass.data.batching import BucketBatchSampler, EpochShuffleSampler, Shard, ShardSampler, collate, padding_fraction
+from textclass.data.batching import BucketBatchSampler, EncodedDataset, EncodedTexts, EpochShuffleSampler, Shard, ShardSampler, collate, padding_fraction
 from textclass.data.cache import KEY_FILE
 from textclass.data.encoded import encode_dataset
 from textclass.embeddings import EmbeddingSpec, keyed_vectors, load_vectors
@@ -239,6 +239,29 @@ def test_collate_keeps_order_without_sorting_and_uses_pad_id():
     batch = collate([(np.array([7]), 1), (np.array([8, 9, 10]), 0)], pad_id=3)
     assert batch.input_ids.tolist() == [[7, 3, 3], [8, 9, 10]]
     assert batch.attention_mask.tolist() == [[True, False, False], [True, True, True]]
+
+
+@pytest.mark.parametrize("trial", range(12))
+def test_a_batch_fetched_at_once_equals_the_batch_of_its_examples(trial):
+    """The DataLoader's one-call fetch (EncodedDataset.__getitems__) pads with array operations: the
+    same Batch as collating the examples one by one, sorted or not, multi-label, extras and
+    empty sequences included."""
+    rng = np.random.default_rng(trial)
+    n = int(rng.integers(1, 30))
+    lengths = rng.integers(0 if trial % 4 == 0 else 1, 12, size=n)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    labels = rng.integers(0, 2, size=(n, 3)).astype(np.uint8) if trial % 2 else rng.integers(0, 4, size=n)
+    arrays = {"soft": rng.normal(size=(n, 3)).astype(np.float32)} if trial % 3 == 0 else None
+    dataset = EncodedDataset(EncodedTexts(rng.integers(1, 100, size=offsets[-1]).astype(np.int32), offsets, labels), arrays)
+    indices = rng.integers(0, n, size=int(rng.integers(1, n + 1))).tolist()
+    for sort in (False, True):
+        one_by_one = collate([dataset[i] for i in indices], pad_id=7, sort_by_length=sort)
+        at_once = collate(dataset.__getitems__(indices), pad_id=7, sort_by_length=sort)
+        for name in ("input_ids", "lengths", "attention_mask", "labels"):
+            expected, got = getattr(one_by_one, name), getattr(at_once, name)
+            assert got.dtype == expected.dtype and torch.equal(got, expected), name
+        assert at_once.extras.keys() == one_by_one.extras.keys()
+        assert all(torch.equal(at_once.extras[k], one_by_one.extras[k]) for k in at_once.extras)
 
 
 def test_lightning_moves_a_batch_through_its_to_method_extras_included():

@@ -153,10 +153,45 @@ class EncodedDataset(Dataset):
         e = self.encoded
         return e.ids[e.offsets[i] : e.offsets[i + 1]], e.labels[i], {name: values[i] for name, values in self.arrays.items()}
 
+    def __getitems__(self, indices: Sequence[int]) -> Rows:
+        """A batch's examples at once (the DataLoader asks for them so): collate pads them with array
+        operations instead of a Python step per example, which cost a small model a third of its epoch."""
+        return Rows(self, np.asarray(indices, dtype=np.int64))
 
-def collate(examples: Sequence[Example], pad_id: int = 0, sort_by_length: bool = False) -> Batch:
+
+@dataclass
+class Rows:
+    """Some examples of an EncodedDataset, by index: what `collate` turns into a Batch in one go."""
+
+    dataset: EncodedDataset
+    indices: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def collate(self, pad_id: int, sort_by_length: bool) -> Batch:
+        encoded, indices = self.dataset.encoded, self.indices
+        starts, lengths = encoded.offsets[indices], encoded.offsets[indices + 1] - encoded.offsets[indices]
+        if sort_by_length:  # stable, so equal lengths keep their input order
+            order = np.argsort(-lengths, kind="stable")
+            indices, starts, lengths = indices[order], starts[order], lengths[order]
+        steps = np.arange(int(lengths.max(initial=0)))
+        real = steps[None, :] < lengths[:, None]
+        positions = np.where(real, starts[:, None] + steps[None, :], 0)
+        padded = np.where(real, encoded.ids[positions] if len(encoded.ids) else 0, pad_id).astype(np.int64)
+        labels = torch.from_numpy(np.asarray(encoded.labels[indices]))
+        extras = {name: torch.from_numpy(np.asarray(values[indices])) for name, values in self.dataset.arrays.items()}
+        return Batch(
+            torch.from_numpy(padded), torch.from_numpy(lengths.astype(np.int64)), torch.from_numpy(real),
+            labels.float() if labels.ndim == 2 else labels.long(), extras,
+        )
+
+
+def collate(examples: Sequence[Example] | Rows, pad_id: int = 0, sort_by_length: bool = False) -> Batch:
     """Pad to the longest sequence with `pad_id`; optionally order the batch by length, longest first.
     The examples' per-example arrays are stacked into the batch's `extras`."""
+    if isinstance(examples, Rows):
+        return examples.collate(pad_id, sort_by_length)
     if sort_by_length:
         # stable, so equal lengths keep their input order
         examples = sorted(examples, key=lambda ex: -len(ex[0]))

@@ -135,17 +135,13 @@ class ClassifierModule(L.LightningModule):
         model = self.model
         logits = model(batch)
         loss = model.compute_loss(logits, batch.labels)
-        metrics: MetricCollection = getattr(self, f"{stage}_metrics")
         # multi-label: the decisions (0/1, which the metrics' 0.5 threshold keeps), so per-label thresholds apply
         scores = model.decide(model.probabilities(logits)).float() if model.multi_label else logits
         targets = batch.labels.long()
-        metrics.update(scores, targets)
+        getattr(self, f"{stage}_metrics").update(scores, targets)
         getattr(self, f"{stage}_per_class").update(scores, targets)
-        loss_mean: MeanMetric = getattr(self, f"{stage}_loss")
-        loss_mean.update(loss.detach(), len(batch))
-        # torchmetrics sync their states over DDP processes themselves
-        self.log(metric(stage, "loss"), loss_mean, on_step=False, on_epoch=True, prog_bar=True)
-        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch))
+        getattr(self, f"{stage}_loss").update(loss.detach(), len(batch))
+        # logged once, at the epoch's end: a self.log call a step costs more than a small model's step
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._evaluation_step(batch, "val")
@@ -154,12 +150,11 @@ class ClassifierModule(L.LightningModule):
         self._evaluation_step(batch, "test")
 
     def on_validation_epoch_end(self) -> None:
+        figures = self._log_stage("val")
         # the sanity check before training scores the untrained model on a few batches: not an epoch
         if not self._sanity_checking():
-            # compute() before Lightning resets the collection at epoch end
-            self.val_acc_best.update(self.val_metrics["acc"].compute())
+            self.val_acc_best.update(figures[metric(VAL, "acc")])
             self.log(VAL_ACC_BEST, self.val_acc_best.compute(), prog_bar=True)
-        self._log_per_class("val")
 
     def _sanity_checking(self) -> bool:
         """The trainer's sanity check is running (False outside a Trainer: a module scored by hand)."""
@@ -169,16 +164,26 @@ class ClassifierModule(L.LightningModule):
             return False
 
     def on_test_epoch_end(self) -> None:
-        self._log_per_class("test")
+        self._log_stage("test")
 
-    def _log_per_class(self, stage: str) -> None:
+    def _log_stage(self, stage: str) -> dict[str, torch.Tensor]:
+        """Log the epoch's loss and metrics of `stage` (their states summed over DDP processes by
+        torchmetrics' compute), per class too, and reset them; returns the summary figures."""
+        loss_mean: MeanMetric = getattr(self, f"{stage}_loss")
+        metrics: MetricCollection = getattr(self, f"{stage}_metrics")
         per_class: MetricCollection = getattr(self, f"{stage}_per_class")
+        figures = {metric(stage, "loss"): loss_mean.compute(), **metrics.compute()}
         results = per_class.compute()
-        per_class.reset()
+        by_class = {}
         for i, name in enumerate(self.model.class_names):
             key = str(name).replace("/", "-")
-            self.log(metric(stage, f"precision/{key}"), results["precision"][i])
-            self.log(metric(stage, f"recall/{key}"), results["recall"][i])
+            by_class[metric(stage, f"precision/{key}")] = results["precision"][i]
+            by_class[metric(stage, f"recall/{key}")] = results["recall"][i]
+        for state in (loss_mean, metrics, per_class):
+            state.reset()
+        self.log_dict(figures, prog_bar=True)
+        self.log_dict(by_class)
+        return figures
 
     # --- exact resume: the random state travels with the checkpoint ---------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
