@@ -125,7 +125,7 @@ def test_a_trained_run_is_inspected_the_same_way(tiny_run: TinyRun):
 def test_bad_input_is_one_error_naming_it(net, tmp_path):
     with pytest.raises(ConfigError, match="is not a textclass-train run directory"):
         textclass.network(tmp_path)
-    with pytest.raises(ConfigError, match="no such run directory"):
+    with pytest.raises(ConfigError, match="checkpoint not found: .*missing"):
         textclass.network(tmp_path / "missing")
     with pytest.raises(DataError, match=r"texts\[1\] is 3 \(int\), not a string"):
         net.logits(["fine", 3])

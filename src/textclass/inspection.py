@@ -38,7 +38,7 @@ from textclass.data.dataset import Examples, TextDataset
 from textclass.data.labels import LabelSet
 from textclass.errors import ConfigError, DataError
 from textclass.models.classifier import TextClassifier
-from textclass.run_files import CHECKPOINT_DIR, RUN_CONFIG, SELECTED
+from textclass.run_files import SELECTED
 from textclass.tokenizers import Features
 from textclass.training.checkpoint import load_run, text_batches
 from textclass.training.inference import checked_texts
@@ -232,11 +232,6 @@ def network(source: str | Path | Sequence[str] = (), checkpoint: str = SELECTED)
 
 
 def trained_network(path: Path, checkpoint: str) -> Network:
-    path = path.expanduser()
-    if path.is_dir() and not ((path / RUN_CONFIG).is_file() and (path / CHECKPOINT_DIR).is_dir()):
-        raise ConfigError(f"{path} is not a textclass-train run directory (no {RUN_CONFIG} and {CHECKPOINT_DIR}/); pass a run directory or a .ckpt file inside one")
-    if not path.exists():
-        raise ConfigError(f"{path}: no such run directory or checkpoint file")
-    run = load_run(path, checkpoint)
+    run = load_run(path.expanduser(), checkpoint)
     return Network(run.cfg, run.dataset, run.features, run.labels, run.model, trained=True)
 

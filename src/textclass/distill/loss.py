@@ -58,7 +58,7 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
 
 @dataclass(frozen=True)
 class DistillationObjective:
-    """The model's training objective while distilling (TextClassifier.objective): the plain loss
+    """The training objective while distilling (ClassifierModule.objective): the plain loss
     mixed with the distillation term against the teacher's logits the batch carries."""
 
     alpha: float

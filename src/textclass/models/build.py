@@ -48,7 +48,7 @@ def build_model(cfg: DictConfig, features: Features, labels: LabelSet, class_wei
     # cfg.model's other keys are the training recipe's (training.module.training_module); plain
     # containers, so checkpoints record them in a form torch's weights_only loads
     params = inspect.signature(locate_target(cfg.model._target_, "model._target_")).parameters
-    options = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k in params and k != "encoder"}
+    options = {k: plain(cfg.model[k]) for k in cfg.model if k in params and k != "encoder"}
     model = instantiate(
         {"_target_": cfg.model._target_, **options},
         encoder=encoder,
@@ -62,6 +62,11 @@ def build_model(cfg: DictConfig, features: Features, labels: LabelSet, class_wei
     if digest is not None:
         model.checkpoint_notes["features"] = digest
     return model
+
+
+def plain(value: object) -> object:
+    """A config value as plain Python (lists and dicts, interpolations resolved)."""
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
 def check_encoder(encoder: object, target: str) -> None:

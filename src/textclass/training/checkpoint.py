@@ -129,8 +129,10 @@ def load_run(path: str | Path, checkpoint: str = SELECTED, run_dir: Path | None 
     `run_checkpoint`) or a checkpoint file inside one; or, given the `run_dir` it belongs to, a
     checkpoint file anywhere. Logs which file it loaded (at `log_level`)."""
     path = Path(path).expanduser().resolve()
-    if path.is_dir() and (path / RUN_CONFIG).is_file() and not (path / CHECKPOINT_DIR).is_dir():
-        raise ConfigError(f"{path} is not a textclass-train run directory (no {CHECKPOINT_DIR}/); pass a run directory or a .ckpt file inside one")
+    found = {RUN_CONFIG: (path / RUN_CONFIG).is_file(), f"{CHECKPOINT_DIR}/": (path / CHECKPOINT_DIR).is_dir()}
+    if path.is_dir() and not all(found.values()):
+        missing = " and ".join(name for name, ok in found.items() if not ok)
+        raise ConfigError(f"{path} is not a textclass-train run directory (no {missing}); pass a run directory or a .ckpt file inside one")
     ckpt = run_checkpoint(path, checkpoint)
     state = read_checkpoint(ckpt)
     run_dir = run_dir or find_run_dir(ckpt)
