@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,8 @@ from lightning.pytorch.utilities import move_data_to_device
 from helpers.cli import cli_env, failed_run, in_parallel, run_cli, run_ok, TinyRun
 from helpers.data import write_tiny_data, write_tsv, NEWS_ROWS
 from textclass.config.compose import compose_config
-from textclass.data.batching import EncodedDataset, EncodedTexts, collate
+from textclass.data.batching import EncodedDataset, EncodedTexts, Encoding, collate
+from textclass.distill.augment import AugmentSpec, augment, nearest_neighbours
 from textclass.distill.loss import LOGITS_KEY, DistillationObjective, DistillSpec, distillation_loss
 from textclass.distill.teacher import teacher_checkpoint, untouched_random_state
 from textclass.errors import ConfigError
@@ -217,7 +219,7 @@ def test_alpha_one_equals_plain_training_and_the_teacher_logits_are_cached(tiny_
     assert f"note: model.distill.teacher={teacher} is distill.teacher={teacher} now" in teacher_only.stderr
     assert "loaded from the cache" in log and "computed from" not in log, log[-3000:]
     assert cached_logits(tmp_path / "cache") == [cache_file] and cache_file.stat().st_mtime_ns == mtime
-    assert not torch.equal(state(tmp_path / "teacher_only")["head.weight"], plain_state["head.weight"])
+    assert not torch.equal(state(tmp_path / "teacher_only")["model.head.weight"], plain_state["model.head.weight"])
 
 
 def error_line(result) -> str:
@@ -261,3 +263,73 @@ def test_a_bert_run_is_a_teacher(tmp_path):
     logits = np.load(cache_file)
     assert logits.shape == (len(NEWS_ROWS) * 3, 4) and np.isfinite(logits).all()
     assert "test/acc" in json.loads((tmp_path / "student" / "metrics.json").read_text())
+
+
+# --- the augmented transfer set (Tang et al. 2019) ------------------------------------------------
+
+UNK = 1
+
+
+def sentences(*rows: list[int]) -> EncodedTexts:
+    return EncodedTexts.from_encoding(Encoding.from_lists(rows), np.zeros(len(rows), dtype=np.int64))
+
+
+def test_nearest_neighbours_by_cosine_never_the_word_itself():
+    vectors = np.array([[0, 0], [1, 0], [1, 0.1], [0, 1], [-1, 0], [0.9, 0.0]], dtype=np.float32)
+    found = nearest_neighbours(vectors, np.array([1, 2, 3, 4, 5]), k=2)
+    assert found.shape == (5, 2)
+    assert set(found[0]) == {2, 5}  # word 1: the two vectors along it, not itself
+    assert 3 not in found[0] and 4 not in found[0]
+    assert all(word not in row for word, row in zip([1, 2, 3, 4, 5], found))
+
+
+def test_each_operation_of_the_augmentation_alone():
+    train = sentences([2, 3, 4, 5, 6, 7, 8], [3, 4])
+    vectors = np.random.default_rng(0).normal(size=(10, 4)).astype(np.float32)
+    masked = augment(train, AugmentSpec(copies=3, mask=0.5, replace=0, ngram=0), UNK, vectors, special=(0,))
+    for copy in masked:  # positions kept, some words <unk>, never all
+        assert len(copy) in (7, 2) and (copy == UNK).any() and (copy != UNK).any()
+        original = train.ids[:7] if len(copy) == 7 else train.ids[7:]
+        assert np.array_equal(copy[copy != UNK], original[copy != UNK])
+    replaced = augment(train, AugmentSpec(copies=2, mask=0, replace=1.0, ngram=0, neighbours=2), UNK, vectors, special=(0,))
+    assert len(replaced) == 4 and all(len(c) in (7, 2) for c in replaced)
+    table = dict(zip(range(2, 9), nearest_neighbours(vectors, np.arange(2, 9), 2)))
+    for copy in replaced:  # every word one of its own two nearest neighbours
+        original = train.ids[:7] if len(copy) == 7 else train.ids[7:]
+        assert all(new in table[old] for old, new in zip(original.tolist(), copy.tolist()))
+    cut = augment(train, AugmentSpec(copies=20, mask=0, replace=0, ngram=1.0), UNK, vectors, special=(0,))
+    text = " ".join(map(str, train.ids[:7].tolist()))
+    for copy in cut:  # a contiguous piece of 1 to 5 words (the 2-word sentence: its 1-grams)
+        assert 1 <= len(copy) <= 5 and (" ".join(map(str, copy.tolist())) in text or len(copy) == 1)
+    again = augment(train, AugmentSpec(copies=20, mask=0, replace=0, ngram=1.0), UNK, vectors, special=(0,))
+    assert [c.tolist() for c in again] == [c.tolist() for c in cut]  # seeded
+
+
+@pytest.mark.parametrize(
+    "options, key",
+    [({"copies": -1}, "distill.augment.copies"), ({"mask": 1.5}, "distill.augment.mask"), ({"mask": 0.6, "replace": 0.6}, "mask \\+ replace"),
+     ({"neighbours": 0}, "distill.augment.neighbours")],
+)
+def test_bad_augmentation_options_name_the_key(options, key):
+    with pytest.raises(ConfigError, match=key):
+        AugmentSpec(**options)
+
+
+@pytest.mark.slow
+def test_an_augmented_transfer_set_joins_the_training_examples(tiny_run: TinyRun, tmp_path):
+    """The teacher labels the copies (logits cached), they train with the 30 headlines, and a setting
+    that leaves no usable copy is one error line."""
+    env = cli_env(tiny_run.data, tmp_path)
+    teacher = ["distill=kd", f"distill.teacher={tiny_run.run}"]
+    augmented, nothing_left = in_parallel(
+        lambda: run_ok([*STUDENT_ARGS, "hydra.run.dir=augmented", *teacher, "distill.augment.copies=3"], cwd=tmp_path, env=env),
+        lambda: run_cli([*STUDENT_ARGS, "hydra.run.dir=none", *teacher, "distill.augment.copies=2", "distill.augment.mask=1.0",
+                         "distill.augment.replace=0"], cwd=tmp_path, env=env),
+    )
+    log = augmented.stderr + augmented.stdout
+    made = int(re.search(r"augmented transfer set: (\d+) sentences from 30 training sentences", log)[1])
+    assert 30 < made <= 90, log[-3000:]
+    metrics = json.loads((tmp_path / "augmented" / "metrics.json").read_text())
+    assert metrics["train/examples"] == 30 + made
+    assert len(cached_logits(tmp_path / "cache")) == 2  # the training set's and the transfer set's
+    assert "made no usable sentence from the 30 training sentences" in error_line(nothing_left)

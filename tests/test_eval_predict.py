@@ -147,8 +147,8 @@ def test_multichannel_run_loads_and_explains(data_dir, tmp_path):
     state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
     embedding = load_run(ckpt).model.encoder.embedding
     assert isinstance(embedding, MultichannelEmbedding) and embedding.embedding_dim == 100  # 2 x GloVe 50d
-    assert torch.equal(embedding.static.weight, state["encoder.embedding.static.weight"])
-    assert torch.equal(embedding.tuned.weight, state["encoder.embedding.tuned.weight"])
+    assert torch.equal(embedding.static.weight, state["model.encoder.embedding.static.weight"])
+    assert torch.equal(embedding.tuned.weight, state["model.encoder.embedding.tuned.weight"])
     assert not torch.equal(embedding.static.weight, embedding.tuned.weight)  # two epochs of fine-tuning
     result = _predict(tmp_path, data_dir, f"ckpt_path={ckpt}", "text=Fed raises rates", "explain=true")
     record = json.loads(result.stdout)

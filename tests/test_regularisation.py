@@ -156,7 +156,7 @@ def test_word_dropout_and_max_norm_through_the_cli(tmp_path):
     common = ("textclass-train", "trainer.max_epochs=2", "data.batch_size=4", "trainer.accelerator=cpu", "trainer.enable_progress_bar=false")
     run_ok([*common, "hydra.run.dir=run", "model.word_dropout=0.3", "model.max_norm=0.05"], cwd=tmp_path, env=env)
     state = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    assert (state["state_dict"]["head.weight"].norm(dim=1) <= 0.05 + 1e-6).all()
+    assert (state["state_dict"]["model.head.weight"].norm(dim=1) <= 0.05 + 1e-6).all()
     assert state["hyper_parameters"]["unk_id"] == 1  # news keeps unknown words as <unk>, id 1
     assert "test/acc" in json.loads((tmp_path / "run" / "metrics.json").read_text())
     # SST-2's vocabulary drops unknown words: there is no <unk> to write

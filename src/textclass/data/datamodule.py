@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from textclass.data.batching import BucketBatchSampler, EncodedDataset, EncodedTexts, EpochShuffleSampler, Shard, ShardSampler, collate
+from textclass.data.batching import BucketBatchSampler, EncodedDataset, EncodedTexts, Encoding, EpochShuffleSampler, Shard, ShardSampler, collate
 from textclass.data.dataset import Examples, TextDataset
 from textclass.data.labels import LabelSet
 from textclass.errors import ConfigError, DataError
@@ -158,6 +158,17 @@ class TextClassificationDataModule(L.LightningDataModule):
             (directory / SPLIT_FILE).write_text(json.dumps(record))
             log.info("%s: which rows of %s went to which split: %s", self.dataset.name, record["source"], directory / SPLIT_FILE)
 
+    def add_train_examples(self, extra: EncodedTexts) -> None:
+        """Append `extra` (ids in this run's vocabulary, with labels) to the train split: a plug-in's
+        way in, e.g. distillation's augmented transfer set. Before any `add_example_array`, whose
+        rows then cover these examples too, after the train split's own."""
+        if self.example_arrays:
+            raise ValueError(f"add training examples before the per-example arrays ({sorted(self.example_arrays)} are attached)")
+        splits = self._encoded().splits
+        train = splits["train"]
+        joined = Encoding.concat([Encoding(train.ids, train.offsets), Encoding(extra.ids, extra.offsets)])
+        splits["train"] = EncodedTexts.from_encoding(joined, np.concatenate([train.labels, extra.labels]))
+
     def add_example_array(self, name: str, values: np.ndarray) -> None:
         """Attach `values` (row i for training example i, in the order of `train_examples`) to the
         train split: each training batch carries its rows as `Batch.extras[name]` (a plug-in's way in,
@@ -165,6 +176,9 @@ class TextClassificationDataModule(L.LightningDataModule):
         if len(values) != len(self._split("train")):
             raise ValueError(f"{name}: {len(values)} rows for {len(self._split('train'))} training examples")
         self.example_arrays[name] = values
+
+    def train_split(self) -> EncodedTexts:
+        return self._split("train")
 
     def train_labels(self) -> np.ndarray:
         return self._split("train").labels

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import logging
+import time
+from typing import Any
 
 import lightning as L
+import numpy as np
 from lightning.pytorch.callbacks import Callback
 
+from textclass.data.batching import EncodedTexts, Encoding
+from textclass.data.dataset import Examples
+from textclass.distill.augment import AugmentSpec, augment
 from textclass.distill.loss import LOGITS_KEY, DistillationObjective, DistillSpec
-from textclass.distill.teacher import teacher_checkpoint, teacher_logits
+from textclass.distill.teacher import teacher_checkpoint, teacher_logits, teacher_mask_text
+from textclass.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -17,10 +24,12 @@ class Distillation(Callback):
     """At the start of fit: the teacher run's logits of every training example, checked (same classes,
     same splits) and cached, travel in the training batches, and the model's training loss becomes
     alpha * its loss + (1 - alpha) * T^2 * KL(teacher || student) (distill/loss.py). Validation and
-    test stay plain."""
+    test stay plain. With `augment.copies` > 0 the teacher also labels an augmented transfer set
+    (distill/augment.py), which joins the training examples with the teacher's label as theirs."""
 
-    def __init__(self, teacher: str, alpha: float = 0.5, temperature: float = 2.0) -> None:
+    def __init__(self, teacher: str, alpha: float = 0.5, temperature: float = 2.0, augment: dict[str, Any] | None = None) -> None:
         self.spec = DistillSpec(teacher, alpha, temperature)
+        self.augment = AugmentSpec(**(augment or {}))
         teacher_checkpoint(teacher)  # a teacher that is not a run: one error, before any data is read
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -30,5 +39,48 @@ class Distillation(Callback):
         if LOGITS_KEY not in data.example_arrays:
             found = teacher_logits(self.spec.teacher, data.train_examples(), data.dataset, data.resplit, data.labels, data.cache_dir, data.eval_batch_size)
             log.info("distilling from %s: its logits of the %d training examples travel in the training batches", found.checkpoint, len(found.logits))
-            data.add_example_array(LOGITS_KEY, found.logits)
+            logits = found.logits
+            if self.augment.copies:
+                logits = np.concatenate([logits, self.add_transfer_set(data, pl_module.model.multi_label)])
+            data.add_example_array(LOGITS_KEY, logits)
         pl_module.objective = DistillationObjective(float(self.spec.alpha), float(self.spec.temperature), pl_module.model.multi_label)
+
+    def add_transfer_set(self, data: Any, multi_label: bool) -> np.ndarray:
+        """Augmented copies of the training sentences, labelled by the teacher (its logits, and its
+        decision as their label), added to the train split; returns their logits."""
+        features, spec = data.features, self.augment
+        unk_id = getattr(features, "unk_id", None)
+        if unk_id is None or not hasattr(features, "vocab"):
+            raise ConfigError(
+                "distill.augment works on word ids and masks words as <unk>: it needs a student with word tokenization "
+                "and <unk> in its vocabulary (data.vocab.drop_unknown=false); or set distill.augment.copies=0"
+            )
+        if data.dataset.text_pair_column:
+            raise ConfigError("distill.augment makes new single sentences; this dataset has sentence pairs: set distill.augment.copies=0")
+        train = data.train_split()
+        start = time.perf_counter()
+        copies = augment(train, spec, unk_id, features.embedding_init().vectors, special=(features.pad_id,))
+        if not copies:
+            raise ConfigError(
+                f"distill.augment: copies={spec.copies} with mask={spec.mask}, replace={spec.replace}, ngram={spec.ngram} made no usable "
+                f"sentence from the {len(train)} training sentences (every copy came out empty, all <unk> or unchanged); "
+                "lower distill.augment.mask, or raise distill.augment.replace or ngram"
+            )
+        mask = teacher_mask_text(self.spec.teacher)
+        texts = [teacher_text(ids, features.token_strings(ids.tolist()), unk_id, mask) for ids in copies]
+        made = time.perf_counter() - start
+        transfer = Examples(texts, np.zeros(len(texts), dtype=np.int64), np.arange(len(texts)))
+        found = teacher_logits(self.spec.teacher, transfer, data.dataset, data.resplit, data.labels, data.cache_dir, data.eval_batch_size)
+        labels = (found.logits > 0).astype(np.uint8) if multi_label else found.logits.argmax(1).astype(np.int64)
+        data.add_train_examples(EncodedTexts.from_encoding(Encoding.from_lists(copies), labels))
+        log.info(
+            "augmented transfer set: %d sentences from %d training sentences (%.1f s), labelled by the teacher (%s); "
+            "the student trains on %d examples", len(copies), len(train), made,
+            "from the cache" if found.from_cache else f"{found.seconds:.1f} s", len(train) + len(copies),
+        )
+        return found.logits
+
+
+def teacher_text(ids: np.ndarray, words: list[str], unk_id: int, mask: str) -> str:
+    """A copy as the teacher reads it: its words, with `mask` (nothing, when empty) for <unk>."""
+    return " ".join(word for word in (mask if token == unk_id else word for token, word in zip(ids, words)) if word)

@@ -134,12 +134,21 @@ def compute_teacher_logits(ckpt: Path, run_dir: Path, examples: Examples, batch_
     return logits.float().numpy()
 
 
+def teacher_mask_text(teacher: str) -> str:
+    """What the teacher reads where the student's augmented copy has <unk>: its tokenizer's mask
+    token (BERT's [MASK]); nothing for a word model, which has none."""
+    cfg = load_run_config(find_run_dir(teacher_checkpoint(teacher)))
+    tokenizer = instantiate(cfg.tokenizer)
+    return getattr(getattr(tokenizer, "hf_tokenizer", None), "mask_token", None) or ""
+
+
 @dataclass(frozen=True)
 class TeacherLogits:
     logits: np.ndarray  # float32 [N, C], row i for the train split's example i
     checkpoint: Path
     cache_entry: Path | None  # where they are cached (None: no paths.cache_dir)
     from_cache: bool
+    seconds: float = 0.0  # computing them (0: from the cache)
 
 
 def teacher_logits(
@@ -163,22 +172,25 @@ def teacher_logits(
         check_splits(teacher, teacher_cfg, dataset, resplit, digest)
         checkpoint_digest = digest(ckpt)
 
+    timing = {"seconds": 0.0}
+
     def build(directory: Path) -> None:
         start = time.perf_counter()
         logits = compute_teacher_logits(ckpt, run_dir, examples, batch_size)
-        log.info("teacher logits of %d train examples computed from %s in %.1fs", len(logits), ckpt, time.perf_counter() - start)
+        timing["seconds"] = time.perf_counter() - start
+        log.info("teacher logits of %d examples computed from %s in %.1fs", len(logits), ckpt, timing["seconds"])
         np.save(directory / LOGITS_FILE, logits)
 
     if cache_dir is None:
         with tempfile.TemporaryDirectory() as tmp:
             build(Path(tmp))
-            result = TeacherLogits(np.load(Path(tmp) / LOGITS_FILE), ckpt, None, False)
+            result = TeacherLogits(np.load(Path(tmp) / LOGITS_FILE), ckpt, None, False, timing["seconds"])
     else:
         parts = {"version": CACHE_VERSION, "checkpoint": checkpoint_digest, "examples": fingerprint(examples), "classes": list(labels.values)}
         entry, hit = cached_dir(Path(cache_dir), CACHE_PREFIX, parts, build)
-        result = TeacherLogits(np.load(entry / LOGITS_FILE), ckpt, entry, hit)
+        result = TeacherLogits(np.load(entry / LOGITS_FILE), ckpt, entry, hit, timing["seconds"])
         if hit:
-            log.info("teacher logits of %d train examples loaded from the cache %s", len(result.logits), entry / LOGITS_FILE)
+            log.info("teacher logits of %d examples loaded from the cache %s", len(result.logits), entry / LOGITS_FILE)
     if result.logits.shape != (len(examples), len(labels)):
         raise DataError(f"{result.cache_entry or ckpt}: teacher logits of shape {result.logits.shape}, expected {(len(examples), len(labels))}; delete the cache entry")
     return result
