@@ -110,20 +110,17 @@ class LoopSettings:
 
 
 def textclass_run(overrides: Sequence[str], loop: LoopSettings, output_dir: Path, callbacks: Sequence[L.Callback] = ()) -> RunResult:
-    """`textclass-train <overrides>` as build_model builds it, trained by a bare Lightning Trainer (no
+    """`textclass-train <overrides>` as the training recipe builds it, trained by a bare Lightning Trainer (no
     logger, checkpoints or validation during training) and timed by StepClock; val/acc after it when asked.
     callbacks: more Lightning callbacks for the training run (e.g. a utilisation sampler)."""
-    from hydra.utils import instantiate
-
     from textclass.metric_names import VAL_ACC
-    from textclass.models.build import build_model
+    from textclass.training.module import training_module
+    from textclass.training.recipe import build_data_and_model
 
     cfg = compose_config([*overrides, f"seed={loop.seed}"], output_dir)
     L.seed_everything(loop.seed, verbose=False)
-    datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-    model = build_model(cfg, datamodule.features, datamodule.labels)
+    datamodule, network = build_data_and_model(cfg)
+    model = training_module(cfg, network, datamodule.features)
     common = dict(accelerator=loop.accelerator, devices=1, precision=loop.precision, logger=False,
                   enable_progress_bar=False, enable_model_summary=False)
     clock = StepClock(loop.timing_warmup)
@@ -141,7 +138,7 @@ def textclass_run(overrides: Sequence[str], loop: LoopSettings, output_dir: Path
     if loop.compile:
         # the encoder, in place (Module.compile): compiling the whole LightningModule would trace
         # training_step's self.log calls, which dynamo cannot; the head is one linear layer
-        model.encoder.compile(backend=loop.compile_backend)
+        model.model.encoder.compile(backend=loop.compile_backend)
     start = time.perf_counter()
     trainer.fit(model, datamodule=datamodule)
     train_wall_s = time.perf_counter() - start

@@ -22,8 +22,8 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from benchmarks._common import CONF, RESULTS_DIR, default_data_dir, quiet_training, require_data, row, write_results
-from textclass.models.build import build_model
-from textclass.training.recipe import train
+from textclass.training.module import training_module
+from textclass.training.recipe import build_data_and_model, train
 
 MODELS = ("bow", "mlp", "rnn", "lstm", "gru", "cnn", "textcnn", "attention", "bert")
 BATCH_SIZE = 64
@@ -74,12 +74,8 @@ def throughput(
     dataset = [] if any(o.startswith("data=") for o in extra) else ["data=news"]
     cfg = compose_config([f"model={model_name}", *dataset, f"data.batch_size={batch_size}", *extra], output_dir)
     L.seed_everything(0, verbose=False)
-    from hydra.utils import instantiate
-
-    datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-    model = build_model(cfg, datamodule.features, datamodule.labels)
+    datamodule, network = build_data_and_model(cfg)
+    model = training_module(cfg, network, datamodule.features)
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     timer = StepTimer(warmup)
     trainer = L.Trainer(
