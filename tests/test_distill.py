@@ -284,25 +284,33 @@ def test_nearest_neighbours_by_cosine_never_the_word_itself():
 
 
 def test_each_operation_of_the_augmentation_alone():
-    train = sentences([2, 3, 4, 5, 6, 7, 8], [3, 4])
+    train = sentences([2, 3, 4, 5, 6, 7, 8], [3, UNK])
+    words = [["w2", "w3", "w4", "w5", "w6", "w7", "w8"], ["w3", "rare"]]  # "rare": <unk> to the student
+    vocabulary = ["<pad>", "<unk>", *(f"v{i}" for i in range(2, 10))]
     vectors = np.random.default_rng(0).normal(size=(10, 4)).astype(np.float32)
-    masked = augment(train, AugmentSpec(copies=3, mask=0.5, replace=0, ngram=0), UNK, vectors, special=(0,))
-    for copy in masked:  # positions kept, some words <unk>, never all
-        assert len(copy) in (7, 2) and (copy == UNK).any() and (copy != UNK).any()
-        original = train.ids[:7] if len(copy) == 7 else train.ids[7:]
-        assert np.array_equal(copy[copy != UNK], original[copy != UNK])
-    replaced = augment(train, AugmentSpec(copies=2, mask=0, replace=1.0, ngram=0, neighbours=2), UNK, vectors, special=(0,))
-    assert len(replaced) == 4 and all(len(c) in (7, 2) for c in replaced)
+
+    def run(**options) -> list:
+        return augment(train, words, AugmentSpec(**options), UNK, vectors, vocabulary, special=(0,))
+
+    for copy in run(copies=3, mask=0.5, replace=0, ngram=0):  # positions kept, some words masked
+        original = train.ids[:7] if len(copy.ids) == 7 else train.ids[7:]
+        kept = copy.ids != UNK
+        assert kept.any() and np.array_equal(copy.ids[kept], original[kept])
+        # the teacher reads None where the copy masked, the word itself where it kept one
+        assert all(w is None or w in words[0] + words[1] for w in copy.words)
+    replaced = run(copies=2, mask=0, replace=1.0, ngram=0, neighbours=2)
+    assert len(replaced) == 4
     table = dict(zip(range(2, 9), nearest_neighbours(vectors, np.arange(2, 9), 2)))
-    for copy in replaced:  # every word one of its own two nearest neighbours
-        original = train.ids[:7] if len(copy) == 7 else train.ids[7:]
-        assert all(new in table[old] for old, new in zip(original.tolist(), copy.tolist()))
-    cut = augment(train, AugmentSpec(copies=20, mask=0, replace=0, ngram=1.0), UNK, vectors, special=(0,))
-    text = " ".join(map(str, train.ids[:7].tolist()))
-    for copy in cut:  # a contiguous piece of 1 to 5 words (the 2-word sentence: its 1-grams)
-        assert 1 <= len(copy) <= 5 and (" ".join(map(str, copy.tolist())) in text or len(copy) == 1)
-    again = augment(train, AugmentSpec(copies=20, mask=0, replace=0, ngram=1.0), UNK, vectors, special=(0,))
-    assert [c.tolist() for c in again] == [c.tolist() for c in cut]  # seeded
+    for copy in replaced:  # every known word one of its two nearest neighbours; <unk> stays, read as "rare"
+        original = train.ids[:7] if len(copy.ids) == 7 else train.ids[7:]
+        for old, new, word in zip(original.tolist(), copy.ids.tolist(), copy.words):
+            assert (new == UNK and word == "rare") if old == UNK else (new in table[old] and word == vocabulary[new])
+    cut = run(copies=20, mask=0, replace=0, ngram=1.0)
+    text = " ".join(words[0])
+    for copy in cut:  # a contiguous piece of 1 to 5 words, read as the sentence's own words
+        assert 1 <= len(copy.ids) <= 5 and " ".join(copy.words) in text + " " + " ".join(words[1])
+    assert [c.ids.tolist() for c in run(copies=20, mask=0, replace=0, ngram=1.0)] == [c.ids.tolist() for c in cut]  # seeded
+    assert run(copies=3, mask=1.0, replace=0, ngram=0) == []  # all <unk>: nothing usable
 
 
 @pytest.mark.parametrize(

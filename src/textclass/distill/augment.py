@@ -3,14 +3,16 @@ Simple Neural Networks"): new sentences made from the training sentences, which 
 and the student then learns from, beside the training set itself.
 
 Each copy of a training sentence goes word by word: with probability `mask` the word becomes
-<unk> (the teacher reads its mask token there, when it has one, else nothing); else with
+<unk> (the teacher reads its mask token there, when it has one, else nothing; where the student has
+<unk> for a word its vocabulary lacks, the teacher still reads the word itself); else with
 probability `replace` it becomes one of its `neighbours` nearest words in the pretrained vectors
 (cosine; Tang et al. replace within the word's part of speech, which needs a tagger: the vectors'
 neighbours stand in); then, with probability `ngram`, the copy is cut to a random n-gram of 1 to 5
 of its words. Copies left without a known word, or the same as their sentence, are dropped.
 
 It works on the student's word ids (a student with word tokenization and <unk> in its vocabulary),
-seeded by `seed`, so every seed of a sweep distils from the same transfer set.
+drawn with `seed`. Words without a pretrained vector have random rows, which the run's seed draws:
+their neighbours, and so the transfer set, can differ between the seeds of a sweep.
 """
 
 from __future__ import annotations
@@ -67,38 +69,57 @@ def nearest_neighbours(vectors: np.ndarray, candidates: np.ndarray, k: int) -> n
     return found
 
 
-def augment(train: EncodedTexts, spec: AugmentSpec, unk_id: int, vectors: np.ndarray | None, special: tuple[int, ...] = ()) -> list[np.ndarray]:
-    """`spec.copies` augmented id sequences per training sentence, the unusable ones dropped.
+@dataclass
+class Copy:
+    """One augmented sentence: the student's word ids, and the words the teacher reads (None where
+    the copy masks a word; the training sentence's own word where the student has <unk> for it)."""
 
-    vectors: the student's embedding rows (neighbours for `replace`; None: no replacement).
-    special: ids never replaced nor used as a replacement (padding, <unk>, separators).
+    ids: np.ndarray
+    words: list[str | None]
+
+
+def augment(
+    train: EncodedTexts, words: list[list[str]], spec: AugmentSpec, unk_id: int, vectors: np.ndarray | None, vocabulary: list[str],
+    special: tuple[int, ...] = (),
+) -> list[Copy]:
+    """`spec.copies` augmented copies per training sentence, the unusable ones dropped.
+
+    words: each training sentence's words as the tokenizer gave them (one per id); vectors: the
+    student's embedding rows (neighbours for `replace`; None: no replacement); vocabulary: the word
+    of each id; special: ids never replaced nor used as a replacement (padding, <unk>, separators).
     """
     rng = np.random.default_rng(spec.seed)
-    words = np.setdiff1d(np.unique(train.ids), np.array([unk_id, *special]))
+    known = np.setdiff1d(np.unique(train.ids), np.array([unk_id, *special]))
     table = {}
-    if spec.replace and vectors is not None and len(words) > 1:
-        table = dict(zip(words.tolist(), nearest_neighbours(vectors, words, spec.neighbours)))
+    if spec.replace and vectors is not None and len(known) > 1:
+        table = dict(zip(known.tolist(), nearest_neighbours(vectors, known, spec.neighbours)))
     made = []
     for i in range(len(train)):
         sentence = train.ids[train.offsets[i] : train.offsets[i + 1]].astype(np.int64)
         for _ in range(spec.copies):
-            copy = transform(sentence, spec, unk_id, table, rng)
-            if len(copy) and (copy != unk_id).any() and not np.array_equal(copy, sentence):
-                made.append(copy)
+            ids, positions, masked = transform(sentence, spec, unk_id, table, rng)
+            if len(ids) and (ids != unk_id).any() and not np.array_equal(ids, sentence):
+                teacher = [None if m else words[i][p] if ids[k] == sentence[p] else vocabulary[ids[k]] for k, (p, m) in enumerate(zip(positions, masked))]
+                made.append(Copy(ids, teacher))
     return made
 
 
-def transform(sentence: np.ndarray, spec: AugmentSpec, unk_id: int, table: dict[int, np.ndarray], rng: np.random.Generator) -> np.ndarray:
-    """One augmented copy of `sentence` (word ids): masking, neighbour replacement, n-gram sampling."""
-    copy = sentence.copy()
-    draw = rng.random(len(copy))
-    copy[draw < spec.mask] = unk_id
-    for position in np.flatnonzero((draw >= spec.mask) & (draw < spec.mask + spec.replace)):
-        options = table.get(int(copy[position]))
+def transform(
+    sentence: np.ndarray, spec: AugmentSpec, unk_id: int, table: dict[int, np.ndarray], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One augmented copy of `sentence` (word ids): masking, neighbour replacement, n-gram sampling.
+    Returns (ids, the sentence position each comes from, whether the copy masked it)."""
+    ids = sentence.copy()
+    draw = rng.random(len(ids))
+    masked = draw < spec.mask
+    ids[masked] = unk_id
+    for position in np.flatnonzero(~masked & (draw < spec.mask + spec.replace)):
+        options = table.get(int(ids[position]))
         if options is not None and len(options):
-            copy[position] = options[rng.integers(len(options))]
-    if len(copy) > 1 and rng.random() < spec.ngram:
-        n = int(rng.integers(1, min(MAX_NGRAM, len(copy)) + 1))
-        start = int(rng.integers(0, len(copy) - n + 1))
-        copy = copy[start : start + n]
-    return copy
+            ids[position] = options[rng.integers(len(options))]
+    positions = np.arange(len(ids))
+    if len(ids) > 1 and rng.random() < spec.ngram:
+        n = int(rng.integers(1, min(MAX_NGRAM, len(ids)) + 1))
+        start = int(rng.integers(0, len(ids) - n + 1))
+        positions = positions[start : start + n]
+    return ids[positions], positions, masked[positions]

@@ -37,15 +37,16 @@ class Distillation(Callback):
             return
         data = trainer.datamodule
         if LOGITS_KEY not in data.example_arrays:
-            found = teacher_logits(self.spec.teacher, data.train_examples(), data.dataset, data.resplit, data.labels, data.cache_dir, data.eval_batch_size)
+            examples = data.train_examples()
+            found = teacher_logits(self.spec.teacher, examples, data.dataset, data.resplit, data.labels, data.cache_dir, data.eval_batch_size)
             log.info("distilling from %s: its logits of the %d training examples travel in the training batches", found.checkpoint, len(found.logits))
             logits = found.logits
             if self.augment.copies:
-                logits = np.concatenate([logits, self.add_transfer_set(data, pl_module.model.multi_label)])
+                logits = np.concatenate([logits, self.add_transfer_set(data, examples.texts, pl_module.model.multi_label)])
             data.add_example_array(LOGITS_KEY, logits)
         pl_module.objective = DistillationObjective(float(self.spec.alpha), float(self.spec.temperature), pl_module.model.multi_label)
 
-    def add_transfer_set(self, data: Any, multi_label: bool) -> np.ndarray:
+    def add_transfer_set(self, data: Any, texts: list[str], multi_label: bool) -> np.ndarray:
         """Augmented copies of the training sentences, labelled by the teacher (its logits, and its
         decision as their label), added to the train split; returns their logits."""
         features, spec = data.features, self.augment
@@ -59,7 +60,8 @@ class Distillation(Callback):
             raise ConfigError("distill.augment makes new single sentences; this dataset has sentence pairs: set distill.augment.copies=0")
         train = data.train_split()
         start = time.perf_counter()
-        copies = augment(train, spec, unk_id, features.embedding_init().vectors, special=(features.pad_id,))
+        words = [sentence_words(features, text, train.ids[train.offsets[i] : train.offsets[i + 1]]) for i, text in enumerate(texts)]
+        copies = augment(train, words, spec, unk_id, features.embedding_init().vectors, features.vocab.itos, special=(features.pad_id,))
         if not copies:
             raise ConfigError(
                 f"distill.augment: copies={spec.copies} with mask={spec.mask}, replace={spec.replace}, ngram={spec.ngram} made no usable "
@@ -67,12 +69,11 @@ class Distillation(Callback):
                 "lower distill.augment.mask, or raise distill.augment.replace or ngram"
             )
         mask = teacher_mask_text(self.spec.teacher)
-        texts = [teacher_text(ids, features.token_strings(ids.tolist()), unk_id, mask) for ids in copies]
         made = time.perf_counter() - start
-        transfer = Examples(texts, np.zeros(len(texts), dtype=np.int64), np.arange(len(texts)))
+        transfer = Examples([teacher_text(copy.words, mask) for copy in copies], np.zeros(len(copies), dtype=np.int64), np.arange(len(copies)))
         found = teacher_logits(self.spec.teacher, transfer, data.dataset, data.resplit, data.labels, data.cache_dir, data.eval_batch_size)
         labels = (found.logits > 0).astype(np.uint8) if multi_label else found.logits.argmax(1).astype(np.int64)
-        data.add_train_examples(EncodedTexts.from_encoding(Encoding.from_lists(copies), labels))
+        data.add_train_examples(EncodedTexts.from_encoding(Encoding.from_lists([copy.ids for copy in copies]), labels))
         log.info(
             "augmented transfer set: %d sentences from %d training sentences (%.1f s), labelled by the teacher (%s); "
             "the student trains on %d examples", len(copies), len(train), made,
@@ -81,6 +82,13 @@ class Distillation(Callback):
         return found.logits
 
 
-def teacher_text(ids: np.ndarray, words: list[str], unk_id: int, mask: str) -> str:
-    """A copy as the teacher reads it: its words, with `mask` (nothing, when empty) for <unk>."""
-    return " ".join(word for word in (mask if token == unk_id else word for token, word in zip(ids, words)) if word)
+def sentence_words(features: Any, text: str, ids: np.ndarray) -> list[str]:
+    """A training sentence's words, one per id: the tokenizer's (so the teacher reads a word the
+    student's vocabulary lacks), or the vocabulary's when they do not line up."""
+    words = features.tokenizer.tokenize(text)
+    return words if len(words) == len(ids) else features.token_strings(ids.tolist())
+
+
+def teacher_text(words: list[str | None], mask: str) -> str:
+    """A copy as the teacher reads it: `mask` (nothing, when empty) where the copy masked a word."""
+    return " ".join(word for word in (mask if w is None else w for w in words) if word)
