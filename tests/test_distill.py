@@ -125,7 +125,7 @@ def test_bad_distill_options_name_the_key(options, key):
 
 def test_a_misspelt_distill_option_is_named_before_anything_is_built():
     cfg = compose_config("train", ["distill=kd", "distill.teacher=a/run", "+distill.temprature=2", "paths.output_dir=out"])
-    with pytest.raises(ConfigError, match=r"distill\.temprature is not an option of Distillation; options: \['teacher', 'alpha', 'temperature'\]"):
+    with pytest.raises(ConfigError, match=r"distill\.temprature is not an option of Distillation; options: \['teacher', 'alpha', 'temperature', 'augment'\]"):
         check_config(cfg)
 
 

@@ -392,10 +392,25 @@ def test_sigkill_mid_epoch_leaves_a_loadable_checkpoint_that_resumes(world, tmp_
     state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     done = state["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
     assert done >= 1
-    assert not list((run / "checkpoints").glob(".*.tmp")), "a half-written checkpoint was left behind"
+    # a kill that lands mid-save leaves that save's temporary file beside last.ckpt, never in it
     run_ok(["textclass-train", f"resume={run}", f"trainer.max_epochs={done + 1}", "callbacks.early_stopping=null"], cwd=tmp_path, env=env)
     history = (run / "history.csv").read_text().splitlines()
     assert len(history) == 1 + done + 1  # header, the epochs before the kill, the resumed one
+    assert not list((run / "checkpoints").glob(".*.tmp")), "the resumed run left a killed save's temporary file behind"
+
+
+def test_the_next_save_sweeps_away_a_killed_saves_temporary_file(tmp_path):
+    from textclass.training.checkpoint_io import AtomicCheckpointIO
+
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    last.parent.mkdir()
+    killed = last.parent / ".last.ckpt.0badf00d.tmp"  # what a save killed mid-write leaves
+    killed.write_bytes(b"half a checkpoint")
+    other = last.parent / ".selected.ckpt.0badf00d.tmp"  # another checkpoint's: not this save's business
+    other.write_bytes(b"x")
+    AtomicCheckpointIO().save_checkpoint({"epoch": 3}, last)
+    assert not killed.exists() and other.exists()
+    assert torch.load(last, weights_only=True) == {"epoch": 3}
 
 
 def test_sigkill_mid_cache_build_leaves_no_orphan(tmp_path):

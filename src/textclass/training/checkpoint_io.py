@@ -21,9 +21,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None) -> None:
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options")
+        path = Path(path)
+        # a save killed mid-write (SIGKILL, power loss) leaves its temporary file: the next save of
+        # the same checkpoint (a resumed run's) sweeps it away; only the rank that saves runs this
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
         buffer = io.BytesIO()
         torch.save(checkpoint, buffer)
         try:
-            write_atomically(Path(path), buffer.getbuffer())
+            write_atomically(path, buffer.getbuffer())
         except WriteError as err:
             raise WriteError(f"could not save checkpoint: {err}; resume the run once there is room") from None
