@@ -79,6 +79,7 @@ SEARCH_PARAMETER = "optimizer.lr=tag(log, interval(1e-4, 1e-1))"
 N_TRIALS = "hydra.sweeper.n_trials="
 TRIALS_DIVISOR = 10
 TRIALS_UNSET = 2
+MAX_SEEDS = 2
 # `key=NAME` arguments whose file is written into the working directory first.
 INPUT_FILES = ("file", "input")
 # `--config-dir NAME` (the user's config folder): an empty folder of that name, so the built-in options serve
@@ -294,7 +295,12 @@ def fill(command: ReadmeCommand, run_dir: str, sweep_dir: str = "outputs/train/m
     unfilled = [a for a in args if UNFILLED.search(a)]
     if unfilled:
         raise ValueError(f"{command.where}: no rule in PLACEHOLDERS for {unfilled}: {command.text!r}")
-    return tuple(shorter_search(args))
+    return tuple(fewer_seeds(shorter_search(args)))
+
+
+def fewer_seeds(args: list[str]) -> list[str]:
+    """`seeds=N` run as seeds=MAX_SEEDS at most: five tiny-data runs of a recipe prove no more than two."""
+    return [f"seeds={min(int(a.removeprefix('seeds=')), MAX_SEEDS)}" if re.fullmatch(r"seeds=\d+", a) else a for a in args]
 
 
 def shorter_search(args: list[str]) -> list[str]:
@@ -504,6 +510,8 @@ def test_shell_line_parsing() -> None:
     assert fill(search, "r") == ("textclass-train", "-m", SEARCH_SWEEPER, SEARCH_PARAMETER, f"{N_TRIALS}{TRIALS_UNSET}")
     longer = ReadmeCommand(1, "", ("textclass-train", "-m", "hparams_search=x", f"{N_TRIALS}40", "y=1"), None)
     assert fill(longer, "r") == ("textclass-train", "-m", "hparams_search=x", f"{N_TRIALS}4", "y=1")
+    seeds = ReadmeCommand(1, "", ("textclass-train", "seeds=5", "experiment=best/news_bow"), None)
+    assert fill(seeds, "r") == ("textclass-train", f"seeds={MAX_SEEDS}", "experiment=best/news_bow")
 
 
 @pytest.mark.slow
