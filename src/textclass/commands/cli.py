@@ -29,7 +29,10 @@ MULTIRUN_FLAGS = ("-m", "--multirun")
 
 def fail(err: TextclassError) -> None:
     """The one way a command ends on bad input: `error: ...` on stderr, exit code 2."""
-    print(f"error: {err}", file=sys.stderr)
+    # one write with its newline: DDP ranks share stderr, and print's two writes (text, then "\n")
+    # could interleave with another rank's line
+    sys.stderr.write(f"error: {err}\n")
+    sys.stderr.flush()
     raise SystemExit(2) from None
 
 
