@@ -40,6 +40,12 @@ def write_atomically(path: Path, data: bytes | memoryview) -> None:
         raise WriteError(f"could not write {path} ({err.strerror or err}); {kept}. Free space in {path.parent} or choose another place") from None
 
 
+def temporaries_of(path: Path) -> list[Path]:
+    """The temporary files of writes to `path` (write_atomically's and temporary_beside's) that still
+    exist: another writer's in progress, or one a killed process left."""
+    return list(path.parent.glob(f".{path.name}.*.tmp"))
+
+
 def temporary_beside(path: Path) -> Path:
     """A temporary file name beside `path`, this process's and this call's own."""
     return path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"

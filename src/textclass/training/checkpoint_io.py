@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from textclass.files import WriteError, write_atomically
+from textclass.files import WriteError, temporaries_of, write_atomically
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -24,7 +24,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         path = Path(path)
         # a save killed mid-write (SIGKILL, power loss) leaves its temporary file: the next save of
         # the same checkpoint (a resumed run's) sweeps it away; only the rank that saves runs this
-        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        for stale in temporaries_of(path):
             stale.unlink(missing_ok=True)
         buffer = io.BytesIO()
         torch.save(checkpoint, buffer)

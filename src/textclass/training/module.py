@@ -241,9 +241,13 @@ def check_config(cfg: DictConfig) -> None:
     check_config_types(cfg, also={"model": ClassifierModule})
 
 
-def has_sparse_gradients(module: torch.nn.Module) -> bool:
-    """Some embedding table of `module` (the word embeddings, fastText's n-gram table) has sparse gradients."""
-    return any(isinstance(m, (torch.nn.Embedding, torch.nn.EmbeddingBag)) and m.sparse for m in module.modules())
+def sparse_tables(module: nn.Module) -> list[nn.Module]:
+    """The embedding tables of `module` with sparse gradients (word embeddings, fastText's n-gram table)."""
+    return [m for m in module.modules() if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.sparse]
+
+
+def has_sparse_gradients(module: nn.Module) -> bool:
+    return bool(sparse_tables(module))
 
 
 def check_optimizer(optimizer_factory, sparse: bool) -> None:
@@ -285,7 +289,7 @@ def parameter_groups(module: nn.Module) -> list[dict[str, Any]]:
     Decaying a bias or a norm scale only pulls it toward zero for no regularising benefit; sparse
     gradients do not support weight decay at all.
     """
-    sparse_weights = {id(m.weight) for m in module.modules() if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.sparse}
+    sparse_weights = {id(m.weight) for m in sparse_tables(module)}
     decay, no_decay = [], []
     for p in module.parameters():
         if p.requires_grad:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torchmetrics import Metric
 
-from textclass.models.metrics import macro_f1
+from textclass.models.metrics import confusion_matrix, macro_f1
 
 
 class TrainingTotals(Metric):
@@ -39,8 +39,7 @@ class TrainingTotals(Metric):
             self.label_counts += torch.stack([(predicted & truth).sum(0), (predicted & ~truth).sum(0), (~predicted & truth).sum(0)])
             self.rows += torch.stack([(predicted == truth).all(dim=1).sum(), torch.tensor(len(labels), device=labels.device)])
             return
-        cells = labels * self.num_classes + logits.argmax(dim=-1)
-        self.confusion += torch.bincount(cells, minlength=self.num_classes**2).view(self.num_classes, self.num_classes)
+        self.confusion += confusion_matrix(logits.argmax(dim=-1), labels, self.num_classes)
 
     def compute(self) -> dict[str, torch.Tensor]:
         if self.multi_label:
