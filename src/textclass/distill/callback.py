@@ -14,7 +14,7 @@ from textclass.data.batching import EncodedTexts, Encoding
 from textclass.data.dataset import Examples
 from textclass.distill.augment import AugmentSpec, augment
 from textclass.distill.loss import LOGITS_KEY, DistillationObjective, DistillSpec
-from textclass.distill.teacher import teacher_checkpoint, teacher_logits, teacher_mask_text
+from textclass.distill.teacher import Teacher, teacher_checkpoint
 from textclass.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -38,15 +38,15 @@ class Distillation(Callback):
         data = trainer.datamodule
         if LOGITS_KEY not in data.example_arrays:
             examples = data.train_examples()
-            found = teacher_logits(self.spec.teacher, examples, data.dataset, data.resplit, data.labels, data.cache_dir, data.eval_batch_size)
-            log.info("distilling from %s: its logits of the %d training examples travel in the training batches", found.checkpoint, len(found.logits))
-            logits = found.logits
+            teacher = Teacher(self.spec.teacher, data.dataset, data.resplit, data.labels, data.cache_dir)
+            logits = teacher.logits(examples, data.eval_batch_size).logits
+            log.info("distilling from %s: its logits of the %d training examples travel in the training batches", teacher.checkpoint, len(logits))
             if self.augment.copies:
-                logits = np.concatenate([logits, self.add_transfer_set(data, examples.texts, pl_module.model.multi_label)])
+                logits = np.concatenate([logits, self.add_transfer_set(data, teacher, examples.texts, pl_module.model.multi_label)])
             data.add_example_array(LOGITS_KEY, logits)
         pl_module.objective = DistillationObjective(float(self.spec.alpha), float(self.spec.temperature), pl_module.model.multi_label)
 
-    def add_transfer_set(self, data: Any, texts: list[str], multi_label: bool) -> np.ndarray:
+    def add_transfer_set(self, data: Any, teacher: Teacher, texts: list[str], multi_label: bool) -> np.ndarray:
         """Augmented copies of the training sentences, labelled by the teacher (its logits, and its
         decision as their label), added to the train split; returns their logits."""
         features, spec = data.features, self.augment
@@ -68,10 +68,10 @@ class Distillation(Callback):
                 f"sentence from the {len(train)} training sentences (every copy came out empty, all <unk> or unchanged); "
                 "lower distill.augment.mask, or raise distill.augment.replace or ngram"
             )
-        mask = teacher_mask_text(self.spec.teacher)
+        mask = teacher.mask_text()
         made = time.perf_counter() - start
         transfer = Examples([teacher_text(copy.words, mask) for copy in copies], np.zeros(len(copies), dtype=np.int64), np.arange(len(copies)))
-        found = teacher_logits(self.spec.teacher, transfer, data.dataset, data.resplit, data.labels, data.cache_dir, data.eval_batch_size)
+        found = teacher.logits(transfer, data.eval_batch_size)
         labels = (found.logits > 0).astype(np.uint8) if multi_label else found.logits.argmax(1).astype(np.int64)
         data.add_train_examples(EncodedTexts.from_encoding(Encoding.from_lists([copy.ids for copy in copies]), labels))
         log.info(

@@ -1,6 +1,6 @@
 """The teacher's side of distillation: which checkpoint, checked against the student's classes and
-splits (a teacher that saw the student's valid or test examples would leak them), and its logits of
-every training example, computed once from the student's own train split and cached under
+splits (a teacher that saw the student's valid or test examples would leak them) once, and its
+logits of the training examples (and of an augmented transfer set), each set computed once and cached under
 paths.cache_dir (keyed by the teacher checkpoint's content and the examples' data fingerprint, as
 predictions files carry it), so a rerun, a resume or a seed sweep does not compute them again.
 """
@@ -124,73 +124,75 @@ def untouched_random_state() -> Iterator[None]:
         np.random.set_state(numpy_state)
 
 
-def compute_teacher_logits(ckpt: Path, run_dir: Path, examples: Examples, batch_size: int) -> np.ndarray:
-    """The teacher's logits [N, C] of `examples` (with their pair texts), float32."""
-    with untouched_random_state():
-        run = load_run(ckpt, run_dir=run_dir)
-        if torch.cuda.is_available():
-            run.model.to("cuda")
-        logits = run.logits(examples.texts, batch_size, examples.pairs)
-    return logits.float().numpy()
-
-
-def teacher_mask_text(teacher: str) -> str:
-    """What the teacher reads where the student's augmented copy has <unk>: its tokenizer's mask
-    token (BERT's [MASK]); nothing for a word model, which has none."""
-    cfg = load_run_config(find_run_dir(teacher_checkpoint(teacher)))
-    tokenizer = instantiate(cfg.tokenizer)
-    return getattr(getattr(tokenizer, "hf_tokenizer", None), "mask_token", None) or ""
-
-
 @dataclass(frozen=True)
 class TeacherLogits:
-    logits: np.ndarray  # float32 [N, C], row i for the train split's example i
-    checkpoint: Path
+    logits: np.ndarray  # float32 [N, C], row i for example i
     cache_entry: Path | None  # where they are cached (None: no paths.cache_dir)
     from_cache: bool
     seconds: float = 0.0  # computing them (0: from the cache)
 
 
-def teacher_logits(
-    teacher: str,
-    examples: Examples,
-    dataset: TextDataset,
-    resplit: Resplit,
-    labels: LabelSet,
-    cache_dir: Path | None,
-    batch_size: int,
-) -> TeacherLogits:
-    """The teacher run's logits of the student's training `examples`, checked against leakage and
-    class mismatch first, from the cache when the same checkpoint has scored the same texts before."""
-    ckpt = teacher_checkpoint(teacher)
-    run_dir = find_run_dir(ckpt)
-    teacher_cfg = load_run_config(run_dir)
-    check_classes(teacher, LabelSet.load(run_dir / LABELS_FILE), labels)
-    with contextlib.ExitStack() as stack:
-        memo = Path(cache_dir) if cache_dir is not None else Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        digest = lambda path: content_digest(path, memo)  # noqa: E731
-        check_splits(teacher, teacher_cfg, dataset, resplit, digest)
-        checkpoint_digest = digest(ckpt)
+class Teacher:
+    """A teacher run resolved once for a student's data: its checkpoint found, its classes and splits
+    checked against the student's, its checkpoint's digest taken; asked for the logits of any number
+    of example sets, it loads its model at most once and caches each set's logits."""
 
-    timing = {"seconds": 0.0}
+    def __init__(self, teacher: str, dataset: TextDataset, resplit: Resplit, labels: LabelSet, cache_dir: Path | None) -> None:
+        self.name = teacher
+        self.checkpoint = teacher_checkpoint(teacher)
+        self.run_dir = find_run_dir(self.checkpoint)
+        self.config = load_run_config(self.run_dir)
+        self.labels = labels
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        check_classes(teacher, LabelSet.load(self.run_dir / LABELS_FILE), labels)
+        with contextlib.ExitStack() as stack:
+            memo = self.cache_dir if self.cache_dir is not None else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            digest = lambda path: content_digest(path, memo)  # noqa: E731
+            check_splits(teacher, self.config, dataset, resplit, digest)
+            self.checkpoint_digest = digest(self.checkpoint)
+        self._run: Any = None
 
-    def build(directory: Path) -> None:
-        start = time.perf_counter()
-        logits = compute_teacher_logits(ckpt, run_dir, examples, batch_size)
-        timing["seconds"] = time.perf_counter() - start
-        log.info("teacher logits of %d examples computed from %s in %.1fs", len(logits), ckpt, timing["seconds"])
-        np.save(directory / LOGITS_FILE, logits)
+    def mask_text(self) -> str:
+        """What the teacher reads where the student's augmented copy has <unk>: its tokenizer's mask
+        token (BERT's [MASK]); nothing for a word model, which has none."""
+        tokenizer = instantiate(self.config.tokenizer)
+        return getattr(getattr(tokenizer, "hf_tokenizer", None), "mask_token", None) or ""
 
-    if cache_dir is None:
-        with tempfile.TemporaryDirectory() as tmp:
-            build(Path(tmp))
-            result = TeacherLogits(np.load(Path(tmp) / LOGITS_FILE), ckpt, None, False, timing["seconds"])
-    else:
-        parts = {"version": CACHE_VERSION, "checkpoint": checkpoint_digest, "examples": fingerprint(examples), "classes": list(labels.values)}
-        entry, hit = cached_dir(Path(cache_dir), CACHE_PREFIX, parts, build)
-        result = TeacherLogits(np.load(entry / LOGITS_FILE), ckpt, entry, hit, timing["seconds"])
-        if hit:
-            log.info("teacher logits of %d examples loaded from the cache %s", len(result.logits), entry / LOGITS_FILE)
-    if result.logits.shape != (len(examples), len(labels)):
-        raise DataError(f"{result.cache_entry or ckpt}: teacher logits of shape {result.logits.shape}, expected {(len(examples), len(labels))}; delete the cache entry")
-    return result
+    def compute(self, examples: Examples, batch_size: int) -> np.ndarray:
+        """The teacher's logits [N, C] of `examples` (with their pair texts), float32."""
+        with untouched_random_state():
+            if self._run is None:
+                self._run = load_run(self.checkpoint, run_dir=self.run_dir)
+                if torch.cuda.is_available():
+                    self._run.model.to("cuda")
+            logits = self._run.logits(examples.texts, batch_size, examples.pairs)
+        return logits.float().numpy()
+
+    def logits(self, examples: Examples, batch_size: int) -> TeacherLogits:
+        """The teacher's logits of `examples`, from the cache when the same checkpoint has scored the
+        same texts before."""
+        timing = {"seconds": 0.0}
+
+        def build(directory: Path) -> None:
+            start = time.perf_counter()
+            logits = self.compute(examples, batch_size)
+            timing["seconds"] = time.perf_counter() - start
+            log.info("teacher logits of %d examples computed from %s in %.1fs", len(logits), self.checkpoint, timing["seconds"])
+            np.save(directory / LOGITS_FILE, logits)
+
+        if self.cache_dir is None:
+            with tempfile.TemporaryDirectory() as tmp:
+                build(Path(tmp))
+                result = TeacherLogits(np.load(Path(tmp) / LOGITS_FILE), None, False, timing["seconds"])
+        else:
+            parts = {"version": CACHE_VERSION, "checkpoint": self.checkpoint_digest, "examples": fingerprint(examples), "classes": list(self.labels.values)}
+            entry, hit = cached_dir(self.cache_dir, CACHE_PREFIX, parts, build)
+            result = TeacherLogits(np.load(entry / LOGITS_FILE), entry, hit, timing["seconds"])
+            if hit:
+                log.info("teacher logits of %d examples loaded from the cache %s", len(result.logits), entry / LOGITS_FILE)
+        if result.logits.shape != (len(examples), len(self.labels)):
+            raise DataError(
+                f"{result.cache_entry or self.checkpoint}: teacher logits of shape {result.logits.shape}, "
+                f"expected {(len(examples), len(self.labels))}; delete the cache entry"
+            )
+        return result
