@@ -1,5 +1,6 @@
 """Benchmark of the peers: fastText, TF-IDF + logistic regression and the HF Trainer, on textclass's own
-splits, beside a textclass bow run, in one process on one machine.
+splits, beside textclass runs of the cheap models (bow, and fasttext with --textclass-models), in one
+process on one machine.
 
 Run from the repository root:
     python -m benchmarks.peers [--datasets news,sst2] [--peers fasttext,fasttext_glove,tfidf,hf_trainer]
@@ -11,8 +12,8 @@ The splits are textclass's own: the dataset is composed from conf/data/<data>.ya
 reads it: a stratified share F of train (seeded by the dataset's split_seed) is the selection split
 (valid), the rest is train, and the dataset's valid file (news valid.tsv, SST-2 dev.tsv) is test,
 used for no choice. (A dataset with a test split of its own, news built from the raw archive, keeps
-its three splits.) The textclass bow run of the same benchmark writes its predictions' fingerprints
-of valid and test; the peers' splits are checked against them (`<data> splits = textclass's`).
+its three splits.) The textclass runs of the same benchmark write their predictions' fingerprints of
+valid and test; the peers' splits are checked against the first one's (`<data> splits = textclass's`).
 
 - fastText (`fasttext`, and `fasttext_glove` with `pretrainedVectors` = GloVe 6B 50d as a .vec text
   file): `train_supervised` over a grid of lr x epoch x wordNgrams (dim 50, softmax, `thread` =
@@ -27,12 +28,14 @@ of valid and test; the peers' splits are checked against them (`<data> splits = 
   selected C's fit.
 - HF Trainer (`hf_trainer`): `benchmarks/hf_trainer.py` fine-tunes the MiniLM of `model=bert` with
   its epochs, batch size, learning rate and precision (default only with a GPU).
-- textclass bow: `textclass-train experiment=best/<data>_bow seed=1 data.holdout=F` in a
-  subprocess. Speed: tokens/s = training tokens (the word tokenizer's count on the train split) x
-  epochs / training seconds, for fastText the seconds of `train_supervised` (reading the file, the
-  dictionary, the epochs), for textclass the summed `epoch_s` of history.csv (epochs and their
-  validation passes; not the start-up or data preparation). The target (issue 16): textclass bow >=
-  0.5 x fastText's tokens/s, fastText as bow is (wordNgrams=1, dim 50) at the selected lr and epochs.
+- textclass (`--textclass-models`, default bow): `textclass-train experiment=best/<data>_<model>
+  seed=1 data.holdout=F` in a subprocess. Speed: tokens/s = training tokens (the word tokenizer's
+  count on the train split) x epochs / training seconds, for fastText the seconds of
+  `train_supervised` (reading the file, the dictionary, the epochs), for textclass the summed
+  `epoch_s` of history.csv (epochs and their validation passes and checkpoint writes; not the
+  start-up or data preparation). The target (issues 16, 28): each >= 0.5 x the tokens/s of the
+  fastText that is the same model (dim 50; wordNgrams=1 for bow, the model's word_ngrams for
+  fasttext) at the selected lr and epochs.
 
 The accuracy table sets each peer beside the best textclass figure of benchmarks/accuracy.py (its
 5-seed results file, --textclass-results; the textclass table is never rerun here). Writes the rows
@@ -70,7 +73,10 @@ CPU_PEERS = ("fasttext", "fasttext_glove", "tfidf")
 FASTTEXT_DIM = 50  # GloVe 6B 50d, and bow's embedding size
 QUICK_MAX_EXAMPLES = 200
 QUICK_EPOCHS = 1
-SPEED_TARGET = 0.5  # textclass bow tokens/s >= 0.5 x fastText's (issue 16)
+SPEED_TARGET = 0.5  # textclass tokens/s >= 0.5 x the same model's in fastText (issues 16, 28)
+TEXTCLASS_MODELS = ("bow", "fasttext")
+# the fastText wordNgrams each textclass model is (best/<data>_fasttext: word and bigram vectors)
+WORD_NGRAMS = {"bow": 1, "fasttext": 2}
 LABEL_PREFIX = "__label__"
 GLOVE_VEC = "glove_6b_50d.vec"
 
@@ -138,8 +144,9 @@ class PeerResult:
 
 @dataclass
 class TextclassRun:
-    """The textclass bow run of this benchmark: its figures and whether its splits are the peers'."""
+    """A textclass run of this benchmark: its figures and whether its splits are the peers'."""
 
+    model: str
     dir: Path
     returncode: int
     test_acc: float | None = None
@@ -264,10 +271,11 @@ def run_fasttext(
     return result
 
 
-def bow_like_speed(result: PeerResult) -> float:
-    """fastText's tokens/s as bow is (wordNgrams=1, dim 50), at the selected lr and epochs: the grid's own fit."""
+def like_speed(result: PeerResult, model: str) -> float:
+    """fastText's tokens/s as the textclass `model` is (its wordNgrams, dim 50), at the selected lr and
+    epochs: the grid's own fit."""
     lr, epoch = result.settings["lr"], result.settings["epoch"]
-    return next(t["tokens_per_s"] for t in result.grid if t["lr"] == lr and t["epoch"] == epoch and t["wordNgrams"] == 1)
+    return next(t["tokens_per_s"] for t in result.grid if t["lr"] == lr and t["epoch"] == epoch and t["wordNgrams"] == WORD_NGRAMS[model])
 
 
 # --- TF-IDF + logistic regression -------------------------------------------------------------------
@@ -325,13 +333,13 @@ def run_hf_trainer(splits: Splits, work: Path, epochs: int | None) -> PeerResult
     return PeerResult("hf_trainer", shown, None, [result.accuracy], [result.train_wall_s], examples_per_s=result.examples_per_s, note=note)
 
 
-# --- textclass bow ----------------------------------------------------------------------------------
+# --- textclass runs ---------------------------------------------------------------------------------
 
 
-def bow_command(splits: Splits, run_dir: Path, quick: bool) -> list[str]:
+def textclass_command(splits: Splits, model: str, run_dir: Path, quick: bool) -> list[str]:
     return [
         *train_command(),
-        f"experiment=best/{splits.data}_bow",
+        f"experiment=best/{splits.data}_{model}",
         "seed=1",
         *([f"data.holdout={splits.holdout}"] if splits.holdout is not None else []),
         f"hydra.run.dir={hydra_string(run_dir)}",
@@ -348,14 +356,15 @@ def same_examples(run_dir: Path, split: str, examples: Examples) -> bool:
     return path.is_file() and Predictions.load(path).data == fingerprint(examples)
 
 
-def run_textclass_bow(splits: Splits, work: Path, env: dict[str, str], quick: bool) -> TextclassRun:
-    run_dir = work / f"{splits.data}_bow"
-    command = bow_command(splits, run_dir, quick)
+def run_textclass(splits: Splits, model: str, work: Path, env: dict[str, str], quick: bool) -> TextclassRun:
+    name = f"{splits.data}_{model}"
+    run_dir = work / name
+    command = textclass_command(splits, model, run_dir, quick)
     print(f"  textclass: {shlex.join(command)}", flush=True)
-    returncode = run_sweep(command, work, env, quiet=True, log_name=f"{splits.data}_bow.log")
-    run = TextclassRun(run_dir, returncode, command=shlex.join(command))
+    returncode = run_sweep(command, work, env, quiet=True, log_name=f"{name}.log")
+    run = TextclassRun(model, run_dir, returncode, command=shlex.join(command))
     if returncode != 0 or not (run_dir / METRICS_FILE).is_file():
-        print(f"textclass-train exited {returncode} (log: {work / (splits.data + '_bow.log')})", file=sys.stderr)
+        print(f"textclass-train exited {returncode} (log: {work / (name + '.log')})", file=sys.stderr)
         return run
     metrics = json.loads((run_dir / METRICS_FILE).read_text())
     run.test_acc = metrics.get(headline(metrics)[0])
@@ -389,7 +398,7 @@ def textclass_reference(path: Path | None) -> dict[str, dict[str, object]]:
 # --- report -----------------------------------------------------------------------------------------
 
 
-def result_rows(data: str, results: list[PeerResult], bow: TextclassRun | None, splits: Splits) -> list[Row]:
+def result_rows(data: str, results: list[PeerResult], runs: list[TextclassRun], splits: Splits) -> list[Row]:
     rows = [row(f"{data} {split} examples", n, "examples") for split, n in splits.sizes().items()]
     rows.append(row(f"{data} train tokens", splits.train_tokens(), "tokens"))
     for r in results:
@@ -403,20 +412,24 @@ def result_rows(data: str, results: list[PeerResult], bow: TextclassRun | None, 
             rows.append(row(f"{data} {r.peer} tokens/s", r.tokens_per_s, "tokens/s"))
         if r.examples_per_s is not None:
             rows.append(row(f"{data} {r.peer} examples/s", r.examples_per_s, "examples/s"))
-    if bow is not None and bow.tokens_per_s is not None:
+    fasttext = next((r for r in results if r.peer == "fasttext"), None)
+    for run in runs:
+        if run.tokens_per_s is None:
+            continue
+        m = run.model
         rows += [
-            row(f"{data} textclass bow test acc", bow.test_acc, "accuracy"),
-            row(f"{data} textclass bow train s", bow.train_s, "s"),
-            row(f"{data} textclass bow tokens/s", bow.tokens_per_s, "tokens/s"),
-            row(f"{data} splits = textclass's", float(bool(bow.splits_match)), "bool"),
+            row(f"{data} textclass {m} test acc", run.test_acc, "accuracy"),
+            row(f"{data} textclass {m} train s", run.train_s, "s"),
+            row(f"{data} textclass {m} tokens/s", run.tokens_per_s, "tokens/s"),
         ]
-        fasttext = next((r for r in results if r.peer == "fasttext"), None)
         if fasttext is not None:
             rows += [
-                row(f"{data} fasttext bow-like tokens/s", bow_like_speed(fasttext), "tokens/s"),
-                row(f"{data} bow/fasttext bow-like tokens/s", bow.tokens_per_s / bow_like_speed(fasttext), "x"),
-                row(f"{data} bow/fasttext tokens/s", bow.tokens_per_s / fasttext.tokens_per_s, "x"),
+                row(f"{data} fasttext {m}-like tokens/s", like_speed(fasttext, m), "tokens/s"),
+                row(f"{data} {m}/fasttext {m}-like tokens/s", run.tokens_per_s / like_speed(fasttext, m), "x"),
+                row(f"{data} {m}/fasttext tokens/s", run.tokens_per_s / fasttext.tokens_per_s, "x"),
             ]
+    if runs and runs[0].splits_match is not None:
+        rows.append(row(f"{data} splits = textclass's", float(runs[0].splits_match), "bool"))
     return rows
 
 
@@ -429,7 +442,7 @@ def describe(r: PeerResult) -> str:
     return ", ".join(f"{k}={v}" for k, v in shown.items())
 
 
-def accuracy_table(data: str, results: list[PeerResult], bow: TextclassRun | None, reference: dict[str, object]) -> str:
+def accuracy_table(data: str, results: list[PeerResult], runs: list[TextclassRun], reference: dict[str, object]) -> str:
     best, bert = reference.get("best"), reference.get("bert")
     head = "| peer | selected on valid | valid acc | test acc | train s | textclass best (accuracy.py) | test acc | textclass − peer | textclass / peer |"
     lines = [head, "|---|---|---|---|---|---|---|---|---|"]
@@ -441,22 +454,24 @@ def accuracy_table(data: str, results: list[PeerResult], bow: TextclassRun | Non
             if ref else "— (no accuracy.py results) | | |"
         )
         lines.append(f"| {r.peer} | {describe(r)} | {_fmt(r.valid_acc, '.3f')} | {r.test_acc:.3f}{seeds} | {r.mean_train_s:.1f} | {ref_cells} |")
-    if bow is not None and bow.test_acc is not None:
-        lines.append(f"| textclass bow (this run, seed 1) | `experiment=best/{data}_bow` | | {bow.test_acc:.3f} | {_fmt(bow.train_s, '.1f')} | | | | |")
+    for run in runs:
+        if run.test_acc is not None:
+            lines.append(f"| textclass {run.model} (this run, seed 1) | `experiment=best/{data}_{run.model}` | | {run.test_acc:.3f} | {_fmt(run.train_s, '.1f')} | | | | |")
     return "\n".join(lines) + "\n"
 
 
-def speed_line(data: str, results: list[PeerResult], bow: TextclassRun | None) -> str:
+def speed_line(data: str, results: list[PeerResult], run: TextclassRun) -> str:
     fasttext = next((r for r in results if r.peer == "fasttext"), None)
-    if fasttext is None or bow is None or bow.tokens_per_s is None:
-        return f"{data} speed: not measured (needs the fasttext peer and the textclass bow run)\n"
-    like = bow_like_speed(fasttext)
-    ratio = bow.tokens_per_s / like
+    m = run.model
+    if fasttext is None or run.tokens_per_s is None:
+        return f"{data} {m} speed: not measured (needs the fasttext peer and a finished textclass {m} run)\n"
+    like = like_speed(fasttext, m)
+    ratio = run.tokens_per_s / like
     return (
-        f"{data} tokens/s: textclass bow {bow.tokens_per_s:,.0f} ({bow.epochs} epochs in {bow.train_s:.1f} s); fastText "
-        f"wordNgrams=1 dim 50 lr={fasttext.settings['lr']} epoch={fasttext.settings['epoch']} {like:,.0f}, selected "
-        f"({describe(fasttext)}) {fasttext.tokens_per_s:,.0f}; bow/fastText {ratio:.2f} "
-        f"(target >= {SPEED_TARGET}: {'met' if ratio >= SPEED_TARGET else 'missed'}), bow/selected {bow.tokens_per_s / fasttext.tokens_per_s:.2f}\n"
+        f"{data} tokens/s: textclass {m} {run.tokens_per_s:,.0f} ({run.epochs} epochs in {run.train_s:.1f} s); fastText "
+        f"wordNgrams={WORD_NGRAMS[m]} dim 50 lr={fasttext.settings['lr']} epoch={fasttext.settings['epoch']} {like:,.0f}, selected "
+        f"({describe(fasttext)}) {fasttext.tokens_per_s:,.0f}; {m}/fastText {ratio:.2f} "
+        f"(target >= {SPEED_TARGET}: {'met' if ratio >= SPEED_TARGET else 'missed'}), {m}/selected {run.tokens_per_s / fasttext.tokens_per_s:.2f}\n"
     )
 
 
@@ -479,8 +494,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="data.holdout of a dataset without a test split of its own: this share of train selects, valid reports")
     parser.add_argument("--textclass-results", type=Path, default=RESULTS_DIR / "accuracy.json",
                         help="benchmarks/accuracy.py's results file: the textclass figures beside the peers")
+    parser.add_argument("--textclass-models", default="bow",
+                        help=f"comma-separated textclass models run beside the peers, from: {','.join(TEXTCLASS_MODELS)} (default bow)")
     parser.add_argument("--no-textclass-run", dest="textclass_run", action="store_false",
-                        help="skip the textclass bow run (no speed line, no split check)")
+                        help="skip the textclass runs (no speed line, no split check)")
     parser.add_argument("--quick", action="store_true",
                         help=f"first {QUICK_MAX_EXAMPLES} examples of each split, {QUICK_EPOCHS} epoch, tiny grids (smoke check)")
     parser.add_argument("--work-dir", type=Path, default=None, help="training files and the textclass run (default outputs/benchmarks/peers/<timestamp>)")
@@ -489,6 +506,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.datasets = split_list(args.datasets, DATASETS, "--datasets", parser)
     default_peers = [*CPU_PEERS, *(("hf_trainer",) if torch.cuda.is_available() else ())]
     args.peers = split_list(args.peers or ",".join(default_peers), PEERS, "--peers", parser)
+    args.textclass_models = split_list(args.textclass_models, TEXTCLASS_MODELS, "--textclass-models", parser) if args.textclass_run else []
     if args.seeds < 1 or (args.threads is not None and args.threads < 1):
         parser.error("--seeds and --threads must be at least 1")
     if not 0 < args.holdout < 1:
@@ -498,10 +516,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def prepare_work_dir(work_dir: Path | None, datasets: list[str]) -> Path:
+def prepare_work_dir(work_dir: Path | None, datasets: list[str], models: list[str]) -> Path:
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     work = (work_dir or REPO / "outputs" / "benchmarks" / "peers" / stamp).resolve()
-    used = [work / f"{d}_bow" for d in datasets if (work / f"{d}_bow").exists()]
+    used = [work / f"{d}_{m}" for d in datasets for m in models if (work / f"{d}_{m}").exists()]
     if used:
         print(f"{', '.join(map(str, used))} already exist: pass a fresh --work-dir", file=sys.stderr)
         raise SystemExit(2)
@@ -513,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     require_data(args.data_dir, [f"{d}/train.tsv" for d in args.datasets])
     quiet_training()
-    work = prepare_work_dir(args.work_dir, args.datasets)
+    work = prepare_work_dir(args.work_dir, args.datasets, args.textclass_models)
     env = sweep_env(args.data_dir)
     if args.threads is not None:
         env["OMP_NUM_THREADS"] = str(args.threads)  # torch's intra-op threads in the textclass run
@@ -541,12 +559,12 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(run_hf_trainer(splits, work, QUICK_EPOCHS if args.quick else args.hf_epochs))
             r = results[-1]
             print(f"    {describe(r)}: valid {_fmt(r.valid_acc, '.3f')}, test {r.test_acc:.3f}, {r.mean_train_s:.1f} s", flush=True)
-        bow = run_textclass_bow(splits, work, env, args.quick) if args.textclass_run else None
-        rows += result_rows(data, results, bow, splits)
-        table = accuracy_table(data, results, bow, reference.get(data, {}))
-        speed = speed_line(data, results, bow)
-        split_note = "" if bow is None or bow.splits_match is None else (
-            f"{data} splits = textclass's: {'yes' if bow.splits_match else 'NO'} (fingerprints of valid and test against {bow.dir})\n")
+        runs = [run_textclass(splits, model, work, env, args.quick) for model in args.textclass_models]
+        rows += result_rows(data, results, runs, splits)
+        table = accuracy_table(data, results, runs, reference.get(data, {}))
+        speed = "".join(speed_line(data, results, run) for run in runs)
+        split_note = "" if not runs or runs[0].splits_match is None else (
+            f"{data} splits = textclass's: {'yes' if runs[0].splits_match else 'NO'} (fingerprints of valid and test against {runs[0].dir})\n")
         tables.append(f"### {data}: test = {'its own test split' if splits.holdout is None else 'the valid file'}, "
                       f"{splits.sizes()}\n\n{table}\n{speed}{split_note}")
         print("\n" + tables[-1], flush=True)
@@ -557,8 +575,8 @@ def main(argv: list[str] | None = None) -> int:
             "tokenizer": {"split": splits.tokenizer.split, "lowercase": splits.tokenizer.lowercase},
             "peers": {r.peer: {"settings": r.settings, "valid_acc": r.valid_acc, "test_accs": r.test_accs, "train_s": r.train_s,
                                "grid": r.grid, "note": r.note} for r in results},
-            "textclass_bow": None if bow is None else {"dir": str(bow.dir), "command": bow.command, "returncode": bow.returncode,
-                                                       "epochs": bow.epochs, "train_s": bow.train_s, "splits_match": bow.splits_match},
+            "textclass": {run.model: {"dir": str(run.dir), "command": run.command, "returncode": run.returncode, "epochs": run.epochs,
+                                      "train_s": run.train_s, "splits_match": run.splits_match} for run in runs},
         }
     meta = {
         "quick": args.quick,
@@ -581,7 +599,7 @@ def main(argv: list[str] | None = None) -> int:
     md_path.write_text(f"Peers ({'quick' if args.quick else 'full'}), {datetime.now(timezone.utc).isoformat(timespec='seconds')}; "
                        f"work dir `{work}`.\n\n" + "\n".join(tables))
     print(f"wrote {md_path}")
-    failed = [d for d, m in meta_datasets.items() if m["textclass_bow"] and m["textclass_bow"]["returncode"] != 0]
+    failed = [d for d, m in meta_datasets.items() if any(run["returncode"] != 0 for run in m["textclass"].values())]
     return 1 if failed else 0
 
 

@@ -23,7 +23,7 @@ from textclass.models.classifier import TextClassifier
 from textclass.models.embedding import build_embedding
 from textclass.training.module import ClassifierModule, parameter_groups
 from textclass.models.metrics import confusion_matrix, macro_f1, multilabel_scores
-from textclass.training.totals import TrainingTotals
+from textclass.training.totals import EpochTotals
 from textclass.models.encoders.attention import AttentionEncoder
 from textclass.models.encoders.bow import BagOfEmbeddings
 from textclass.models.encoders.cnn import CNNEncoder
@@ -294,29 +294,56 @@ def test_bow_trains_through_one_fused_bag_with_the_same_values_and_gradients(spa
 
 
 @pytest.mark.parametrize("labels_seen", [4, 3])  # 3: class 3 neither true nor predicted in any batch
-def test_training_totals_match_torchmetrics(labels_seen):
-    from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+def test_epoch_totals_match_torchmetrics(labels_seen):
+    """The figures training, validation and test log, from counts: torchmetrics' values over the same batches."""
+    from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, MulticlassPrecision, MulticlassRecall
 
     generator = torch.Generator().manual_seed(0)
-    totals = TrainingTotals(4)
-    accuracy, f1 = MulticlassAccuracy(4, average="micro"), MulticlassF1Score(4, average="macro")
+    totals = EpochTotals(4)
+    reference = {"acc": MulticlassAccuracy(4, average="micro"), "f1": MulticlassF1Score(4, average="macro"),
+                 "precision": MulticlassPrecision(4, average=None), "recall": MulticlassRecall(4, average=None)}
     losses, sizes = [], []
     for size in (5, 8, 3):
         labels = torch.randint(0, labels_seen, (size,), generator=generator)
         logits = torch.randn(size, 4, generator=generator)
         logits[:, labels_seen:] = -10.0  # never predicted
         loss = torch.rand((), generator=generator)
-        totals.update(logits, labels, loss)
-        accuracy.update(logits, labels)
-        f1.update(logits, labels)
+        totals.update(logits.argmax(-1), labels, loss)
+        for m in reference.values():
+            m.update(logits, labels)
         losses.append(float(loss))
         sizes.append(size)
     figures = totals.compute()
     assert figures["examples"].item() == 16
-    assert figures["loss_epoch"].item() == pytest.approx(sum(l * n for l, n in zip(losses, sizes)) / 16)
-    assert figures["acc"].item() == pytest.approx(accuracy.compute().item())
-    assert figures["f1"].item() == pytest.approx(f1.compute().item())
+    assert figures["loss"].item() == pytest.approx(sum(l * n for l, n in zip(losses, sizes)) / 16)
+    for name, m in reference.items():
+        torch.testing.assert_close(figures[name], m.compute().float())
     assert 0.0 < figures["f1"].item() < 1.0
+    totals.reset()
+    assert totals.confusion.sum().item() == 0 and totals.loss_sum.item() == 0.0
+
+
+def test_epoch_totals_multi_label_match_torchmetrics():
+    from torchmetrics.classification import (MultilabelExactMatch, MultilabelF1Score, MultilabelHammingDistance,
+                                             MultilabelPrecision, MultilabelRecall)
+
+    generator = torch.Generator().manual_seed(1)
+    totals = EpochTotals(3, multi_label=True)
+    k = dict(num_labels=3)
+    reference = {"acc": MultilabelExactMatch(**k), "f1": MultilabelF1Score(**k, average="macro"),
+                 "f1_micro": MultilabelF1Score(**k, average="micro"), "hamming": MultilabelHammingDistance(**k, average="micro"),
+                 "precision": MultilabelPrecision(**k, average=None), "recall": MultilabelRecall(**k, average=None)}
+    for size in (6, 2, 9):
+        truth = torch.randint(0, 2, (size, 3), generator=generator)
+        truth[:, 2] = 0  # a label never true
+        decisions = torch.randint(0, 2, (size, 3), generator=generator)
+        totals.update(decisions, truth, torch.tensor(0.5))
+        for m in reference.values():
+            m.update(decisions.float(), truth)
+    figures = totals.compute()
+    assert figures["examples"].item() == 17 and figures["loss"].item() == pytest.approx(0.5)
+    for name, m in reference.items():
+        torch.testing.assert_close(figures[name], m.compute().float())
 
 
 @pytest.mark.parametrize("trial", range(6))

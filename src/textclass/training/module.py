@@ -14,26 +14,15 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import nn
-from torchmetrics import MaxMetric, MeanMetric, MetricCollection
-from torchmetrics.classification import (
-    MulticlassAccuracy,
-    MulticlassF1Score,
-    MulticlassPrecision,
-    MulticlassRecall,
-    MultilabelExactMatch,
-    MultilabelF1Score,
-    MultilabelHammingDistance,
-    MultilabelPrecision,
-    MultilabelRecall,
-)
+from torchmetrics import MaxMetric
 
 from textclass.config.checks import check_config_types
 from textclass.data.batching import Batch
 from textclass.errors import ConfigError
-from textclass.metric_names import TEST, TRAIN, TRAIN_LOSS_STEP, VAL, VAL_ACC_BEST, metric
+from textclass.metric_names import TRAIN, TRAIN_LOSS_EPOCH, TRAIN_LOSS_STEP, VAL, VAL_ACC_BEST, metric
 from textclass.models.classifier import NOTES_KEY, TextClassifier
 from textclass.tokenizers import Features
-from textclass.training.totals import TrainingTotals
+from textclass.training.totals import EpochTotals
 
 # the training loss a plug-in makes of the plain loss: objective(loss, logits, batch) -> loss
 Objective = Callable[[torch.Tensor, torch.Tensor, Batch], torch.Tensor]
@@ -78,16 +67,10 @@ class ClassifierModule(L.LightningModule):
         self.save_hyperparameters(model.options | training)
         self.optimizer_factory = optimizer
         self.scheduler_config = scheduler
-        num_classes, multi_label, threshold = len(model.class_names), model.multi_label, model.threshold
-        summary, per_class = _metrics(num_classes, multi_label, threshold)
-        self.val_metrics = summary.clone(prefix=metric(VAL, ""))
-        self.test_metrics = summary.clone(prefix=metric(TEST, ""))
-        self.val_per_class = per_class.clone()
-        self.test_per_class = per_class.clone()
-        # the loss per example, summed over DDP processes (their shards may differ in size by one)
-        self.val_loss = MeanMetric()
-        self.test_loss = MeanMetric()
-        self.train_totals = TrainingTotals(num_classes, multi_label, threshold)
+        # each stage's loss and decision counts, summed over DDP processes (their shards may differ in size by one)
+        self.train_totals = EpochTotals(len(model.class_names), model.multi_label)
+        self.val_totals = EpochTotals(len(model.class_names), model.multi_label)
+        self.test_totals = EpochTotals(len(model.class_names), model.multi_label)
         self.val_acc_best = MaxMetric()
         # metric states stay out of checkpoints by default; the best so far must survive a resume
         self.val_acc_best.persistent(True)
@@ -105,14 +88,15 @@ class ClassifierModule(L.LightningModule):
             batch = dataclasses.replace(batch, input_ids=drop_words(batch.input_ids, batch.attention_mask, self.word_dropout, self.unk_id))
         logits = self.model(batch)
         loss = self.training_loss(logits, batch)
-        self.train_totals.update(logits.detach(), batch.labels, loss)
+        self.train_totals.update(self.decisions(logits.detach()), batch.labels, loss)
         # Each self.log call costs Lightning bookkeeping comparable to a small model's whole step
         # (benchmarks/overhead.py): the epoch figures are logged once, with the epoch's last batch
         # (before validation and every on_train_epoch_end hook, which read them), and the step loss
         # on the steps whose values Lightning writes (every log_every_n_steps).
         if self._ends_training_epoch(batch_idx):
             figures = self.train_totals.compute()  # summed over DDP ranks: the same on each
-            self.log_dict({metric(TRAIN, name): value for name, value in figures.items()}, on_step=False, on_epoch=True, batch_size=1)
+            epoch = {TRAIN_LOSS_EPOCH: figures["loss"], **{metric(TRAIN, name): figures[name] for name in ("acc", "f1", "examples")}}
+            self.log_dict(epoch, on_step=False, on_epoch=True, batch_size=1)
         if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
             self.log(TRAIN_LOSS_STEP, loss, on_step=True, on_epoch=False, prog_bar=True)
         return loss
@@ -127,20 +111,21 @@ class ClassifierModule(L.LightningModule):
         if self.max_norm is not None:
             clip_row_norms_(self.model.head.weight, self.max_norm)
 
+    def totals(self, stage: str) -> EpochTotals:
+        return getattr(self, f"{stage}_totals")
+
+    def decisions(self, logits: torch.Tensor) -> torch.Tensor:
+        """What the model decides: the class of each example, or multi-label 0/1 per label (its thresholds)."""
+        model = self.model
+        return model.decide(model.probabilities(logits)) if model.multi_label else logits.argmax(dim=-1)
+
     def on_train_epoch_start(self) -> None:
         self.train_totals.reset()
         self._restore_rng_state()
 
     def _evaluation_step(self, batch: Batch, stage: str) -> None:
-        model = self.model
-        logits = model(batch)
-        loss = model.compute_loss(logits, batch.labels)
-        # multi-label: the decisions (0/1, which the metrics' 0.5 threshold keeps), so per-label thresholds apply
-        scores = model.decide(model.probabilities(logits)).float() if model.multi_label else logits
-        targets = batch.labels.long()
-        getattr(self, f"{stage}_metrics").update(scores, targets)
-        getattr(self, f"{stage}_per_class").update(scores, targets)
-        getattr(self, f"{stage}_loss").update(loss.detach(), len(batch))
+        logits = self.model(batch)
+        self.totals(stage).update(self.decisions(logits), batch.labels, self.model.compute_loss(logits, batch.labels))
         # logged once, at the epoch's end: a self.log call a step costs more than a small model's step
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
@@ -167,20 +152,17 @@ class ClassifierModule(L.LightningModule):
         self._log_stage("test")
 
     def _log_stage(self, stage: str) -> dict[str, torch.Tensor]:
-        """Log the epoch's loss and metrics of `stage` (their states summed over DDP processes by
-        torchmetrics' compute), per class too, and reset them; returns the summary figures."""
-        loss_mean: MeanMetric = getattr(self, f"{stage}_loss")
-        metrics: MetricCollection = getattr(self, f"{stage}_metrics")
-        per_class: MetricCollection = getattr(self, f"{stage}_per_class")
-        figures = {metric(stage, "loss"): loss_mean.compute(), **metrics.compute()}
-        results = per_class.compute()
+        """Log the epoch's loss and metrics of `stage` (their counts summed over DDP processes first),
+        per class too, and reset them; returns the summary figures."""
+        results = self.totals(stage).compute()
+        self.totals(stage).reset()
+        summary = ("loss", "acc", "f1", "f1_micro", "hamming") if self.model.multi_label else ("loss", "acc", "f1")
+        figures = {metric(stage, name): results[name] for name in summary}
         by_class = {}
         for i, name in enumerate(self.model.class_names):
             key = str(name).replace("/", "-")
             by_class[metric(stage, f"precision/{key}")] = results["precision"][i]
             by_class[metric(stage, f"recall/{key}")] = results["recall"][i]
-        for state in (loss_mean, metrics, per_class):
-            state.reset()
         self.log_dict(figures, prog_bar=True)
         self.log_dict(by_class)
         return figures
@@ -295,27 +277,6 @@ def parameter_groups(module: nn.Module) -> list[dict[str, Any]]:
         if p.requires_grad:
             (no_decay if p.ndim <= 1 or id(p) in sparse_weights else decay).append(p)
     return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def _metrics(num_classes: int, multi_label: bool, threshold: float) -> tuple[MetricCollection, MetricCollection]:
-    """(summary metrics, per-class metrics): acc and macro f1 either way; subset accuracy, micro F1
-    and Hamming loss for multi-label (which has no confusion matrix)."""
-    if multi_label:
-        k = dict(num_labels=num_classes, threshold=threshold)
-        summary = {
-            "acc": MultilabelExactMatch(**k),
-            "f1": MultilabelF1Score(**k, average="macro"),
-            "f1_micro": MultilabelF1Score(**k, average="micro"),
-            "hamming": MultilabelHammingDistance(**k, average="micro"),
-        }
-        per_class = {"precision": MultilabelPrecision(**k, average=None), "recall": MultilabelRecall(**k, average=None)}
-    else:
-        summary = {"acc": MulticlassAccuracy(num_classes, average="micro"), "f1": MulticlassF1Score(num_classes, average="macro")}
-        per_class = {
-            "precision": MulticlassPrecision(num_classes, average=None),
-            "recall": MulticlassRecall(num_classes, average=None),
-        }
-    return MetricCollection(summary), MetricCollection(per_class)
 
 
 def check_regularisation(word_dropout: float, max_norm: float | None, unk_id: int | None) -> None:
