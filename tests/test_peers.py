@@ -62,6 +62,31 @@ def test_unknown_peer_is_one_message(capsys):
     assert "--peers: unknown xgboost; choose from fasttext, fasttext_glove, tfidf, hf_trainer" in capsys.readouterr().err
 
 
+def test_each_textclass_model_is_set_against_the_fasttext_that_is_the_same_model(tmp_path):
+    """bow against fastText's wordNgrams=1 fit, model=fasttext against its wordNgrams=2 fit, both at the
+    selected lr and epochs; an unknown model is one argparse error."""
+    grid = [{"lr": 0.5, "epoch": 5, "wordNgrams": n, "tokens_per_s": speed} for n, speed in ((1, 4e6), (2, 3e6))]
+    grid.append({"lr": 1.0, "epoch": 5, "wordNgrams": 2, "tokens_per_s": 9e6})  # another lr: not the comparison
+    fasttext = peers.PeerResult("fasttext", {"lr": 0.5, "epoch": 5, "wordNgrams": 2}, 0.9, [0.9], [1.0], tokens_per_s=3e6, grid=grid)
+    runs = [peers.TextclassRun(m, tmp_path / m, 0, test_acc=0.9, epochs=5, train_s=2.0, tokens_per_s=speed, splits_match=True)
+            for m, speed in (("bow", 2e6), ("fasttext", 0.6e6))]
+    splits = peers.load_splits("sst2", write_tiny_data(tmp_path / "data"), 0.1)
+    rows = {r["name"]: r["value"] for r in peers.result_rows("sst2", [fasttext], runs, splits)}
+    assert rows["sst2 bow/fasttext bow-like tokens/s"] == pytest.approx(0.5)
+    assert rows["sst2 fasttext/fasttext fasttext-like tokens/s"] == pytest.approx(0.2)
+    assert rows["sst2 fasttext fasttext-like tokens/s"] == 3e6
+    assert rows["sst2 splits = textclass's"] == 1.0
+    assert "fasttext/fastText 0.20 (target >= 0.5: missed)" in peers.speed_line("sst2", [fasttext], runs[1])
+    assert "bow/fastText 0.50 (target >= 0.5: met)" in peers.speed_line("sst2", [fasttext], runs[0])
+
+
+def test_unknown_textclass_model_is_refused(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        peers.parse_args(["--textclass-models", "bow,lstm"])
+    assert exit_info.value.code == 2
+    assert "--textclass-models: unknown lstm; choose from bow, fasttext" in capsys.readouterr().err
+
+
 def run_quick(tmp_path: Path, data_dir: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
     out = tmp_path / "peers.json"
     result = subprocess.run(
