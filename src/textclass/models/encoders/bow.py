@@ -18,10 +18,13 @@ class BagOfEmbeddings(nn.Module):
 
     def forward(self, batch: Batch) -> torch.Tensor:
         table = self.embedding
-        if self.training and isinstance(table, nn.Embedding) and table.padding_idx is not None:
-            # One fused gather-and-mean (fastText's own layout): the [B, T, dim] tensor of word vectors
-            # is never built, which made most of this model's step. The padding id is left out of
-            # the mean, as the mask leaves it out below. Evaluation keeps the vectors themselves
+        if self.training and isinstance(table, nn.Embedding):
+            # One fused gather-and-mean over the real tokens only (fastText's own layout): neither the
+            # [B, T, dim] tensor of word vectors nor the padding is touched, forward or backward,
+            # which made most of this model's step. Evaluation keeps the vectors themselves
             # (explanations read them through the embedding layer).
-            return F.embedding_bag(batch.input_ids, table.weight, mode="mean", padding_idx=table.padding_idx, sparse=table.sparse)
+            mask = batch.attention_mask.bool()
+            counts = mask.sum(1)
+            offsets = torch.cumsum(counts, 0) - counts
+            return F.embedding_bag(batch.input_ids[mask], table.weight, offsets, mode="mean", sparse=table.sparse)
         return masked_mean(table(batch.input_ids), batch.attention_mask)
