@@ -13,7 +13,7 @@ import torch
 from textclass.data.encoded import Resplit, read_splits
 from textclass.data.dataset import Examples
 from textclass.errors import DataError
-from textclass.models.metrics import confusion_matrix, macro_f1, multilabel_scores
+from textclass.models.metrics import class_figures, confusion_matrix, multilabel_scores
 from textclass.training.checkpoint import Predictor
 
 log = logging.getLogger(__name__)
@@ -41,12 +41,8 @@ def score(run: Predictor, logits: torch.Tensor, truth: np.ndarray) -> EvalResult
     k = len(run.labels)
     if not run.model.multi_label:
         confusion = confusion_matrix(logits.argmax(-1), labels, k)
-        return EvalResult(
-            examples=len(labels),
-            acc=float(confusion.diagonal().sum() / max(len(labels), 1)),
-            f1=float(macro_f1(confusion)),
-            confusion=confusion.tolist(),
-        )
+        figures = class_figures(confusion)
+        return EvalResult(examples=len(labels), acc=float(figures["acc"]), f1=float(figures["f1"]), confusion=confusion.tolist())
     # the run's decisions (its per-label thresholds, when tuned)
     scores = multilabel_scores(run.model.decide(run.model.probabilities(logits)), labels)
     names = list(run.labels.names)
