@@ -325,15 +325,20 @@ def test_bad_augmentation_options_name_the_key(options, key):
 
 @pytest.mark.slow
 def test_an_augmented_transfer_set_joins_the_training_examples(tiny_run: TinyRun, tmp_path):
-    """The teacher labels the copies (logits cached), they train with the 30 headlines, and a setting
-    that leaves no usable copy is one error line."""
+    """The teacher labels the copies (logits cached), they train with the 30 headlines, a setting
+    that leaves no usable copy is one error line, and so is a vocabulary without <unk>, before the
+    teacher labels anything."""
     env = cli_env(tiny_run.data, tmp_path)
     teacher = ["distill=kd", f"distill.teacher={tiny_run.run}"]
-    augmented, nothing_left = in_parallel(
+    augmented, nothing_left, no_unk = in_parallel(
         lambda: run_ok([*STUDENT_ARGS, "hydra.run.dir=augmented", *teacher, "distill.augment.copies=3"], cwd=tmp_path, env=env),
         lambda: run_cli([*STUDENT_ARGS, "hydra.run.dir=none", *teacher, "distill.augment.copies=2", "distill.augment.mask=1.0",
                          "distill.augment.replace=0"], cwd=tmp_path, env=env),
+        lambda: run_cli([*STUDENT_ARGS, "hydra.run.dir=no_unk", *teacher, "distill.augment.copies=2", "data.vocab.drop_unknown=true"],
+                        cwd=tmp_path, env=env),
     )
+    assert "needs a student with word tokenization and <unk> in its vocabulary" in error_line(no_unk)
+    assert "teacher logits of" not in no_unk.stdout + no_unk.stderr
     log = augmented.stderr + augmented.stdout
     made = int(re.search(r"augmented transfer set: (\d+) sentences from 30 training sentences", log)[1])
     assert 30 < made <= 90, log[-3000:]

@@ -37,6 +37,8 @@ class Distillation(Callback):
             return
         data = trainer.datamodule
         if LOGITS_KEY not in data.example_arrays:
+            if self.augment.copies:
+                check_augmentable(data)  # before the teacher spends minutes on the training set
             examples = data.train_examples()
             teacher = Teacher(self.spec.teacher, data.dataset, data.resplit, data.labels, data.cache_dir)
             logits = teacher.logits(examples, data.eval_batch_size).logits
@@ -50,14 +52,7 @@ class Distillation(Callback):
         """Augmented copies of the training sentences, labelled by the teacher (its logits, and its
         decision as their label), added to the train split; returns their logits."""
         features, spec = data.features, self.augment
-        unk_id = getattr(features, "unk_id", None)
-        if unk_id is None or not hasattr(features, "vocab"):
-            raise ConfigError(
-                "distill.augment works on word ids and masks words as <unk>: it needs a student with word tokenization "
-                "and <unk> in its vocabulary (data.vocab.drop_unknown=false); or set distill.augment.copies=0"
-            )
-        if data.dataset.text_pair_column:
-            raise ConfigError("distill.augment makes new single sentences; this dataset has sentence pairs: set distill.augment.copies=0")
+        unk_id = features.unk_id
         train = data.train_split()
         start = time.perf_counter()
         words = [sentence_words(features, text, train.ids[train.offsets[i] : train.offsets[i + 1]]) for i, text in enumerate(texts)]
@@ -80,6 +75,18 @@ class Distillation(Callback):
             "from the cache" if found.from_cache else f"{found.seconds:.1f} s", len(train) + len(copies),
         )
         return found.logits
+
+
+def check_augmentable(data: Any) -> None:
+    """The student's data must allow augmented copies: word ids with <unk>, single sentences."""
+    features = data.features
+    if getattr(features, "unk_id", None) is None or not hasattr(features, "vocab"):
+        raise ConfigError(
+            "distill.augment works on word ids and masks words as <unk>: it needs a student with word tokenization "
+            "and <unk> in its vocabulary (data.vocab.drop_unknown=false); or set distill.augment.copies=0"
+        )
+    if data.dataset.text_pair_column:
+        raise ConfigError("distill.augment makes new single sentences; this dataset has sentence pairs: set distill.augment.copies=0")
 
 
 def sentence_words(features: Any, text: str, ids: np.ndarray) -> list[str]:

@@ -138,7 +138,6 @@ class Teacher:
     of example sets, it loads its model at most once and caches each set's logits."""
 
     def __init__(self, teacher: str, dataset: TextDataset, resplit: Resplit, labels: LabelSet, cache_dir: Path | None) -> None:
-        self.name = teacher
         self.checkpoint = teacher_checkpoint(teacher)
         self.run_dir = find_run_dir(self.checkpoint)
         self.config = load_run_config(self.run_dir)
