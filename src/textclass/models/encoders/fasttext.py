@@ -19,6 +19,7 @@ from torch import nn
 from textclass.data.batching import Batch
 from textclass.errors import ConfigError
 from textclass.models.encoders.checks import check_choice, check_positive
+from textclass.models.encoders.pooling import token_bag
 
 # fastText's n-gram hash multiplier (Dictionary::addWordNgrams)
 HASH_MULTIPLIER = 116049371
@@ -98,8 +99,12 @@ class FastTextEncoder(nn.Module):
 
     def forward(self, batch: Batch) -> torch.Tensor:
         mask = batch.attention_mask.bool()
-        vectors = self.embedding(batch.input_ids)
-        total = (vectors * mask.unsqueeze(-1).to(vectors.dtype)).sum(1)
+        if self.training and isinstance(self.embedding, nn.Embedding):
+            # Evaluation keeps the vectors themselves: explanations read them through the embedding layer.
+            total = token_bag(self.embedding, batch.input_ids, mask, "sum")
+        else:
+            vectors = self.embedding(batch.input_ids)
+            total = (vectors * mask.unsqueeze(-1).to(vectors.dtype)).sum(1)
         count = mask.sum(1)
         if self.ngrams is not None:
             rows = self.ngram_rows(batch)
