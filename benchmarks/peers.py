@@ -33,9 +33,9 @@ valid and test; the peers' splits are checked against the first one's (`<data> s
   count on the train split) x epochs / training seconds, for fastText the seconds of
   `train_supervised` (reading the file, the dictionary, the epochs), for textclass the summed
   `epoch_s` of history.csv (epochs and their validation passes; not the checkpoint writes, which
-  Lightning makes after it at each epoch's end, nor the start-up or data preparation). The target (issues 16, 28): each >= 0.5 x the tokens/s of the
-  fastText that is the same model (dim 50; wordNgrams=1 for bow, the model's word_ngrams for
-  fasttext) at the selected lr and epochs.
+  Lightning makes after it at each epoch's end, nor the start-up or data preparation). The target
+  (issues 16, 28): each >= 0.5 x the tokens/s of the fastText that is the same model (dim 50;
+  wordNgrams=1 for bow, the model's word_ngrams for fasttext) at the selected lr and epochs.
 
 The accuracy table sets each peer beside the best textclass figure of benchmarks/accuracy.py (its
 5-seed results file, --textclass-results; the textclass table is never rerun here). Writes the rows

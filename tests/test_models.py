@@ -274,9 +274,10 @@ def test_parameter_count_matches_closed_form(name):
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("bag", [BagOfEmbeddings, functools.partial(FastTextEncoder, buckets=64, sparse=True)], ids=["bow", "fasttext"])
 def test_bags_train_through_one_fused_bag_with_the_same_values_and_gradients(bag, sparse):
-    """In training the bag of embeddings and fastText sum the word vectors in one embedding_bag call
-    (no [B, T, dim] tensor); it gives what the masked sum of the word vectors gives, in value and
-    gradient, an empty sentence included, and the PAD row gets no gradient."""
+    """In training the bag of embeddings (mean) and fastText (sum) reduce the word vectors in one
+    embedding_bag call (no [B, T, dim] tensor); it gives what the masked mean or sum of the word
+    vectors gives in evaluation, in value and gradient, an empty sentence included, and the PAD row
+    gets no gradient."""
     torch.manual_seed(0)
     embedding = build_embedding(VOCAB, DIM, torch.randn(VOCAB, DIM), freeze=False, sparse=sparse)
     encoder = bag(embedding)
