@@ -313,6 +313,26 @@ def test_each_operation_of_the_augmentation_alone():
     assert run(copies=3, mask=1.0, replace=0, ngram=0) == []  # all <unk>: nothing usable
 
 
+def test_only_pretrained_words_are_replaced_so_every_run_seed_gets_the_same_copies():
+    """Rows without a pretrained vector are drawn by the run's seed: they take no part in replacement,
+    so two seeds' embedding matrices give the same transfer set (one teacher labelling for a sweep)."""
+    train = sentences([2, 3, 4, 5, 6, 7, 8], [3, 9, 4])
+    words = [[f"w{i}" for i in range(2, 9)], ["w3", "w9", "w4"]]
+    vocabulary = ["<pad>", "<unk>", *(f"v{i}" for i in range(2, 10))]
+    pretrained = np.array([2, 3, 4, 5, 6])  # 7, 8, 9: random rows
+    spec = AugmentSpec(copies=10, mask=0, replace=1.0, ngram=0, neighbours=2)
+    made = []
+    for run_seed in (1, 2):
+        vectors = np.random.default_rng(0).normal(size=(10, 4)).astype(np.float32)
+        vectors[7:] = np.random.default_rng(run_seed).normal(size=(3, 4))
+        made.append([c.ids.tolist() for c in augment(train, words, spec, UNK, vectors, vocabulary, special=(0,), pretrained=pretrained)])
+    assert made[0] == made[1] and len(made[0]) == 20
+    for copy in made[0]:
+        original = [2, 3, 4, 5, 6, 7, 8] if len(copy) == 7 else [3, 9, 4]
+        assert all(new == old for old, new in zip(original, copy) if old not in pretrained)  # kept as they were
+        assert all(new in pretrained for old, new in zip(original, copy) if old in pretrained)  # replaced among them
+
+
 @pytest.mark.parametrize(
     "options, key",
     [({"copies": -1}, "distill.augment.copies"), ({"mask": 1.5}, "distill.augment.mask"), ({"mask": 0.6, "replace": 0.6}, "mask \\+ replace"),

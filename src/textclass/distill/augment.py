@@ -11,8 +11,9 @@ neighbours stand in); then, with probability `ngram`, the copy is cut to a rando
 of its words. Copies left without a known word, or the same as their sentence, are dropped.
 
 It works on the student's word ids (a student with word tokenization and <unk> in its vocabulary),
-drawn with `seed`. Words without a pretrained vector have random rows, which the run's seed draws:
-their neighbours, and so the transfer set, can differ between the seeds of a sweep.
+drawn with `seed`. Only words with a pretrained vector are replaced or used as replacements: the
+others have rows the run's seed draws, so the transfer set depends on the data and `seed` alone, and
+every seed of a sweep shares it (and the teacher's cached labels of it).
 """
 
 from __future__ import annotations
@@ -80,16 +81,20 @@ class Copy:
 
 def augment(
     train: EncodedTexts, words: list[list[str]], spec: AugmentSpec, unk_id: int, vectors: np.ndarray | None, vocabulary: list[str],
-    special: tuple[int, ...] = (),
+    special: tuple[int, ...] = (), pretrained: np.ndarray | None = None,
 ) -> list[Copy]:
     """`spec.copies` augmented copies per training sentence, the unusable ones dropped.
 
     words: each training sentence's words as the tokenizer gave them (one per id); vectors: the
     student's embedding rows (neighbours for `replace`; None: no replacement); vocabulary: the word
-    of each id; special: ids never replaced nor used as a replacement (padding, <unk>, separators).
+    of each id; special: ids never replaced nor used as a replacement (padding, <unk>, separators);
+    pretrained: the ids whose rows are pretrained vectors, the only ones replaced or used as a
+    replacement (None: every row).
     """
     rng = np.random.default_rng(spec.seed)
     known = np.setdiff1d(np.unique(train.ids), np.array([unk_id, *special]))
+    if pretrained is not None:
+        known = np.intersect1d(known, pretrained)
     table = {}
     if spec.replace and vectors is not None and len(known) > 1:
         table = dict(zip(known.tolist(), nearest_neighbours(vectors, known, spec.neighbours)))

@@ -56,7 +56,10 @@ class Distillation(Callback):
         train = data.train_split()
         start = time.perf_counter()
         words = [sentence_words(features, text, train.ids[train.offsets[i] : train.offsets[i + 1]]) for i, text in enumerate(texts)]
-        copies = augment(train, words, spec, unk_id, features.embedding_init().vectors, features.vocab.itos, special=(features.pad_id,))
+        copies = augment(
+            train, words, spec, unk_id, features.embedding_init().vectors, features.vocab.itos, special=(features.pad_id,),
+            pretrained=features.pretrained_ids,
+        )
         if not copies:
             raise ConfigError(
                 f"distill.augment: copies={spec.copies} with mask={spec.mask}, replace={spec.replace}, ngram={spec.ngram} made no usable "

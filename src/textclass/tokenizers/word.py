@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 PAD, UNK, SEP = "<pad>", "<unk>", "<sep>"
 VECTORS_FILE = "vectors.npy"
+PRETRAINED_IDS_FILE = "pretrained_ids.npy"
 SPLIT_MODES = ("auto", "punct", "whitespace")
 VOCAB_SOURCES = ("data", "embeddings")
 _PUNCT_TO_SPACE = str.maketrans({c: " " for c in string.punctuation})
@@ -154,6 +155,7 @@ class WordFeatures:
     embeddings: EmbeddingSpec | None  # None: no pretrained vectors (as embeddings=none)
     vocab: Vocabulary | None = None
     vectors: np.ndarray | None = None  # |V| x d, row i the vector of word i (pretrained embeddings only)
+    pretrained_ids: np.ndarray | None = None  # the words whose rows are pretrained vectors, not random ones
     dim: int | None = None
     pad_id: int = field(default=0, init=False)
 
@@ -205,7 +207,7 @@ class WordFeatures:
             self.dim = self.embeddings.dim if self.embeddings is not None else None
             return {}
         aligned = align_vectors(self.vocab, kv, self.embeddings.init_std, seed)
-        self.vectors, self.dim = aligned.matrix, aligned.matrix.shape[1]
+        self.vectors, self.dim, self.pretrained_ids = aligned.matrix, aligned.matrix.shape[1], aligned.found_ids
         return {"coverage": {"found": aligned.found, "total": aligned.total}}
 
     def encode(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> Encoding:
@@ -225,12 +227,15 @@ class WordFeatures:
         self.vocab.save(directory / VOCAB_FILE, dim=self.dim)
         if with_vectors and self.vectors is not None:
             np.save(directory / VECTORS_FILE, self.vectors)
+            np.save(directory / PRETRAINED_IDS_FILE, self.pretrained_ids)
 
     def load(self, directory: Path) -> None:
         self.vocab, extra = Vocabulary.load(directory / VOCAB_FILE)
         self.dim = extra.get("dim")
         vectors = directory / VECTORS_FILE
         self.vectors = np.load(vectors) if vectors.is_file() else None
+        found = directory / PRETRAINED_IDS_FILE
+        self.pretrained_ids = np.load(found) if found.is_file() else None
 
     def embedding_init(self) -> EmbeddingInit:
         """An embedding row per vocabulary word: the aligned vectors, or (a trained run being loaded,
@@ -259,8 +264,12 @@ class WordFeatures:
 @dataclass
 class AlignedEmbeddings:
     matrix: np.ndarray  # |V| x d float32; row 0 (PAD) is zero
-    found: int  # vocabulary words with a pretrained vector
+    found_ids: np.ndarray  # the vocabulary words with a pretrained vector
     total: int  # vocabulary words, <pad> and <unk> excluded
+
+    @property
+    def found(self) -> int:
+        return len(self.found_ids)
 
 
 def align_vectors(vocab: Vocabulary, kv: KeyedVectors, init_std: float, seed: int) -> AlignedEmbeddings:
@@ -279,4 +288,4 @@ def align_vectors(vocab: Vocabulary, kv: KeyedVectors, init_std: float, seed: in
             rows.append(row)
             sources.append(src)
     matrix[rows] = kv.vectors[sources]
-    return AlignedEmbeddings(matrix, len(rows), len(vocab) - first_word)
+    return AlignedEmbeddings(matrix, np.array(rows, dtype=np.int64), len(vocab) - first_word)
