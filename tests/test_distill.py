@@ -19,6 +19,7 @@ from helpers.cli import cli_env, failed_run, in_parallel, run_cli, run_ok, TinyR
 from helpers.data import write_tiny_data, write_tsv, NEWS_ROWS
 from textclass.config.compose import compose_config
 from textclass.data.batching import EncodedDataset, EncodedTexts, Encoding, collate
+from textclass.distill import Distillation
 from textclass.distill.augment import AugmentSpec, augment, nearest_neighbours
 from textclass.distill.loss import LOGITS_KEY, DistillationObjective, DistillSpec, distillation_loss
 from textclass.distill.teacher import teacher_checkpoint, untouched_random_state
@@ -123,9 +124,14 @@ def test_bad_distill_options_name_the_key(options, key):
         DistillSpec(**{"teacher": "a/run", **options})
 
 
+def test_an_unknown_teacher_precision_is_named_before_the_teacher_is_looked_for():
+    with pytest.raises(ConfigError, match=r"distill\.teacher_precision='16': use one of 32-true, bf16-mixed"):
+        Distillation(teacher="no/such/run", teacher_precision="16")
+
+
 def test_a_misspelt_distill_option_is_named_before_anything_is_built():
     cfg = compose_config("train", ["distill=kd", "distill.teacher=a/run", "+distill.temprature=2", "paths.output_dir=out"])
-    with pytest.raises(ConfigError, match=r"distill\.temprature is not an option of Distillation; options: \['teacher', 'alpha', 'temperature', 'augment'\]"):
+    with pytest.raises(ConfigError, match=r"distill\.temprature is not an option of Distillation; options: \['teacher', 'alpha', 'temperature', 'augment', 'teacher_precision'\]"):
         check_config(cfg)
 
 
@@ -263,6 +269,12 @@ def test_a_bert_run_is_a_teacher(tmp_path):
     logits = np.load(cache_file)
     assert logits.shape == (len(NEWS_ROWS) * 3, 4) and np.isfinite(logits).all()
     assert "test/acc" in json.loads((tmp_path / "student" / "metrics.json").read_text())
+    # under bfloat16 autocast: its own cache entry, the same logits to within bfloat16's precision
+    run_ok(["textclass-train", "hydra.run.dir=student_bf16", "distill=kd", f"distill.teacher={tmp_path / 'bert'}",
+            "distill.teacher_precision=bf16-mixed", *common], cwd=tmp_path, env=env)
+    (bf16_file,) = set(cached_logits(tmp_path / "cache")) - {cache_file}
+    bf16 = np.load(bf16_file)
+    assert bf16.shape == logits.shape and 0 < np.abs(bf16 - logits).max() < 0.1
 
 
 # --- the augmented transfer set (Tang et al. 2019) ------------------------------------------------

@@ -226,3 +226,17 @@ def test_a_checkpoint_of_the_earlier_layout_loads_the_same_model(tiny_run: TinyR
     texts = ["Stocks fall", "a new phone", "rates rise again"]
     before, after = load_run(tiny_run.run).logits(texts), load_run(run).logits(texts)
     assert torch.equal(before, after)
+
+
+def test_logits_come_back_in_the_texts_order_though_batched_by_length(tiny_run: TinyRun):
+    """`logits` batches shortest first (less padding) and returns the rows in the texts' order: the
+    same as scoring each text alone."""
+    import torch
+
+    run = load_run(tiny_run.run)
+    texts = ["Stocks fall sharply as rates rise again in the markets", "phone", "rates rise again", "Stocks", "a new phone launch today"]
+    alone = torch.cat([run.logits([text], 1) for text in texts])
+    together = run.logits(texts, 2)
+    assert together.shape == (5, len(run.labels))
+    assert torch.allclose(together, alone, atol=1e-6)
+    assert not torch.allclose(together[0], together[1])  # rows differ, so an order mix-up would show

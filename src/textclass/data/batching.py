@@ -209,10 +209,12 @@ def collate(examples: Sequence[Example] | Rows, pad_id: int = 0, sort_by_length:
     return Batch(input_ids, lengths_t, mask, labels, extras)
 
 
-def unlabeled_loader(encoding: Encoding, pad_id: int, batch_size: int) -> DataLoader:
-    """Padded batches of new texts' ids, in their order, labeled -1 (none): for prediction."""
+def unlabeled_loader(encoding: Encoding, pad_id: int, batch_size: int, order: np.ndarray | None = None) -> DataLoader:
+    """Padded batches of new texts' ids, labeled -1 (none): for prediction. In their order, or in
+    `order` (the indices to batch, one after the other)."""
     encoded = EncodedTexts.from_encoding(encoding, np.full(len(encoding), -1))
-    return DataLoader(EncodedDataset(encoded), batch_size=batch_size, shuffle=False, collate_fn=partial(collate, pad_id=pad_id))
+    sampler = None if order is None else order.tolist()
+    return DataLoader(EncodedDataset(encoded), batch_size=batch_size, sampler=sampler, collate_fn=partial(collate, pad_id=pad_id))
 
 
 @dataclass(frozen=True)

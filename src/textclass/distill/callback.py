@@ -14,7 +14,7 @@ from textclass.data.batching import EncodedTexts, Encoding
 from textclass.data.dataset import Examples
 from textclass.distill.augment import AugmentSpec, augment
 from textclass.distill.loss import LOGITS_KEY, DistillationObjective, DistillSpec
-from textclass.distill.teacher import Teacher, teacher_checkpoint
+from textclass.distill.teacher import Teacher, checked_precision, teacher_checkpoint
 from textclass.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -27,8 +27,11 @@ class Distillation(Callback):
     test stay plain. With `augment.copies` > 0 the teacher also labels an augmented transfer set
     (distill/augment.py), which joins the training examples with the teacher's label as theirs."""
 
-    def __init__(self, teacher: str, alpha: float = 0.5, temperature: float = 2.0, augment: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, teacher: str, alpha: float = 0.5, temperature: float = 2.0, augment: dict[str, Any] | None = None, teacher_precision: str = "32-true"
+    ) -> None:
         self.spec = DistillSpec(teacher, alpha, temperature)
+        self.teacher_precision = checked_precision(teacher_precision)
         self.augment = AugmentSpec(**(augment or {}))
         teacher_checkpoint(teacher)  # a teacher that is not a run: one error, before any data is read
 
@@ -40,7 +43,7 @@ class Distillation(Callback):
             if self.augment.copies:
                 check_augmentable(data)  # before the teacher spends minutes on the training set
             examples = data.train_examples()
-            teacher = Teacher(self.spec.teacher, data.dataset, data.resplit, data.labels, data.cache_dir)
+            teacher = Teacher(self.spec.teacher, data.dataset, data.resplit, data.labels, data.cache_dir, self.teacher_precision)
             logits = teacher.logits(examples, data.eval_batch_size).logits
             log.info("distilling from %s: its logits of the %d training examples travel in the training batches", teacher.checkpoint, len(logits))
             if self.augment.copies:

@@ -38,6 +38,7 @@ LOGITS_FILE = "teacher_logits.npy"
 CACHE_PREFIX = "teacher"
 # bump when what the cached logits hold changes (distill.py is not part of the data cache's code key)
 CACHE_VERSION = 1
+TEACHER_PRECISIONS = ("32-true", "bf16-mixed")  # Lightning's names for what trainer.precision means by them
 # reading options that never move an example to another split: compared elsewhere (labels) or not at all
 NOT_SPLIT_OPTIONS = ("labels", "label_names", "missing_test_reason", "pretokenized", "path", "format")
 
@@ -51,6 +52,12 @@ def teacher_checkpoint(teacher: str) -> Path:
     if not (path / LAST_CHECKPOINT).is_file():
         raise ConfigError(f"distill.teacher={teacher}: no textclass-train run there (no {LAST_CHECKPOINT}); pass a run directory or a .ckpt inside one")
     return selected_checkpoint(path)
+
+
+def checked_precision(precision: str) -> str:
+    if precision not in TEACHER_PRECISIONS:
+        raise ConfigError(f"distill.teacher_precision={precision!r}: use one of {', '.join(TEACHER_PRECISIONS)}")
+    return precision
 
 
 def check_classes(teacher: str, teacher_labels: LabelSet, labels: LabelSet) -> None:
@@ -135,9 +142,14 @@ class TeacherLogits:
 class Teacher:
     """A teacher run resolved once for a student's data: its checkpoint found, its classes and splits
     checked against the student's, its checkpoint's digest taken; asked for the logits of any number
-    of example sets, it loads its model at most once and caches each set's logits."""
+    of example sets, it loads its model at most once and caches each set's logits. With `precision`
+    bf16-mixed it computes them under bfloat16 autocast: on a CPU with AMX or AVX512-BF16 (a GPU
+    since Ampere) about twice as fast, logits within a few hundredths; elsewhere far slower."""
 
-    def __init__(self, teacher: str, dataset: TextDataset, resplit: Resplit, labels: LabelSet, cache_dir: Path | None) -> None:
+    def __init__(
+        self, teacher: str, dataset: TextDataset, resplit: Resplit, labels: LabelSet, cache_dir: Path | None, precision: str = "32-true"
+    ) -> None:
+        self.precision = checked_precision(precision)
         self.checkpoint = teacher_checkpoint(teacher)
         self.run_dir = find_run_dir(self.checkpoint)
         self.config = load_run_config(self.run_dir)
@@ -164,7 +176,8 @@ class Teacher:
                 self._run = load_run(self.checkpoint, run_dir=self.run_dir)
                 if torch.cuda.is_available():
                     self._run.model.to("cuda")
-            logits = self._run.logits(examples.texts, batch_size, examples.pairs)
+            with torch.autocast(self._run.model.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16-mixed"):
+                logits = self._run.logits(examples.texts, batch_size, examples.pairs)
         return logits.float().numpy()
 
     def logits(self, examples: Examples, batch_size: int) -> TeacherLogits:
@@ -184,7 +197,10 @@ class Teacher:
                 build(Path(tmp))
                 result = TeacherLogits(np.load(Path(tmp) / LOGITS_FILE), None, False, timing["seconds"])
         else:
-            parts = {"version": CACHE_VERSION, "checkpoint": self.checkpoint_digest, "examples": fingerprint(examples), "classes": list(self.labels.values)}
+            parts = {
+                "version": CACHE_VERSION, "checkpoint": self.checkpoint_digest, "examples": fingerprint(examples),
+                "classes": list(self.labels.values), "precision": self.precision,
+            }
             entry, hit = cached_dir(self.cache_dir, CACHE_PREFIX, parts, build)
             result = TeacherLogits(np.load(entry / LOGITS_FILE), entry, hit, timing["seconds"])
             if hit:

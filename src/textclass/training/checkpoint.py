@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from textclass.data.batching import Batch, unlabeled_loader
+from textclass.data.batching import Batch, Encoding, unlabeled_loader
 from textclass.data.dataset import TextDataset
 from textclass.data.labels import LabelSet
 from textclass.errors import ConfigError
@@ -86,9 +87,14 @@ class TrainedRun:
 
     @torch.no_grad()
     def logits(self, texts: list[str], batch_size: int = 256, pairs: list[str] | None = None) -> torch.Tensor:
-        """Class logits [N, num_classes] of `texts`, on the CPU (computed where the model is)."""
+        """Class logits [N, num_classes] of `texts`, in their order, on the CPU (computed where the
+        model is). Batched shortest first, so that a batch pads little: the encoders are
+        padding-invariant, and a transformer's cost grows with the padded length."""
         device = self.model.device
-        return torch.cat([self.model(b.to(device)).cpu() for b in self.batches(texts, batch_size, pairs)])
+        encoding = encode_texts(self.features, texts, pairs)
+        order = np.argsort(encoding.lengths, kind="stable")
+        logits = torch.cat([self.model(b.to(device)).cpu() for b in unlabeled_loader(encoding, self.features.pad_id, batch_size, order)])
+        return logits[torch.from_numpy(np.argsort(order))]
 
     def single_model(self, purpose: str) -> TrainedRun:
         return self
@@ -97,12 +103,18 @@ class TrainedRun:
 def text_batches(features: Features, texts: list[str], batch_size: int, pairs: list[str] | None = None, fill_empty: bool = True) -> Iterator[Batch]:
     """Padded batches of `texts`, in order; with `fill_empty`, a text with no known token becomes one
     PAD token, so it still gets a prediction."""
+    return iter(unlabeled_loader(encode_texts(features, texts, pairs, fill_empty), features.pad_id, batch_size))
+
+
+def encode_texts(features: Features, texts: list[str], pairs: list[str] | None = None, fill_empty: bool = True) -> Encoding:
+    """`texts` as ids; with `fill_empty`, a text with no known token becomes one PAD token (and the
+    count is logged), so it still gets a prediction."""
     encoding = features.encode(texts, pairs)
     empty = encoding.lengths == 0
     if fill_empty and empty.any():
         log.warning("%d of %d texts have no token in the vocabulary: predicted from an empty input", int(empty.sum()), len(texts))
         encoding = encoding.filled(features.pad_id)
-    return iter(unlabeled_loader(encoding, features.pad_id, batch_size))
+    return encoding
 
 
 def read_checkpoint(ckpt: Path) -> dict:
