@@ -4,7 +4,7 @@ split that selected nothing.
 Run from the repository root:
     python -m benchmarks.accuracy [--seeds 5] [--bert-seeds 3] [--holdout 0.1] [--data-dir DIR]
                                   [--datasets news,sst2] [--archs bow,lstm,...] [--with-bert | --skip-bert]
-                                  [--extra KEY=VALUE] [--quick] [--work-dir DIR] [--report-only] [--out PATH]
+                                  [--extra KEY=VALUE] [--jobs N] [--quick] [--work-dir DIR] [--report-only] [--out PATH]
 
 Each dataset is ONE multirun, exactly as a user would start it, in a subprocess whose working
 directory is the work dir (default outputs/benchmarks/accuracy/<timestamp>):
@@ -19,6 +19,10 @@ selection split) beside it to show how far it moved. `textclass-compare` then ra
 configs and marks those not significantly behind the leader (Welch's t-test over seeds,
 Holm-corrected), from the predictions the runs saved. Writes the rows to a JSON file and a Markdown
 table beside it (same name, .md). `--report-only` rebuilds both from an existing --work-dir.
+`--jobs N` runs N jobs at a time (`hydra/launcher=joblib hydra.launcher.n_jobs=N`), each with the
+cores / N torch threads (OMP_NUM_THREADS): on a few CPU cores, small models use a second thread
+poorly, so two one-thread jobs finish a zoo sooner than one two-thread job after another. Each
+sweep's wall time is printed and kept in the results' metadata (`sweep_wall_s`).
 """
 
 from __future__ import annotations
@@ -93,6 +97,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bert-seeds", type=int, default=None, help="seeds of the bert configs (default: --seeds, at most 3)")
     parser.add_argument("--holdout", type=float, default=DEFAULT_HOLDOUT,
                         help="data.holdout for a dataset without a test split of its own: this share of train selects, valid reports")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="jobs at a time (joblib launcher), each with cores/N torch threads (default 1: one after the other)")
     parser.add_argument("--quick", action="store_true",
                         help=f"{' '.join(QUICK_OVERRIDES)}, archs {','.join(QUICK_ARCHS)}, one seed (smoke check, a minute or two)")
     parser.add_argument("--work-dir", type=Path, default=None,
@@ -112,8 +118,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.bert_note = "not run: --skip-bert"
     args.seeds = args.seeds or (1 if args.quick else DEFAULT_SEEDS)
     args.bert_seeds = args.bert_seeds or min(args.seeds, 3)
-    if args.seeds < 1 or args.bert_seeds < 1:
-        parser.error("--seeds and --bert-seeds must be at least 1")
+    if args.seeds < 1 or args.bert_seeds < 1 or args.jobs < 1:
+        parser.error("--seeds, --bert-seeds and --jobs must be at least 1")
     if not 0 < args.holdout < 1:
         parser.error(f"--holdout {args.holdout}: a fraction of train between 0 and 1")
     if args.report_only and args.work_dir is None:
@@ -154,13 +160,16 @@ def prepare_work_dir(work_dir: Path | None, benchmark: str) -> tuple[Path, Path]
     return work_dir, sweep_dir
 
 
-def sweep_env(data_dir: Path) -> dict[str, str]:
-    """The environment of a benchmark's textclass-train subprocess."""
+def sweep_env(data_dir: Path, jobs: int = 1) -> dict[str, str]:
+    """The environment of a benchmark's textclass-train subprocess; with `jobs` > 1, each job gets
+    the cores / jobs torch threads (more would contend for the same cores)."""
+    threads = {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // jobs))} if jobs > 1 else {}
     return {
         **os.environ,
         "TEXTCLASS_DATA_DIR": str(data_dir.resolve()),
         # the repository's cache, as for textclass-train started from the root, not one per work dir
         "TEXTCLASS_CACHE_DIR": os.environ.get("TEXTCLASS_CACHE_DIR") or str(REPO / ".cache" / "textclass"),
+        **threads,
     }
 
 
@@ -204,10 +213,11 @@ class Sweep:
     holdout: float | None
     dir: Path
 
-    def command(self, overrides: list[str]) -> list[str]:
+    def command(self, overrides: list[str], jobs: int = 1) -> list[str]:
         return [
             *train_command(),
             "-m",
+            *(["hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}"] if jobs > 1 else []),
             "experiment=" + ",".join(experiment(self.data, a) for a in self.archs),
             "seed=" + ",".join(str(s) for s in range(1, self.seeds + 1)),
             *([f"data.holdout={self.holdout}"] if self.holdout is not None else []),
@@ -370,14 +380,15 @@ def main(argv: list[str] | None = None) -> int:
         work_dir, _ = prepare_work_dir(args.work_dir, "accuracy")
     sweeps = plan_sweeps(args, work_dir / "multirun")
     overrides = [*(QUICK_OVERRIDES if args.quick else ()), *args.extra]
-    env = sweep_env(args.data_dir)
+    env = sweep_env(args.data_dir, args.jobs)
     returncodes, wall_s = {}, {}
     for sweep in [] if args.report_only else sweeps:
-        command = sweep.command(overrides)
+        command = sweep.command(overrides, args.jobs)
         print(f"running {len(sweep.archs)} configs x {sweep.seeds} seeds in {work_dir}:\n  {shlex.join(command)}", flush=True)
         start = time.perf_counter()
         returncodes[sweep.dir.name] = run_sweep(command, work_dir, env, args.quiet, log_name=f"{sweep.dir.name}.log")
         wall_s[sweep.dir.name] = time.perf_counter() - start
+        print(f"{sweep.dir.name}: {len(sweep.archs) * sweep.seeds} jobs, {args.jobs} at a time, wall {wall_s[sweep.dir.name]:.0f} s", flush=True)
         if returncodes[sweep.dir.name] != 0:
             print(f"textclass-train exited with status {returncodes[sweep.dir.name]} (log: {work_dir / (sweep.dir.name + '.log')}); "
                   "writing the rows of the jobs that finished", file=sys.stderr)
@@ -412,7 +423,8 @@ def main(argv: list[str] | None = None) -> int:
         "holdout": {d: (None if has_own_test(args.data_dir, d) else args.holdout) for d in args.datasets},
         "bert": "run" if args.bert else args.bert_note,
         "overrides": overrides,
-        "commands": {s.dir.name: shlex.join(s.command(overrides)) for s in sweeps},
+        "commands": {s.dir.name: shlex.join(s.command(overrides, args.jobs)) for s in sweeps},
+        "jobs": args.jobs,
         "returncodes": returncodes,
         "sweep_wall_s": wall_s,
         "work_dir": str(work_dir),

@@ -25,7 +25,7 @@ def test_accuracy_and_batch_size_quick(tmp_path):
     results_dir = tmp_path / "results"
     work_dir = tmp_path / "work"
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.accuracy", "--quick", "--quiet", "--data-dir", str(REAL_DATA),
+        [sys.executable, "-m", "benchmarks.accuracy", "--quick", "--quiet", "--jobs", "2", "--data-dir", str(REAL_DATA),
          "--work-dir", str(work_dir), "--out", str(results_dir / "accuracy.json")],
         cwd=REPO, capture_output=True, text=True, timeout=800,
         env={**os.environ, "TEXTCLASS_CACHE_DIR": str(tmp_path / "cache")},
@@ -36,6 +36,10 @@ def test_accuracy_and_batch_size_quick(tmp_path):
     written = json.loads((results_dir / "accuracy.json").read_text())
     meta, rows = written["metadata"], written["rows"]
     assert meta["quick"] is True and meta["seeds"] == 1
+    # two jobs at a time through the joblib launcher, each sweep's wall time printed and kept
+    assert meta["jobs"] == 2 and all("hydra/launcher=joblib hydra.launcher.n_jobs=2" in c for c in meta["commands"].values())
+    for data in DATASETS:
+        assert f"{data}: {len(QUICK_ARCHS)} jobs, 2 at a time, wall " in result.stdout and meta["sweep_wall_s"][data] > 0
     assert meta["sweep_dir"] == str((work_dir / "multirun").resolve())
     assert meta["holdout"] == {"news": 0.1, "sst2": 0.1}  # the shared copy has no test split of its own
     by_pair = {(r["data"], r["arch"]): r for r in rows}

@@ -152,6 +152,20 @@ def test_inference_benchmark_quick(tmp_path):
 
 
 @real_data
+def test_teacher_labels_benchmark_quick(tmp_path):
+    """A MiniLM labels the same sentences four ways: batched by length, its logits are the in-order
+    ones (the encoder is padding-invariant); under bfloat16 close to them."""
+    _, rows = run_quick("teacher_labels", tmp_path, timeout=900)
+    rows = {r["name"]: r["value"] for r in rows}
+    for way in ("in order 32-true", "shortest first 32-true", "in order bf16-mixed", "shortest first bf16-mixed"):
+        assert rows[f"{way} sentences/s"] > 0
+    assert rows["in order 32-true max logit difference"] == 0
+    assert rows["shortest first 32-true max logit difference"] < 1e-4
+    assert 0 < rows["shortest first bf16-mixed max logit difference"] < 0.2
+    assert rows["fastest / in order 32-true"] >= 1
+
+
+@real_data
 @pytest.mark.skipif(postgres_unavailable() is not None, reason=str(postgres_unavailable()))
 def test_scale_benchmark_quick(tmp_path):
     """Search workers on SQLite and PostgreSQL, and DDP against one process: every row, each figure a rate."""
