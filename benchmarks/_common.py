@@ -53,6 +53,16 @@ def quiet_training() -> None:
     warnings.filterwarnings("ignore")
 
 
+def in_process_setup(data_dir: Path, files: Iterable[str], threads: int) -> None:
+    """For a script that loads runs in its own process: the data there (else exit 2), textclass and
+    Hugging Face reading it offline, quiet logs, `threads` torch threads."""
+    require_data(data_dir, files)
+    os.environ["TEXTCLASS_DATA_DIR"] = str(data_dir.resolve())
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    quiet_training()
+    torch.set_num_threads(threads)
+
+
 def hydra_string(value: object) -> str:
     """`value` as a quoted Hydra override value (a path with spaces or '=' stays one value)."""
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"

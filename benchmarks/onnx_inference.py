@@ -35,7 +35,7 @@ import numpy as np
 import onnxruntime
 import torch
 
-from benchmarks._common import RESULTS_DIR, Row, default_data_dir, quiet_training, require_data, row, write_results
+from benchmarks._common import RESULTS_DIR, Row, default_data_dir, in_process_setup, row, write_results
 from textclass.training.checkpoint import TrainedRun, load_run
 
 BIN = Path(sys.executable).parent
@@ -150,11 +150,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    require_data(args.data_dir, ["sst2/train.tsv", "sst2/dev.tsv"])
-    os.environ["TEXTCLASS_DATA_DIR"] = str(args.data_dir.resolve())
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    quiet_training()
-    torch.set_num_threads(args.threads)
+    in_process_setup(args.data_dir, ["sst2/train.tsv", "sst2/dev.tsv"], args.threads)
     sentences = dev_sentences(args.data_dir, args.sentences)
     rows: list[Row] = []
     print("| model | batch | PyTorch sentences/s | ONNX Runtime sentences/s | ONNX Runtime / PyTorch | max logit difference |")

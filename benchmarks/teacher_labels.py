@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks._common import RESULTS_DIR, Row, default_data_dir, quiet_training, require_data, row, write_results
+from benchmarks._common import RESULTS_DIR, Row, default_data_dir, in_process_setup, row, write_results
 from benchmarks.onnx_inference import train_run
 from textclass.training.checkpoint import TrainedRun, load_run
 
@@ -113,11 +113,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    require_data(args.data_dir, ["sst2/train.tsv", "sst2/dev.tsv"])
-    os.environ["TEXTCLASS_DATA_DIR"] = str(args.data_dir.resolve())
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    quiet_training()
-    torch.set_num_threads(args.threads)
+    in_process_setup(args.data_dir, ["sst2/train.tsv", "sst2/dev.tsv"], args.threads)
     with tempfile.TemporaryDirectory(prefix="textclass-teacher-") as tmp:
         run_dir = args.teacher or train_run("bert", Path(tmp), args.train_slice)
         if not (run_dir / "config.yaml").is_file():
