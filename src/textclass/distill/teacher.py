@@ -38,7 +38,7 @@ LOGITS_FILE = "teacher_logits.npy"
 CACHE_PREFIX = "teacher"
 # bump when what the cached logits hold changes (distill.py is not part of the data cache's code key)
 CACHE_VERSION = 1
-TEACHER_PRECISIONS = ("32-true", "bf16-mixed")  # Lightning's names for what trainer.precision means by them
+TEACHER_PRECISIONS = ("32-true", "bf16-mixed")  # named as trainer.precision names them
 # reading options that never move an example to another split: compared elsewhere (labels) or not at all
 NOT_SPLIT_OPTIONS = ("labels", "label_names", "missing_test_reason", "pretokenized", "path", "format")
 
