@@ -27,7 +27,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +38,6 @@ from textclass.training.checkpoint import TrainedRun, load_run
 
 TRAIN_SLICE = 500  # SST-2 training sentences for the one-epoch MiniLM run
 QUICK = {"sentences": 200, "train_slice": 64}
-PRECISIONS = {"32-true": False, "bf16-mixed": True}  # whether bfloat16 autocast is on
 
 
 def train_sentences(data_dir: Path, count: int) -> list[str]:
@@ -50,34 +48,32 @@ def train_sentences(data_dir: Path, count: int) -> list[str]:
     return [sentences[i] for i in picked]
 
 
-def ways(run: TrainedRun, batch_size: int) -> dict[str, Callable[[list[str]], torch.Tensor]]:
-    def in_order(texts: list[str]) -> torch.Tensor:
-        with torch.no_grad():
-            return torch.cat([run.model(b) for b in run.batches(texts, batch_size)])
+# way -> (batched shortest first, under bfloat16 autocast)
+WAYS = {
+    "in order 32-true": (False, False),
+    "shortest first 32-true": (True, False),
+    "in order bf16-mixed": (False, True),
+    "shortest first bf16-mixed": (True, True),
+}
 
-    def shortest_first(texts: list[str]) -> torch.Tensor:
-        return run.logits(texts, batch_size)
 
-    found = {}
-    for precision, bf16 in PRECISIONS.items():
-        for order, compute in (("in order", in_order), ("shortest first", shortest_first)):
-            def timed(texts: list[str], compute: Callable = compute, bf16: bool = bf16) -> torch.Tensor:
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                    return compute(texts).float()
-
-            found[f"{order} {precision}"] = timed
-    return found
+def label(run: TrainedRun, texts: list[str], batch_size: int, shortest_first: bool, bf16: bool) -> torch.Tensor:
+    """The run's logits of `texts`: by `TrainedRun.logits` (shortest first), or over consecutive
+    batches (`TrainedRun.batches`, as the teacher labelled before)."""
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        if shortest_first:
+            return run.logits(texts, batch_size).float()
+        return torch.cat([run.model(b) for b in run.batches(texts, batch_size)]).float()
 
 
 def measure(run: TrainedRun, sentences: list[str], batch_size: int, repeats: int) -> list[Row]:
-    compute = ways(run, batch_size)
-    reference = compute["in order 32-true"](sentences)  # also the warm-up
-    seconds: dict[str, list[float]] = {name: [] for name in compute}
+    reference = label(run, sentences, batch_size, *WAYS["in order 32-true"])  # also the warm-up
+    seconds: dict[str, list[float]] = {name: [] for name in WAYS}
     difference = {}
     for _ in range(repeats):
-        for name, way in compute.items():
+        for name, way in WAYS.items():
             start = time.perf_counter()
-            logits = way(sentences)
+            logits = label(run, sentences, batch_size, *way)
             seconds[name].append(time.perf_counter() - start)
             difference[name] = float((logits - reference).abs().max())
     rates = {name: len(sentences) / statistics.median(s) for name, s in seconds.items()}
